@@ -1,0 +1,23 @@
+//! usbmuxd: the daemon that multiplexes TCP-like connections to iOS devices over USB.
+//!
+//! [`codec`] turns bytes into typed messages and back, with no I/O, so the client here and
+//! the simulated daemon in `fake-iphone` share it. [`client`] speaks to a real daemon.
+
+pub mod address;
+pub mod client;
+pub mod codec;
+pub mod device;
+pub mod error;
+pub mod message;
+pub mod stream;
+pub mod wire;
+
+pub use address::UsbmuxAddress;
+pub use client::{Listener, UsbmuxClient};
+pub use device::{ConnectionKind, Device};
+pub use error::{Error, Result};
+pub use message::{Event, Request, ResultCode};
+pub use stream::UsbmuxStream;
+
+/// lockdownd's TCP port on the device.
+pub const LOCKDOWN_PORT: u16 = 62078;
