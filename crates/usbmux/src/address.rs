@@ -19,7 +19,10 @@ impl UsbmuxAddress {
     /// The platform's default daemon address.
     pub fn platform_default() -> UsbmuxAddress {
         if cfg!(windows) {
-            UsbmuxAddress::Tcp { host: "127.0.0.1".into(), port: 27015 }
+            UsbmuxAddress::Tcp {
+                host: "127.0.0.1".into(),
+                port: 27015,
+            }
         } else {
             UsbmuxAddress::Unix(PathBuf::from("/var/run/usbmuxd"))
         }
@@ -62,7 +65,10 @@ impl UsbmuxAddress {
         if host.is_empty() {
             return Err(bad());
         }
-        Ok(UsbmuxAddress::Tcp { host: host.to_string(), port })
+        Ok(UsbmuxAddress::Tcp {
+            host: host.to_string(),
+            port,
+        })
     }
 }
 
@@ -86,26 +92,54 @@ mod tests {
             UsbmuxAddress::parse("UNIX:/tmp/mux").unwrap(),
             UsbmuxAddress::Unix("/tmp/mux".into())
         );
-        assert_eq!(UsbmuxAddress::parse("/var/run/usbmuxd").unwrap(), UsbmuxAddress::Unix("/var/run/usbmuxd".into()));
+        assert_eq!(
+            UsbmuxAddress::parse("/var/run/usbmuxd").unwrap(),
+            UsbmuxAddress::Unix("/var/run/usbmuxd".into())
+        );
         assert_eq!(
             UsbmuxAddress::parse("127.0.0.1:27015").unwrap(),
-            UsbmuxAddress::Tcp { host: "127.0.0.1".into(), port: 27015 }
+            UsbmuxAddress::Tcp {
+                host: "127.0.0.1".into(),
+                port: 27015
+            }
         );
         assert_eq!(
             UsbmuxAddress::parse("localhost:5000").unwrap(),
-            UsbmuxAddress::Tcp { host: "localhost".into(), port: 5000 }
+            UsbmuxAddress::Tcp {
+                host: "localhost".into(),
+                port: 5000
+            }
         );
         assert_eq!(
             UsbmuxAddress::parse("[::1]:5000").unwrap(),
-            UsbmuxAddress::Tcp { host: "::1".into(), port: 5000 }
+            UsbmuxAddress::Tcp {
+                host: "::1".into(),
+                port: 5000
+            }
         );
-        assert_eq!(UsbmuxAddress::parse("[::1]:5000").unwrap().to_string(), "[::1]:5000");
+        assert_eq!(
+            UsbmuxAddress::parse("[::1]:5000").unwrap().to_string(),
+            "[::1]:5000"
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "UNIX:", "host", "host:", ":80", "host:0", "host:99999", "::1:80", "a:b"] {
-            assert!(UsbmuxAddress::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "UNIX:",
+            "host",
+            "host:",
+            ":80",
+            "host:0",
+            "host:99999",
+            "::1:80",
+            "a:b",
+        ] {
+            assert!(
+                UsbmuxAddress::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

@@ -25,7 +25,10 @@ pub struct UsbmuxClient {
 
 impl UsbmuxClient {
     pub fn new(address: UsbmuxAddress) -> UsbmuxClient {
-        UsbmuxClient { address, next_tag: AtomicU32::new(1) }
+        UsbmuxClient {
+            address,
+            next_tag: AtomicU32::new(1),
+        }
     }
 
     pub fn address(&self) -> &UsbmuxAddress {
@@ -44,7 +47,10 @@ impl UsbmuxClient {
         let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
         wire::write_message(stream, tag, &request.to_plist())?;
         let (header, reply) = wire::read_message(stream, CLIENT_MAX_MESSAGE)?.ok_or_else(|| {
-            Error::Protocol(format!("usbmuxd closed the connection without answering {}", request.name()))
+            Error::Protocol(format!(
+                "usbmuxd closed the connection without answering {}",
+                request.name()
+            ))
         })?;
         if header.tag != tag {
             return Err(Error::Protocol(format!(
@@ -64,8 +70,14 @@ impl UsbmuxClient {
     fn expect_ok(request: &Request, reply: &Dictionary) -> Result<()> {
         match ResultCode::from_reply(reply) {
             Some(ResultCode::Ok) => Ok(()),
-            Some(code) => Err(Error::Refused { request: request.name(), code }),
-            None => Err(Error::Protocol(format!("{} reply is not a Result", request.name()))),
+            Some(code) => Err(Error::Refused {
+                request: request.name(),
+                code,
+            }),
+            None => Err(Error::Protocol(format!(
+                "{} reply is not a Result",
+                request.name()
+            ))),
         }
     }
 
@@ -75,9 +87,14 @@ impl UsbmuxClient {
             Some(Value::Array(list)) => list,
             _ => {
                 if let Some(code) = ResultCode::from_reply(&reply) {
-                    return Err(Error::Refused { request: "ListDevices", code });
+                    return Err(Error::Refused {
+                        request: "ListDevices",
+                        code,
+                    });
                 }
-                return Err(Error::Protocol("ListDevices reply has no DeviceList".into()));
+                return Err(Error::Protocol(
+                    "ListDevices reply has no DeviceList".into(),
+                ));
             }
         };
         list.iter()
@@ -95,7 +112,10 @@ impl UsbmuxClient {
         let mut stream = self.open()?;
         let reply = self.exchange(&mut stream, &Request::Listen)?;
         Self::expect_ok(&Request::Listen, &reply)?;
-        Ok(Listener { stream, pending: Vec::new() })
+        Ok(Listener {
+            stream,
+            pending: Vec::new(),
+        })
     }
 
     /// Opens a byte stream to `port` on the device. Read and write timeouts are cleared.
@@ -110,8 +130,13 @@ impl UsbmuxClient {
                 Ok(stream)
             }
             Some(ResultCode::BadDevice) => Err(Error::NoSuchDevice(device_id)),
-            Some(ResultCode::ConnectionRefused) => Err(Error::ConnectionRefused { device_id, port }),
-            Some(code) => Err(Error::Refused { request: "Connect", code }),
+            Some(ResultCode::ConnectionRefused) => {
+                Err(Error::ConnectionRefused { device_id, port })
+            }
+            Some(code) => Err(Error::Refused {
+                request: "Connect",
+                code,
+            }),
             None => Err(Error::Protocol("Connect reply is not a Result".into())),
         }
     }
@@ -128,7 +153,9 @@ impl UsbmuxClient {
 
     /// The stored pair record for `udid`, as the bytes the daemon keeps, or `None`.
     pub fn read_pair_record(&self, udid: &str) -> Result<Option<Vec<u8>>> {
-        let request = Request::ReadPairRecord { udid: udid.to_string() };
+        let request = Request::ReadPairRecord {
+            udid: udid.to_string(),
+        };
         let reply = self.request(&request)?;
         if let Some(data) = reply.get("PairRecordData").and_then(Value::as_data) {
             return Ok(Some(data.to_vec()));
@@ -136,18 +163,26 @@ impl UsbmuxClient {
         match ResultCode::from_reply(&reply) {
             // ENOENT, or any other refusal: no usable record here.
             Some(_) => Ok(None),
-            None => Err(Error::Protocol("ReadPairRecord reply has neither data nor Result".into())),
+            None => Err(Error::Protocol(
+                "ReadPairRecord reply has neither data nor Result".into(),
+            )),
         }
     }
 
     pub fn save_pair_record(&self, udid: &str, device_id: Option<u32>, data: &[u8]) -> Result<()> {
-        let request = Request::SavePairRecord { udid: udid.to_string(), data: data.to_vec(), device_id };
+        let request = Request::SavePairRecord {
+            udid: udid.to_string(),
+            data: data.to_vec(),
+            device_id,
+        };
         let reply = self.request(&request)?;
         Self::expect_ok(&request, &reply)
     }
 
     pub fn delete_pair_record(&self, udid: &str) -> Result<()> {
-        let request = Request::DeletePairRecord { udid: udid.to_string() };
+        let request = Request::DeletePairRecord {
+            udid: udid.to_string(),
+        };
         let reply = self.request(&request)?;
         Self::expect_ok(&request, &reply)
     }
@@ -181,9 +216,18 @@ impl Listener {
             self.stream.set_read_timeout(remaining)?;
             let mut chunk = [0u8; 4096];
             match std::io::Read::read(&mut self.stream, &mut chunk) {
-                Ok(0) => return Err(Error::Protocol("usbmuxd closed the Listen connection".into())),
+                Ok(0) => {
+                    return Err(Error::Protocol(
+                        "usbmuxd closed the Listen connection".into(),
+                    ));
+                }
                 Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Ok(None);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

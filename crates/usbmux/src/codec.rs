@@ -34,7 +34,8 @@ impl Header {
 
     /// Decodes and checks a header; `max_len` bounds the payload we are willing to allocate.
     pub fn decode(bytes: &[u8; HEADER_LEN], max_len: u32) -> Result<Header> {
-        let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let word =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let header = Header {
             length: word(0),
             version: word(4),
@@ -121,16 +122,30 @@ mod tests {
 
     #[test]
     fn rejects_bad_headers() {
-        let mut h = Header { length: 8, version: 1, message: 8, tag: 0 };
-        assert!(Header::decode(&h.encode(), 1000).is_err(), "shorter than header");
+        let mut h = Header {
+            length: 8,
+            version: 1,
+            message: 8,
+            tag: 0,
+        };
+        assert!(
+            Header::decode(&h.encode(), 1000).is_err(),
+            "shorter than header"
+        );
         h.length = u32::MAX;
         assert!(Header::decode(&h.encode(), 1000).is_err(), "huge length");
         h.length = 20;
         h.version = 0;
-        assert!(Header::decode(&h.encode(), 1000).is_err(), "binary protocol");
+        assert!(
+            Header::decode(&h.encode(), 1000).is_err(),
+            "binary protocol"
+        );
         h.version = 1;
         h.message = 3;
-        assert!(Header::decode(&h.encode(), 1000).is_err(), "wrong message type");
+        assert!(
+            Header::decode(&h.encode(), 1000).is_err(),
+            "wrong message type"
+        );
     }
 
     #[test]
@@ -146,7 +161,15 @@ mod tests {
     #[test]
     fn matches_libusbmuxd_header_bytes() {
         // protocol.md §4: idevice_id's ListDevices header for a 427-byte packet, tag 1.
-        let h = Header { length: 0x1ab, version: 1, message: 8, tag: 1 };
-        assert_eq!(h.encode(), [0xab, 1, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0]);
+        let h = Header {
+            length: 0x1ab,
+            version: 1,
+            message: 8,
+            tag: 1,
+        };
+        assert_eq!(
+            h.encode(),
+            [0xab, 1, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0]
+        );
     }
 }

@@ -13,7 +13,9 @@ pub enum ConnectionKind {
         location_id: Option<u32>,
     },
     /// Wi-Fi sync; `address` is a raw sockaddr as the daemon sends it.
-    Network { address: Vec<u8> },
+    Network {
+        address: Vec<u8>,
+    },
     Other(String),
 }
 
@@ -72,21 +74,42 @@ impl Device {
                     .unwrap_or_default(),
             },
             Some(other) => ConnectionKind::Other(other.to_string()),
-            None => return Err(Error::Protocol("Attached device without ConnectionType".into())),
+            None => {
+                return Err(Error::Protocol(
+                    "Attached device without ConnectionType".into(),
+                ));
+            }
         };
-        Ok(Device { device_id, udid, connection })
+        Ok(Device {
+            device_id,
+            udid,
+            connection,
+        })
     }
 
     /// Builds the dictionary the daemon sends (usbmuxd `create_device_attached_plist`).
     pub fn to_attached_plist(&self) -> Value {
         let mut props = Dictionary::new();
         match &self.connection {
-            ConnectionKind::Usb { speed, product_id, location_id } => {
-                props.insert("ConnectionSpeed".into(), speed.unwrap_or(480_000_000).into());
+            ConnectionKind::Usb {
+                speed,
+                product_id,
+                location_id,
+            } => {
+                props.insert(
+                    "ConnectionSpeed".into(),
+                    speed.unwrap_or(480_000_000).into(),
+                );
                 props.insert("ConnectionType".into(), "USB".into());
                 props.insert("DeviceID".into(), u64::from(self.device_id).into());
-                props.insert("LocationID".into(), u64::from(location_id.unwrap_or(0)).into());
-                props.insert("ProductID".into(), u64::from(product_id.unwrap_or(0x12a8)).into());
+                props.insert(
+                    "LocationID".into(),
+                    u64::from(location_id.unwrap_or(0)).into(),
+                );
+                props.insert(
+                    "ProductID".into(),
+                    u64::from(product_id.unwrap_or(0x12a8)).into(),
+                );
             }
             ConnectionKind::Network { address } => {
                 props.insert("ConnectionType".into(), "Network".into());
@@ -122,7 +145,9 @@ mod tests {
                 location_id: Some(0x1100),
             },
         };
-        let Value::Dictionary(d) = dev.to_attached_plist() else { panic!() };
+        let Value::Dictionary(d) = dev.to_attached_plist() else {
+            panic!()
+        };
         assert_eq!(Device::from_attached_plist(&d).unwrap(), dev);
     }
 
@@ -134,7 +159,10 @@ mod tests {
         props.insert("SerialNumber".into(), "x".into());
         d.insert("Properties".into(), Value::Dictionary(props.clone()));
         d.insert("DeviceID".into(), 1u64.into());
-        assert!(Device::from_attached_plist(&d).is_err(), "no ConnectionType");
+        assert!(
+            Device::from_attached_plist(&d).is_err(),
+            "no ConnectionType"
+        );
         props.insert("ConnectionType".into(), "Network".into());
         d.insert("Properties".into(), Value::Dictionary(props));
         assert!(Device::from_attached_plist(&d).unwrap().connection_label() == "Wi-Fi");

@@ -18,11 +18,22 @@ pub enum Request {
     ListDevices,
     Listen,
     /// `port` is the host-order TCP port; it is byte-swapped on the wire.
-    Connect { device_id: u32, port: u16 },
+    Connect {
+        device_id: u32,
+        port: u16,
+    },
     ReadBuid,
-    ReadPairRecord { udid: String },
-    SavePairRecord { udid: String, data: Vec<u8>, device_id: Option<u32> },
-    DeletePairRecord { udid: String },
+    ReadPairRecord {
+        udid: String,
+    },
+    SavePairRecord {
+        udid: String,
+        data: Vec<u8>,
+        device_id: Option<u32>,
+    },
+    DeletePairRecord {
+        udid: String,
+    },
     ListListeners,
     /// Any other MessageType (the server answers BADCOMMAND).
     Unknown(String),
@@ -62,7 +73,11 @@ impl Request {
             Request::ReadPairRecord { udid } | Request::DeletePairRecord { udid } => {
                 d.insert("PairRecordID".into(), udid.clone().into());
             }
-            Request::SavePairRecord { udid, data, device_id } => {
+            Request::SavePairRecord {
+                udid,
+                data,
+                device_id,
+            } => {
                 d.insert("PairRecordID".into(), udid.clone().into());
                 d.insert("PairRecordData".into(), Value::Data(data.clone()));
                 if let Some(id) = device_id {
@@ -99,7 +114,10 @@ impl Request {
                     .and_then(as_u32)
                     .and_then(|p| u16::try_from(p).ok())
                     .ok_or(ResultCode::BadCommand)?;
-                Request::Connect { device_id, port: wire_port.swap_bytes() }
+                Request::Connect {
+                    device_id,
+                    port: wire_port.swap_bytes(),
+                }
             }
             "ReadBUID" => Request::ReadBuid,
             "ReadPairRecord" => Request::ReadPairRecord { udid: udid()? },
@@ -176,7 +194,9 @@ impl ResultCode {
         if d.get("MessageType").and_then(Value::as_string) != Some("Result") {
             return None;
         }
-        d.get("Number").and_then(as_u32).map(ResultCode::from_number)
+        d.get("Number")
+            .and_then(as_u32)
+            .map(ResultCode::from_number)
     }
 }
 
@@ -208,7 +228,11 @@ impl Event {
             Event::Attached(device) => device.to_attached_plist(),
             Event::Detached { device_id } | Event::Paired { device_id } => {
                 let mut d = Dictionary::new();
-                let kind = if matches!(self, Event::Detached { .. }) { "Detached" } else { "Paired" };
+                let kind = if matches!(self, Event::Detached { .. }) {
+                    "Detached"
+                } else {
+                    "Paired"
+                };
                 d.insert("MessageType".into(), kind.into());
                 d.insert("DeviceID".into(), u64::from(*device_id).into());
                 Value::Dictionary(d)
@@ -225,8 +249,12 @@ impl Event {
         };
         Ok(match d.get("MessageType").and_then(Value::as_string) {
             Some("Attached") => Some(Event::Attached(Device::from_attached_plist(d)?)),
-            Some("Detached") => Some(Event::Detached { device_id: device_id()? }),
-            Some("Paired") => Some(Event::Paired { device_id: device_id()? }),
+            Some("Detached") => Some(Event::Detached {
+                device_id: device_id()?,
+            }),
+            Some("Paired") => Some(Event::Paired {
+                device_id: device_id()?,
+            }),
             _ => None,
         })
     }
@@ -238,13 +266,29 @@ mod tests {
 
     #[test]
     fn connect_port_is_byte_swapped() {
-        let req = Request::Connect { device_id: 7, port: 62078 };
-        let Value::Dictionary(d) = req.to_plist() else { panic!() };
-        assert_eq!(d.get("PortNumber").and_then(Value::as_unsigned_integer), Some(32498));
+        let req = Request::Connect {
+            device_id: 7,
+            port: 62078,
+        };
+        let Value::Dictionary(d) = req.to_plist() else {
+            panic!()
+        };
+        assert_eq!(
+            d.get("PortNumber").and_then(Value::as_unsigned_integer),
+            Some(32498)
+        );
         assert_eq!(Request::from_plist(&d).unwrap(), req);
-        let afc = Request::Connect { device_id: 1, port: 49152 };
-        let Value::Dictionary(d) = afc.to_plist() else { panic!() };
-        assert_eq!(d.get("PortNumber").and_then(Value::as_unsigned_integer), Some(192));
+        let afc = Request::Connect {
+            device_id: 1,
+            port: 49152,
+        };
+        let Value::Dictionary(d) = afc.to_plist() else {
+            panic!()
+        };
+        assert_eq!(
+            d.get("PortNumber").and_then(Value::as_unsigned_integer),
+            Some(192)
+        );
     }
 
     #[test]
@@ -259,13 +303,21 @@ mod tests {
         assert_eq!(Request::from_plist(&d), Err(ResultCode::BadCommand));
         let mut d = Dictionary::new();
         d.insert("MessageType".into(), "Frobnicate".into());
-        assert_eq!(Request::from_plist(&d), Ok(Request::Unknown("Frobnicate".into())));
+        assert_eq!(
+            Request::from_plist(&d),
+            Ok(Request::Unknown("Frobnicate".into()))
+        );
     }
 
     #[test]
     fn events_round_trip() {
-        for ev in [Event::Detached { device_id: 4 }, Event::Paired { device_id: 9 }] {
-            let Value::Dictionary(d) = ev.to_plist() else { panic!() };
+        for ev in [
+            Event::Detached { device_id: 4 },
+            Event::Paired { device_id: 9 },
+        ] {
+            let Value::Dictionary(d) = ev.to_plist() else {
+                panic!()
+            };
             assert_eq!(Event::from_plist(&d).unwrap(), Some(ev));
         }
     }

@@ -21,10 +21,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl UsbmuxStream {
     pub fn connect(address: &UsbmuxAddress) -> Result<UsbmuxStream> {
-        let unreachable = |source| Error::Unreachable { address: address.to_string(), source };
+        let unreachable = |source| Error::Unreachable {
+            address: address.to_string(),
+            source,
+        };
         match address {
             #[cfg(unix)]
-            UsbmuxAddress::Unix(path) => UnixStream::connect(path).map(UsbmuxStream::Unix).map_err(unreachable),
+            UsbmuxAddress::Unix(path) => UnixStream::connect(path)
+                .map(UsbmuxStream::Unix)
+                .map_err(unreachable),
             #[cfg(not(unix))]
             UsbmuxAddress::Unix(_) => Err(unreachable(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -32,7 +37,10 @@ impl UsbmuxStream {
             ))),
             UsbmuxAddress::Tcp { host, port } => {
                 let mut last = io::Error::new(io::ErrorKind::NotFound, "host name did not resolve");
-                for addr in (host.as_str(), *port).to_socket_addrs().map_err(unreachable)? {
+                for addr in (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(unreachable)?
+                {
                     match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
                         Ok(stream) => {
                             // Small request/reply messages: do not let Nagle delay them.

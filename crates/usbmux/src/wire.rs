@@ -7,20 +7,31 @@ use crate::codec::{self, HEADER_LEN, Header};
 use crate::error::{Error, Result};
 
 /// Reads one message. `Ok(None)` on a clean end of stream before any header byte.
-pub fn read_message<R: Read>(reader: &mut R, max_len: u32) -> Result<Option<(Header, plist::Dictionary)>> {
+pub fn read_message<R: Read>(
+    reader: &mut R,
+    max_len: u32,
+) -> Result<Option<(Header, plist::Dictionary)>> {
     let mut header_bytes = [0u8; HEADER_LEN];
     match read_exact_or_eof(reader, &mut header_bytes)? {
         0 => return Ok(None),
         HEADER_LEN => {}
-        n => return Err(Error::Protocol(format!("connection closed after {n} bytes of a usbmux header"))),
+        n => {
+            return Err(Error::Protocol(format!(
+                "connection closed after {n} bytes of a usbmux header"
+            )));
+        }
     }
     let header = Header::decode(&header_bytes, max_len)?;
     // The length is bounded by max_len above, so this allocation is too.
     let mut payload = vec![0u8; header.payload_len()];
-    reader.read_exact(&mut payload).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => Error::Protocol("connection closed in the middle of a usbmux message".into()),
-        _ => Error::Io(e),
-    })?;
+    reader
+        .read_exact(&mut payload)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                Error::Protocol("connection closed in the middle of a usbmux message".into())
+            }
+            _ => Error::Io(e),
+        })?;
     Ok(Some((header, codec::decode_payload(&payload)?)))
 }
 
@@ -58,15 +69,41 @@ mod tests {
     fn malformed_input_is_an_error_not_a_panic() {
         assert!(read(b"").unwrap().is_none(), "clean EOF");
         assert!(read(&[1, 2, 3]).is_err(), "short header");
-        let huge = Header { length: u32::MAX, version: 1, message: 8, tag: 1 }.encode();
+        let huge = Header {
+            length: u32::MAX,
+            version: 1,
+            message: 8,
+            tag: 1,
+        }
+        .encode();
         assert!(read(&huge).is_err(), "huge length must not allocate");
-        let mut truncated = Header { length: 100, version: 1, message: 8, tag: 1 }.encode().to_vec();
+        let mut truncated = Header {
+            length: 100,
+            version: 1,
+            message: 8,
+            tag: 1,
+        }
+        .encode()
+        .to_vec();
         truncated.extend_from_slice(b"<?xml");
         assert!(read(&truncated).is_err(), "short payload");
-        let mut garbage = Header { length: 21, version: 1, message: 8, tag: 1 }.encode().to_vec();
+        let mut garbage = Header {
+            length: 21,
+            version: 1,
+            message: 8,
+            tag: 1,
+        }
+        .encode()
+        .to_vec();
         garbage.extend_from_slice(b"hello");
         assert!(read(&garbage).is_err(), "non-plist payload");
-        let wrong_tag_type = Header { length: 16, version: 1, message: 99, tag: 1 }.encode();
+        let wrong_tag_type = Header {
+            length: 16,
+            version: 1,
+            message: 99,
+            tag: 1,
+        }
+        .encode();
         assert!(read(&wrong_tag_type).is_err(), "wrong message type");
     }
 
@@ -76,7 +113,9 @@ mod tests {
         dict.insert("BUID".into(), "ABC".into());
         let mut buf = Vec::new();
         write_message(&mut buf, 42, &plist::Value::Dictionary(dict.clone())).unwrap();
-        let (header, got) = read_message(&mut &buf[..], CLIENT_MAX_MESSAGE).unwrap().unwrap();
+        let (header, got) = read_message(&mut &buf[..], CLIENT_MAX_MESSAGE)
+            .unwrap()
+            .unwrap();
         assert_eq!(header.tag, 42);
         assert_eq!(got, dict);
     }

@@ -1,0 +1,428 @@
+//! A lockdownd connection: plaintext requests, then a TLS session on the same stream, and
+//! back to plaintext after `StopSession` (protocol.md 2.6).
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use plist::{Dictionary, Value};
+use rustls::{ClientConnection, StreamOwned};
+use usbmux::{Device, UsbmuxClient, UsbmuxStream};
+
+use crate::codec;
+use crate::error::{DeviceError, Error, Result};
+use crate::message;
+use crate::pair_record::PairRecord;
+use crate::pairing;
+use crate::tls;
+
+/// libimobiledevice waits 30 s for a lockdown reply; so do we.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often to ask again while the Trust dialog is up (pymobiledevice3 and idevice: 1 s).
+pub const PAIR_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+enum Channel {
+    Plain(UsbmuxStream),
+    Tls(Box<StreamOwned<ClientConnection, UsbmuxStream>>),
+    /// A failed transition left the stream in an unknown state.
+    Broken,
+}
+
+impl Read for Channel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Channel::Plain(s) => s.read(buf),
+            Channel::Tls(s) => s.read(buf),
+            Channel::Broken => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "lockdown connection is broken",
+            )),
+        }
+    }
+}
+
+impl Write for Channel {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Channel::Plain(s) => s.write(buf),
+            Channel::Tls(s) => s.write(buf),
+            Channel::Broken => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "lockdown connection is broken",
+            )),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Channel::Plain(s) => s.flush(),
+            Channel::Tls(s) => s.flush(),
+            Channel::Broken => Ok(()),
+        }
+    }
+}
+
+/// Where and how to reach a started service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub port: u16,
+    pub ssl: bool,
+}
+
+/// What pairing is waiting for, reported to the caller while it polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairingProgress {
+    /// The Trust dialog is on the phone's screen.
+    WaitingForTrust { elapsed: Duration },
+}
+
+pub struct LockdownClient {
+    channel: Channel,
+    device: Device,
+    session_id: Option<String>,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl LockdownClient {
+    /// Connects to lockdownd on `device` and checks it is lockdownd.
+    pub fn connect(mux: &UsbmuxClient, device: &Device) -> Result<LockdownClient> {
+        let stream = mux.connect(device.device_id, usbmux::LOCKDOWN_PORT)?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        let mut client = LockdownClient {
+            channel: Channel::Plain(stream),
+            device: device.clone(),
+            session_id: None,
+            tls_config: None,
+        };
+        let kind = client.query_type()?;
+        if kind != crate::LOCKDOWN_TYPE {
+            return Err(Error::Protocol(format!(
+                "port 62078 answered as {kind:?}, not lockdownd; is the phone in recovery mode?"
+            )));
+        }
+        Ok(client)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn udid(&self) -> &str {
+        &self.device.udid
+    }
+
+    pub fn in_session(&self) -> bool {
+        self.session_id.is_some()
+    }
+
+    /// One request, one reply, checked against lockdownd's conventions.
+    pub fn call(&mut self, name: &str, mut request: Dictionary) -> Result<Dictionary> {
+        for (key, value) in message::request(name) {
+            if !request.contains_key(&key) {
+                request.insert(key, value);
+            }
+        }
+        codec::write_frame(&mut self.channel, &Value::Dictionary(request))?;
+        let reply = codec::read_frame(&mut self.channel)?.ok_or_else(|| {
+            Error::Protocol(format!(
+                "the phone closed the connection instead of answering {name}"
+            ))
+        })?;
+        message::check_reply(name, &reply)?;
+        Ok(reply)
+    }
+
+    pub fn query_type(&mut self) -> Result<String> {
+        let reply = self.call("QueryType", Dictionary::new())?;
+        reply
+            .get("Type")
+            .and_then(Value::as_string)
+            .map(str::to_string)
+            .ok_or_else(|| Error::Protocol("QueryType reply has no Type".into()))
+    }
+
+    /// `GetValue`: a whole domain (key `None`) or one key. Missing values are
+    /// `DeviceError::MissingValue`.
+    pub fn get_value(&mut self, domain: Option<&str>, key: Option<&str>) -> Result<Value> {
+        let mut request = Dictionary::new();
+        if let Some(domain) = domain {
+            request.insert("Domain".into(), domain.into());
+        }
+        if let Some(key) = key {
+            request.insert("Key".into(), key.into());
+        }
+        let mut reply = self.call("GetValue", request)?;
+        reply.remove("Value").ok_or_else(|| Error::Device {
+            request: "GetValue".into(),
+            error: DeviceError::MissingValue,
+        })
+    }
+
+    /// Starts a session with `record` and switches this connection to TLS.
+    pub fn start_session(&mut self, record: &PairRecord) -> Result<()> {
+        let mut request = Dictionary::new();
+        request.insert("HostID".into(), record.host_id.clone().into());
+        request.insert("SystemBUID".into(), record.system_buid.clone().into());
+        let reply = match self.call("StartSession", request) {
+            Err(Error::Device {
+                error: DeviceError::InvalidHostId,
+                ..
+            }) => {
+                return Err(Error::PairingRevoked {
+                    udid: self.udid().to_string(),
+                });
+            }
+            other => other?,
+        };
+        let session_id = reply
+            .get("SessionID")
+            .and_then(Value::as_string)
+            .ok_or_else(|| Error::Protocol("StartSession reply has no SessionID".into()))?
+            .to_string();
+        let config = tls::client_config(record)?;
+        if reply.get("EnableSessionSSL").and_then(Value::as_boolean) == Some(true) {
+            self.enable_tls(config.clone())?;
+        }
+        self.tls_config = Some(config);
+        self.session_id = Some(session_id);
+        Ok(())
+    }
+
+    fn enable_tls(&mut self, config: Arc<rustls::ClientConfig>) -> Result<()> {
+        let Channel::Plain(stream) = std::mem::replace(&mut self.channel, Channel::Broken) else {
+            return Err(Error::Protocol(
+                "TLS requested on a connection that is not plaintext".into(),
+            ));
+        };
+        self.channel = Channel::Tls(Box::new(handshake(config, stream)?));
+        Ok(())
+    }
+
+    /// Ends the session; the connection is plaintext again afterwards, as on a real phone.
+    pub fn stop_session(&mut self) -> Result<()> {
+        let Some(session_id) = self.session_id.take() else {
+            return Ok(());
+        };
+        let mut request = Dictionary::new();
+        request.insert("SessionID".into(), session_id.into());
+        self.call("StopSession", request)?;
+        if let Channel::Tls(tls) = std::mem::replace(&mut self.channel, Channel::Broken) {
+            let StreamOwned { mut conn, mut sock } = *tls;
+            // Like libimobiledevice: send close_notify once and do not wait for the phone's.
+            conn.send_close_notify();
+            while conn.wants_write() {
+                conn.write_tls(&mut sock)?;
+            }
+            self.channel = Channel::Plain(sock);
+        }
+        Ok(())
+    }
+
+    /// Starts a service inside the session. `escrow_bag` lets services that must work while
+    /// the phone is locked (backup) start anyway.
+    pub fn start_service(&mut self, name: &str, escrow_bag: Option<&[u8]>) -> Result<ServiceInfo> {
+        if !self.in_session() {
+            return Err(Error::Protocol(format!(
+                "{name} can only be started inside a session"
+            )));
+        }
+        let mut request = Dictionary::new();
+        request.insert("Service".into(), name.into());
+        if let Some(bag) = escrow_bag {
+            request.insert("EscrowBag".into(), Value::Data(bag.to_vec()));
+        }
+        let reply = match self.call("StartService", request) {
+            Err(Error::Device {
+                error: DeviceError::PasswordProtected,
+                ..
+            }) => return Err(Error::Locked),
+            other => other?,
+        };
+        let port = reply
+            .get("Port")
+            .and_then(Value::as_unsigned_integer)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|&p| p != 0)
+            .ok_or_else(|| {
+                Error::Protocol(format!("StartService {name} reply has no valid Port"))
+            })?;
+        Ok(ServiceInfo {
+            name: name.to_string(),
+            port,
+            ssl: reply
+                .get("EnableServiceSSL")
+                .and_then(Value::as_boolean)
+                .unwrap_or(false),
+        })
+    }
+
+    /// Connects to a started service, with TLS when the phone asked for it.
+    pub fn connect_service(
+        &self,
+        mux: &UsbmuxClient,
+        service: &ServiceInfo,
+    ) -> Result<ServiceStream> {
+        let stream = mux.connect(self.device.device_id, service.port)?;
+        if !service.ssl {
+            return Ok(ServiceStream::Plain(stream));
+        }
+        let config = self
+            .tls_config
+            .clone()
+            .ok_or_else(|| Error::Protocol("service TLS needs a session's pair record".into()))?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        let tls = handshake(config, stream)?;
+        tls.sock.set_read_timeout(None)?;
+        tls.sock.set_write_timeout(None)?;
+        Ok(ServiceStream::Tls(Box::new(tls)))
+    }
+
+    /// Pairs with the phone: makes certificates for its key and asks it to trust them. While
+    /// the Trust dialog is up, `progress` is called about once a second; pairing gives up after
+    /// `timeout`. Returns the new record; storing it is the caller's job.
+    pub fn pair(
+        &mut self,
+        system_buid: &str,
+        host_name: &str,
+        timeout: Duration,
+        mut progress: impl FnMut(PairingProgress),
+    ) -> Result<PairRecord> {
+        let device_key = match self.get_value(None, Some("DevicePublicKey"))? {
+            Value::Data(bytes) => bytes,
+            Value::String(text) => text.into_bytes(),
+            _ => {
+                return Err(Error::Protocol(
+                    "DevicePublicKey is neither data nor text".into(),
+                ));
+            }
+        };
+        let wifi = self
+            .get_value(None, Some("WiFiAddress"))
+            .ok()
+            .and_then(|v| v.as_string().map(str::to_string));
+        let certs = pairing::generate_certificates(&device_key)?;
+        let mut record = PairRecord {
+            device_certificate: certs.device_certificate.into_bytes(),
+            host_certificate: certs.host_certificate.into_bytes(),
+            host_private_key: certs.host_private_key.into_bytes(),
+            root_certificate: certs.root_certificate.into_bytes(),
+            root_private_key: certs.root_private_key.into_bytes(),
+            host_id: uuid::Uuid::new_v4().to_string().to_uppercase(),
+            system_buid: system_buid.to_string(),
+            escrow_bag: None,
+            wifi_mac_address: wifi,
+            udid: Some(self.udid().to_string()),
+        };
+        let started = Instant::now();
+        loop {
+            let mut request = Dictionary::new();
+            request.insert("PairRecord".into(), Value::Dictionary(record.public_dict()));
+            request.insert("ProtocolVersion".into(), "2".into());
+            let mut options = Dictionary::new();
+            options.insert("ExtendedPairingErrors".into(), true.into());
+            request.insert("PairingOptions".into(), Value::Dictionary(options));
+            request.insert("HostName".into(), host_name.into());
+            match self.call("Pair", request) {
+                Ok(reply) => {
+                    record.escrow_bag = reply
+                        .get("EscrowBag")
+                        .and_then(Value::as_data)
+                        .map(<[u8]>::to_vec);
+                    return Ok(record);
+                }
+                Err(Error::Device { error, .. }) => match error {
+                    DeviceError::PairingDialogResponsePending => {
+                        let elapsed = started.elapsed();
+                        if elapsed >= timeout {
+                            return Err(Error::PairingTimeout(timeout.as_secs()));
+                        }
+                        progress(PairingProgress::WaitingForTrust { elapsed });
+                        std::thread::sleep(PAIR_POLL_INTERVAL.min(timeout - elapsed));
+                    }
+                    DeviceError::PasswordProtected => return Err(Error::Locked),
+                    DeviceError::UserDeniedPairing => return Err(Error::PairingDenied),
+                    error => {
+                        return Err(Error::Device {
+                            request: "Pair".into(),
+                            error,
+                        });
+                    }
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Asks the phone to forget this computer.
+    pub fn unpair(&mut self, record: &PairRecord) -> Result<()> {
+        let mut request = Dictionary::new();
+        let mut host = Dictionary::new();
+        host.insert("HostID".into(), record.host_id.clone().into());
+        request.insert("PairRecord".into(), Value::Dictionary(host));
+        request.insert("ProtocolVersion".into(), "2".into());
+        self.call("Unpair", request)?;
+        Ok(())
+    }
+}
+
+fn handshake(
+    config: Arc<rustls::ClientConfig>,
+    mut stream: UsbmuxStream,
+) -> Result<StreamOwned<ClientConnection, UsbmuxStream>> {
+    let mut conn = ClientConnection::new(config, tls::server_name())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut stream).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => {
+                Error::Protocol(format!("TLS handshake with the phone failed: {e}"))
+            }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                Error::Timeout(REPLY_TIMEOUT.as_secs())
+            }
+            _ => Error::Io(e),
+        })?;
+    }
+    Ok(StreamOwned::new(conn, stream))
+}
+
+/// A byte stream to a service on the phone.
+pub enum ServiceStream {
+    Plain(UsbmuxStream),
+    Tls(Box<StreamOwned<ClientConnection, UsbmuxStream>>),
+}
+
+impl ServiceStream {
+    pub fn socket(&self) -> &UsbmuxStream {
+        match self {
+            ServiceStream::Plain(s) => s,
+            ServiceStream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for ServiceStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ServiceStream::Plain(s) => s.read(buf),
+            ServiceStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for ServiceStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            ServiceStream::Plain(s) => s.write(buf),
+            ServiceStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ServiceStream::Plain(s) => s.flush(),
+            ServiceStream::Tls(s) => s.flush(),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Where pair records live. Reading: usbmuxd first, then the platform's lockdown folder
+//! (where usbmuxd and iTunes keep them), then lifeboat's own folder. Saving: through usbmuxd
+//! `SavePairRecord`, so other tools on this computer share the pairing, and to lifeboat's
+//! folder with mode 0600, so lifeboat still works where the daemon is gone or replaced.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use usbmux::UsbmuxClient;
+
+use crate::error::{Error, Result};
+use crate::pair_record::PairRecord;
+
+/// Where a record came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordSource {
+    Usbmuxd,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for RecordSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordSource::Usbmuxd => write!(f, "usbmuxd"),
+            RecordSource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+pub struct PairRecordStore<'a> {
+    mux: &'a UsbmuxClient,
+    system_dirs: Vec<PathBuf>,
+    own_dir: PathBuf,
+}
+
+/// lifeboat's own folder for pair records (`~/.local/share/lifeboat/pair-records` on Linux).
+pub fn default_own_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "lifeboat")
+        .map(|dirs| dirs.data_dir().join("pair-records"))
+        .unwrap_or_else(|| PathBuf::from(".lifeboat-pair-records"))
+}
+
+/// The folders where the system's usbmuxd (or Apple's service) keeps records.
+pub fn system_dirs() -> Vec<PathBuf> {
+    if cfg!(target_os = "macos") {
+        vec![PathBuf::from("/var/db/lockdown")]
+    } else if cfg!(windows) {
+        std::env::var_os("ProgramData")
+            .map(|p| vec![PathBuf::from(p).join("Apple").join("Lockdown")])
+            .unwrap_or_default()
+    } else {
+        vec![PathBuf::from("/var/lib/lockdown")]
+    }
+}
+
+/// A UDID is used as a file name: refuse anything that could leave the folder.
+fn record_file_name(udid: &str) -> Result<String> {
+    let safe = !udid.is_empty()
+        && udid.len() <= 64
+        && udid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if safe {
+        Ok(format!("{udid}.plist"))
+    } else {
+        Err(Error::Protocol(format!(
+            "the device reported an unusable UDID {udid:?}"
+        )))
+    }
+}
+
+impl<'a> PairRecordStore<'a> {
+    pub fn new(mux: &'a UsbmuxClient) -> PairRecordStore<'a> {
+        PairRecordStore {
+            mux,
+            system_dirs: system_dirs(),
+            own_dir: default_own_dir(),
+        }
+    }
+
+    pub fn with_dirs(
+        mux: &'a UsbmuxClient,
+        system_dirs: Vec<PathBuf>,
+        own_dir: PathBuf,
+    ) -> PairRecordStore<'a> {
+        PairRecordStore {
+            mux,
+            system_dirs,
+            own_dir,
+        }
+    }
+
+    pub fn own_dir(&self) -> &Path {
+        &self.own_dir
+    }
+
+    /// The first usable record for `udid`, and where it came from.
+    pub fn load(&self, udid: &str) -> Result<Option<(PairRecord, RecordSource)>> {
+        let file_name = record_file_name(udid)?;
+        // A daemon that cannot answer is not fatal: the files may still hold a record.
+        if let Ok(Some(bytes)) = self.mux.read_pair_record(udid)
+            && let Ok(record) = PairRecord::from_bytes(&bytes)
+        {
+            return Ok(Some((record, RecordSource::Usbmuxd)));
+        }
+        for dir in self
+            .system_dirs
+            .iter()
+            .chain(std::iter::once(&self.own_dir))
+        {
+            let path = dir.join(&file_name);
+            let Ok(bytes) = fs::read(&path) else { continue };
+            match PairRecord::from_bytes(&bytes) {
+                Ok(record) => return Ok(Some((record, RecordSource::File(path)))),
+                Err(_) => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Saves through usbmuxd and to lifeboat's folder. Fails only if neither took it.
+    pub fn save(
+        &self,
+        udid: &str,
+        device_id: Option<u32>,
+        record: &PairRecord,
+    ) -> Result<Vec<RecordSource>> {
+        let bytes = record.to_bytes();
+        let mut saved = Vec::new();
+        let via_daemon = self.mux.save_pair_record(udid, device_id, &bytes);
+        if via_daemon.is_ok() {
+            saved.push(RecordSource::Usbmuxd);
+        }
+        let path = self.own_dir.join(record_file_name(udid)?);
+        match write_private_file(&path, &bytes) {
+            Ok(()) => saved.push(RecordSource::File(path)),
+            Err(e) if saved.is_empty() => return Err(e),
+            Err(_) => {}
+        }
+        Ok(saved)
+    }
+
+    /// Forgets the record everywhere lifeboat may write it.
+    pub fn delete(&self, udid: &str) -> Result<()> {
+        let path = self.own_dir.join(record_file_name(udid)?);
+        let _ = self.mux.delete_pair_record(udid);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::PairRecordFile {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Writes `bytes` readable by the owner only: temporary name, fsync, rename, so a crash
+/// never leaves a half-written record under the real name.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let err = |e: std::io::Error| Error::PairRecordFile {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let dir = path
+        .parent()
+        .ok_or_else(|| err(std::io::Error::other("no parent folder")))?;
+    fs::create_dir_all(dir).map_err(err)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("record"),
+        std::process::id()
+    ));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(dir) = fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udids_cannot_escape_the_folder() {
+        assert!(record_file_name("00008030-001A2B3C4D5E6F70").is_ok());
+        for bad in ["", "../etc/passwd", "a/b", "x\0y", &"a".repeat(65)] {
+            assert!(record_file_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_0600_and_complete() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("X.plist");
+        write_private_file(&path, b"hello").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1,
+            "no temporary left behind"
+        );
+    }
+}
