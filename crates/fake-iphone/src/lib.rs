@@ -1,1 +1,17 @@
+//! A simulated iPhone for tests and benchmarks: one process serving a usbmuxd socket for one
+//! or more phones, each with a lockdownd that speaks TLS, pairs like a phone (the Trust
+//! dialog, locked, denied) and starts services.
+//!
+//! It shares the codecs of the `usbmux` and `lockdown` crates, and real clients
+//! (libimobiledevice's tools, pymobiledevice3) are run against it to keep it faithful.
 
+pub mod config;
+mod lockdownd;
+mod phone;
+mod server;
+mod tls;
+mod usbmuxd;
+pub mod values;
+
+pub use config::{PhoneConfig, TrustState};
+pub use server::{FakeIphone, RunningFake};

@@ -1,1 +1,92 @@
-fn main() {}
+//! `fake-iphone`: run the simulated iPhone as a process. Prints `ready ADDR` once it accepts
+//! connections; reads control lines (`trust`, `deny`, `lock`, `unlock`, `detach`, `attach`)
+//! on stdin.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use fake_iphone::{FakeIphone, PhoneConfig, TrustState};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "A simulated iPhone: usbmuxd socket, lockdownd with TLS and pairing"
+)]
+struct Args {
+    /// TCP address for the usbmuxd socket (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Also serve usbmuxd on this UNIX socket path.
+    #[arg(long)]
+    unix: Option<PathBuf>,
+    /// The folder served as the phone's media root.
+    #[arg(long, default_value = ".")]
+    media: PathBuf,
+    /// UDID of a phone; repeat for several phones.
+    #[arg(long)]
+    udid: Vec<String>,
+    /// Device name of each phone, in the order of --udid.
+    #[arg(long)]
+    name: Vec<String>,
+    #[arg(long, default_value = "17.5")]
+    ios: String,
+    #[arg(long, default_value = "iPhone15,2")]
+    product_type: String,
+    /// How the phone answers pairing: trusted, untrusted, locked or deny.
+    #[arg(long, default_value = "trusted")]
+    state: TrustState,
+    /// With --state untrusted: tap Trust by itself this many seconds after the dialog shows.
+    #[arg(long)]
+    trust_after: Option<f64>,
+    /// Attach over Wi-Fi (Network) instead of USB.
+    #[arg(long)]
+    network: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let udids = if args.udid.is_empty() {
+        vec![fake_iphone::config::udid_for(1)]
+    } else {
+        args.udid.clone()
+    };
+    let mut fake = FakeIphone::new().listen(args.listen);
+    if let Some(path) = &args.unix {
+        fake = fake.unix_socket(path.clone());
+    }
+    for (i, udid) in udids.iter().enumerate() {
+        let mut config = PhoneConfig::new(udid.clone(), args.media.clone())
+            .ios(args.ios.clone())
+            .state(args.state)
+            .network(args.network);
+        config.product_type = args.product_type.clone();
+        config.name = args
+            .name
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("Test iPhone {}", i + 1));
+        if let Some(secs) = args.trust_after {
+            config = config.trust_after(Duration::from_secs_f64(secs.max(0.0)));
+        }
+        fake = fake.phone(config);
+    }
+    let running = fake.start()?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "ready {}", running.usbmux_address())?;
+    stdout.flush()?;
+    // Control lines until stdin closes; then keep serving until killed.
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let answer = running.control(line.trim());
+        if !answer.is_empty() {
+            writeln!(stdout, "{answer}")?;
+            stdout.flush()?;
+        }
+    }
+    loop {
+        std::thread::park();
+    }
+}
