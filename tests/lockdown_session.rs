@@ -57,8 +57,15 @@ fn session_values_services_and_plaintext_after_stop() {
     client.start_session(&record).expect("second session on the same connection");
     client.stop_session().unwrap();
 
-    // The simulator refuses the AFC connection cleanly (AFC is served in a later issue).
-    let err = client.connect_service(&mux, &afc).err().expect("refused");
+    // The started service answers AFC on its port, once.
+    let mut stream = client.connect_service(&mux, &afc).expect("AFC connection");
+    std::io::Write::write_all(&mut stream, &afc::Request::GetDeviceInfo.encode(7)).unwrap();
+    let (header, body) = afc::wire::read_packet(&mut stream, 1 << 20).unwrap().expect("a reply");
+    assert_eq!(header.packet_num, 7);
+    let afc::Reply::Data(payload) = afc::Reply::decode(header.operation, body).unwrap() else { panic!("not Data") };
+    let info = afc::kv::parse_pairs(&payload).unwrap();
+    assert!(info.contains(&("Model".to_string(), "iPhone15,2".to_string())), "{info:?}");
+    let err = client.connect_service(&mux, &afc).err().expect("a service port serves one connection");
     assert!(matches!(err, Error::Usbmux(usbmux::Error::ConnectionRefused { .. })), "{err}");
 }
 

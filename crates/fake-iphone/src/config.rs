@@ -49,6 +49,8 @@ pub struct PhoneConfig {
     pub disk_available: u64,
     pub battery_percent: u8,
     pub charging: bool,
+    /// The USB link's latency and bandwidth, as AFC replies see them.
+    pub link: crate::Link,
 }
 
 impl PhoneConfig {
@@ -66,6 +68,7 @@ impl PhoneConfig {
             disk_available: 37_520_000_000,
             battery_percent: 82,
             charging: true,
+            link: crate::Link::default(),
         }
     }
 
@@ -86,6 +89,11 @@ impl PhoneConfig {
 
     pub fn trust_after(mut self, delay: Duration) -> Self {
         self.trust_after = Some(delay);
+        self
+    }
+
+    pub fn link(mut self, link: crate::Link) -> Self {
+        self.link = link;
         self
     }
 

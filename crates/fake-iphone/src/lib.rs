@@ -5,6 +5,7 @@
 //! It shares the codecs of the `usbmux` and `lockdown` crates, and real clients
 //! (libimobiledevice's tools, pymobiledevice3) are run against it to keep it faithful.
 
+mod afcd;
 pub mod config;
 mod lockdownd;
 mod phone;
@@ -13,5 +14,6 @@ mod tls;
 mod usbmuxd;
 pub mod values;
 
+pub use afcd::Link;
 pub use config::{PhoneConfig, TrustState};
 pub use server::{FakeIphone, RunningFake};

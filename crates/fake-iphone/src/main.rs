@@ -44,6 +44,12 @@ struct Args {
     /// Attach over Wi-Fi (Network) instead of USB.
     #[arg(long)]
     network: bool,
+    /// Round-trip latency added to every AFC reply, in milliseconds (USB 2: about 0.5).
+    #[arg(long, default_value_t = 0.0)]
+    latency_ms: f64,
+    /// Phone-to-computer AFC bandwidth in megabytes per second (USB 2: about 35); 0 is unlimited.
+    #[arg(long, default_value_t = 0.0)]
+    bandwidth_mbps: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +69,10 @@ fn main() -> anyhow::Result<()> {
             .state(args.state)
             .network(args.network);
         config.product_type = args.product_type.clone();
+        config.link = fake_iphone::Link {
+            latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),
+            bandwidth: (args.bandwidth_mbps > 0.0).then(|| (args.bandwidth_mbps * 1e6) as u64),
+        };
         config.name = args
             .name
             .get(i)

@@ -163,9 +163,24 @@ fn connect(shared: &Shared, mut stream: UsbmuxStream, tag: u32, device_id: u32, 
             }
             udid
         }
+        Target::Service(udid, name) if name == "com.apple.afc" => {
+            let phone = lock(shared).phone_by_udid(&udid).map(|p| {
+                (
+                    p.config.media.clone(),
+                    p.config.product_type.clone(),
+                    p.config.link,
+                )
+            });
+            if let Some((media, model, link)) = phone
+                && send(&mut stream, tag, ResultCode::Ok.to_plist()).is_ok()
+            {
+                crate::afcd::serve(stream, media, model, link);
+            }
+            udid
+        }
         Target::Service(udid, _name) => {
-            // No service is simulated yet: refuse cleanly, as a phone does for a port
-            // nobody listens on.
+            // Services other than AFC are not simulated: refuse cleanly, as a phone does for
+            // a port nobody listens on.
             let _ = send(&mut stream, tag, ResultCode::ConnectionRefused.to_plist());
             udid
         }

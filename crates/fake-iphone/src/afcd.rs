@@ -1,0 +1,343 @@
+//! The simulated AFC service (`com.apple.afc`) over the phone's media folder, as
+//! protocol.md 3 describes a phone: requests answered in arrival order with their packet
+//! numbers, `.` and `..` first in listings, six GetFileInfo keys with nanosecond times,
+//! 48-byte status replies, and the error codes real phones give. Every path is confined to
+//! the media folder, whatever the request says.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use afc::codec::{Reply, Request};
+use afc::kv::{FileInfo, FileKind, encode_pairs};
+use afc::{AfcStatus, wire};
+use usbmux::UsbmuxStream;
+
+/// Writes may be large; reads are capped per reply.
+const MAX_REQUEST: u64 = 64 << 20;
+const MAX_READ: u64 = 16 << 20;
+/// afcd runs out of file slots eventually ("No file slots", libimobiledevice #284).
+const MAX_OPEN_FILES: usize = 256;
+
+/// How replies reach the computer: a per-request round trip and a byte rate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Link {
+    pub latency: Duration,
+    /// Bytes per second from phone to computer; `None` is unlimited.
+    pub bandwidth: Option<u64>,
+}
+
+struct Afcd {
+    root: PathBuf,
+    handles: HashMap<u64, File>,
+    next_handle: u64,
+    model: String,
+}
+
+pub fn serve(stream: UsbmuxStream, root: PathBuf, model: String, link: Link) {
+    let Ok(writer) = stream.try_clone() else {
+        return;
+    };
+    let (replies, queue) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let sender = std::thread::spawn(move || send_replies(writer, queue, link));
+    let root = root.canonicalize().unwrap_or(root);
+    let mut afcd = Afcd {
+        root,
+        handles: HashMap::new(),
+        next_handle: 1,
+        model,
+    };
+    let mut reader = stream;
+    loop {
+        let (header, body) = match wire::read_packet(&mut reader, MAX_REQUEST) {
+            Ok(Some(packet)) => packet,
+            // End of stream or a malformed packet: a phone drops the connection.
+            _ => break,
+        };
+        let arrived = Instant::now();
+        let reply = match Request::decode(header.operation, &body) {
+            Ok(request) => afcd.handle(request),
+            Err(_) => Reply::Status(AfcStatus::OpHeaderInvalid),
+        };
+        if replies
+            .send((arrived + link.latency, reply.encode(header.packet_num)))
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(replies);
+    let _ = sender.join();
+}
+
+/// Sends replies in order, each no earlier than its due time and no faster than the link.
+fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<(Instant, Vec<u8>)>, link: Link) {
+    let mut link_free = Instant::now();
+    for (due, bytes) in queue {
+        let start = due.max(link_free);
+        if let Some(bandwidth) = link.bandwidth.filter(|&b| b > 0) {
+            link_free = start + Duration::from_secs_f64(bytes.len() as f64 / bandwidth as f64);
+        }
+        let wait_until = if link.bandwidth.is_some() {
+            link_free
+        } else {
+            start
+        };
+        let now = Instant::now();
+        if wait_until > now {
+            std::thread::sleep(wait_until - now);
+        }
+        if writer.write_all(&bytes).is_err() {
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+    }
+}
+
+fn status(e: &std::io::Error) -> AfcStatus {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        NotFound => AfcStatus::ObjectNotFound,
+        PermissionDenied => AfcStatus::PermDenied,
+        AlreadyExists => AfcStatus::ObjectExists,
+        NotADirectory => AfcStatus::ReadError,
+        IsADirectory => AfcStatus::ObjectIsDir,
+        DirectoryNotEmpty => AfcStatus::ObjectBusy,
+        StorageFull => AfcStatus::NoSpaceLeft,
+        _ => AfcStatus::IoError,
+    }
+}
+
+fn nanos(time: std::io::Result<std::time::SystemTime>) -> Option<u64> {
+    let since = time.ok()?.duration_since(UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
+}
+
+impl Afcd {
+    /// Maps a device path into the media folder: `.` and `..` are resolved lexically and
+    /// cannot climb above the root; a leading or trailing `/` is allowed.
+    fn local(&self, path: &str) -> PathBuf {
+        let mut parts: Vec<&str> = Vec::new();
+        for component in Path::new(path).components() {
+            match component {
+                Component::Normal(name) => parts.push(name.to_str().unwrap_or("")),
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                _ => {}
+            }
+        }
+        parts.iter().fold(self.root.clone(), |p, part| p.join(part))
+    }
+
+    /// Like [`local`], and refuses a path whose real location (after symlinks) is outside.
+    fn confined(&self, path: &str) -> Result<PathBuf, AfcStatus> {
+        let local = self.local(path);
+        match local.canonicalize() {
+            Ok(real) if real.starts_with(&self.root) => Ok(local),
+            Ok(_) => Err(AfcStatus::PermDenied),
+            // Not there yet (a file being created): its folder must be inside.
+            Err(_) => match local.parent().map(Path::canonicalize) {
+                Some(Ok(parent)) if parent.starts_with(&self.root) => Ok(local),
+                Some(Ok(_)) => Err(AfcStatus::PermDenied),
+                _ => Err(AfcStatus::ObjectNotFound),
+            },
+        }
+    }
+
+    fn handle(&mut self, request: Request) -> Reply {
+        match self.try_handle(request) {
+            Ok(reply) => reply,
+            Err(code) => Reply::Status(code),
+        }
+    }
+
+    fn try_handle(&mut self, request: Request) -> Result<Reply, AfcStatus> {
+        let ok = Ok(Reply::Status(AfcStatus::Success));
+        match request {
+            Request::ReadDir { path } => {
+                let dir = self.confined(&path)?;
+                if !fs::metadata(&dir).map_err(|e| status(&e))?.is_dir() {
+                    return Err(AfcStatus::ReadError);
+                }
+                let mut names: Vec<String> = fs::read_dir(&dir)
+                    .map_err(|e| status(&e))?
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                let mut payload = b".\0..\0".to_vec();
+                for name in names {
+                    payload.extend_from_slice(name.as_bytes());
+                    payload.push(0);
+                }
+                Ok(Reply::Data(payload))
+            }
+            Request::GetFileInfo { path } => {
+                let local = self.local(&path);
+                // The link itself is described, never followed outside.
+                let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
+                if !meta.file_type().is_symlink() {
+                    self.confined(&path)?;
+                }
+                let kind = if meta.is_dir() {
+                    FileKind::Directory
+                } else if meta.file_type().is_symlink() {
+                    FileKind::Symlink
+                } else if meta.is_file() {
+                    FileKind::File
+                } else {
+                    FileKind::Other
+                };
+                let mtime_ns = nanos(meta.modified()).unwrap_or(0);
+                #[cfg(unix)]
+                let (blocks, nlink) = {
+                    use std::os::unix::fs::MetadataExt;
+                    (meta.blocks(), meta.nlink())
+                };
+                #[cfg(not(unix))]
+                let (blocks, nlink) = (meta.len().div_ceil(512), 1);
+                let info = FileInfo {
+                    size: if kind == FileKind::Directory {
+                        64
+                    } else {
+                        meta.len()
+                    },
+                    blocks,
+                    nlink,
+                    kind,
+                    mtime_ns,
+                    birthtime_ns: Some(nanos(meta.created()).unwrap_or(mtime_ns)),
+                    link_target: (kind == FileKind::Symlink)
+                        .then(|| {
+                            fs::read_link(&local)
+                                .ok()
+                                .map(|t| t.to_string_lossy().into_owned())
+                        })
+                        .flatten(),
+                };
+                Ok(Reply::Data(info.encode()))
+            }
+            Request::GetDeviceInfo => Ok(Reply::Data(encode_pairs([
+                ("Model", self.model.clone()),
+                ("FSTotalBytes", "127989493760".to_string()),
+                ("FSFreeBytes", "37520000000".to_string()),
+                ("FSBlockSize", "4096".to_string()),
+            ]))),
+            Request::FileRefOpen { mode, path } => {
+                if self.handles.len() >= MAX_OPEN_FILES {
+                    return Err(AfcStatus::NoResources);
+                }
+                let local = self.confined(&path)?;
+                let mut options = OpenOptions::new();
+                match mode {
+                    1 => options.read(true),
+                    2 => options.read(true).write(true).create(true),
+                    3 => options.write(true).create(true).truncate(true),
+                    4 => options.read(true).write(true).create(true).truncate(true),
+                    5 => options.append(true).create(true),
+                    6 => options.read(true).append(true).create(true),
+                    _ => return Err(AfcStatus::InvalidArg),
+                };
+                if fs::metadata(&local).is_ok_and(|m| m.is_dir()) {
+                    return Err(AfcStatus::ObjectIsDir);
+                }
+                let file = options.open(&local).map_err(|e| status(&e))?;
+                let handle = self.next_handle;
+                self.next_handle += 1;
+                self.handles.insert(handle, file);
+                Ok(Reply::FileRefOpenResult(handle))
+            }
+            Request::FileRefRead { handle, size } => {
+                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+                let mut data = Vec::new();
+                file.take(size.min(MAX_READ))
+                    .read_to_end(&mut data)
+                    .map_err(|_| AfcStatus::ReadError)?;
+                Ok(Reply::Data(data))
+            }
+            Request::FileRefWrite { handle, data } => {
+                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+                file.write_all(&data).map_err(|e| status(&e))?;
+                ok
+            }
+            Request::FileRefSeek {
+                handle,
+                whence,
+                offset,
+            } => {
+                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+                let from = match whence {
+                    0 => SeekFrom::Start(u64::try_from(offset).map_err(|_| AfcStatus::InvalidArg)?),
+                    1 => SeekFrom::Current(offset),
+                    2 => SeekFrom::End(offset),
+                    _ => return Err(AfcStatus::InvalidArg),
+                };
+                file.seek(from).map_err(|_| AfcStatus::InvalidArg)?;
+                ok
+            }
+            Request::FileRefTell { handle } => {
+                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+                Ok(Reply::FileRefTellResult(
+                    file.stream_position().map_err(|_| AfcStatus::IoError)?,
+                ))
+            }
+            Request::FileRefClose { handle } => {
+                self.handles.remove(&handle).ok_or(AfcStatus::InvalidArg)?;
+                ok
+            }
+            Request::FileRefLock { handle, .. } => {
+                self.handles.get(&handle).ok_or(AfcStatus::InvalidArg)?;
+                ok
+            }
+            Request::RemovePath { path } => {
+                let local = self.confined(&path)?;
+                if local == self.root {
+                    return Err(AfcStatus::PermDenied);
+                }
+                let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
+                let result = if meta.is_dir() {
+                    fs::remove_dir(&local)
+                } else {
+                    fs::remove_file(&local)
+                };
+                result.map_err(|e| status(&e))?;
+                ok
+            }
+            Request::MakeDir { path } => {
+                let local = self.local(&path);
+                // Creating below a file is ObjectExists on a phone.
+                let mut probe = local.as_path();
+                while let Some(parent) = probe.parent() {
+                    if fs::metadata(probe).is_ok_and(|m| !m.is_dir()) {
+                        return Err(AfcStatus::ObjectExists);
+                    }
+                    probe = parent;
+                }
+                fs::create_dir_all(&local).map_err(|e| status(&e))?;
+                self.confined(&path)?;
+                ok
+            }
+            Request::RenamePath { from, to } => {
+                let (from, to) = (self.confined(&from)?, self.confined(&to)?);
+                fs::rename(&from, &to).map_err(|e| status(&e))?;
+                ok
+            }
+            Request::SetModTime { path, mtime_ns } => {
+                let local = self.confined(&path)?;
+                let file = File::options()
+                    .write(true)
+                    .open(&local)
+                    .or_else(|_| File::open(&local))
+                    .map_err(|e| status(&e))?;
+                file.set_modified(UNIX_EPOCH + Duration::from_nanos(mtime_ns))
+                    .map_err(|e| status(&e))?;
+                ok
+            }
+            Request::Other { .. } => Err(AfcStatus::OpNotSupported),
+        }
+    }
+}
