@@ -10,3 +10,7 @@ pub mod wire;
 
 pub use codec::{Opcode, Reply, Request};
 pub use status::AfcStatus;
+pub mod client;
+pub mod connect;
+
+pub use client::{AfcClient, AfcError, DeviceInfo, FetchSink, RemoteFile};

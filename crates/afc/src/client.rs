@@ -1,0 +1,509 @@
+//! A blocking AFC client that keeps several requests in flight on one connection. The phone
+//! answers in arrival order with the request's packet number, so replies are matched by
+//! number and per-request latency does not cap throughput (protocol.md 3.6).
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use crate::codec::{OpenMode, Reply, Request};
+use crate::kv::{self, FileInfo};
+use crate::status::AfcStatus;
+use crate::wire::{self, WireError};
+
+/// Reads this large keep the link busy without holding much memory (1 MiB, as afcclient
+/// and idevice read; pymobiledevice3 reads 4 MiB).
+pub const DEFAULT_CHUNK: u64 = 1 << 20;
+/// Requests in flight at once. Opens count, so this also bounds the phone's open files
+/// (afcd has a limited number of file slots).
+pub const DEFAULT_WINDOW: usize = 8;
+/// Largest reply accepted: a read chunk plus headroom. Anything larger is hostile.
+const MAX_REPLY: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AfcError {
+    #[error("{path}: {status}")]
+    Status { path: String, status: AfcStatus },
+    #[error("the phone answered {operation} with {reply}")]
+    UnexpectedReply {
+        operation: &'static str,
+        reply: String,
+    },
+    #[error("AFC replies arrived out of order (expected packet {expected}, got {got})")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error("bad AFC data from the phone: {0}")]
+    Malformed(String),
+    #[error(
+        "the phone stopped answering (no AFC reply within {0:?}); unplug it, plug it back in and try again"
+    )]
+    Timeout(Duration),
+    #[error(
+        "the connection to the phone was lost: {0}. Check the cable and that the phone is still plugged in"
+    )]
+    Disconnected(String),
+    #[error("{path}: the phone sent {got} bytes, more than the {expected} it reported")]
+    TooLong {
+        path: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("{path}: the phone sent {got} bytes but reported {expected}")]
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("writing {path} failed: {source}")]
+    Sink {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl From<WireError> for AfcError {
+    fn from(e: WireError) -> AfcError {
+        match e {
+            WireError::Codec(c) => AfcError::Malformed(c.to_string()),
+            WireError::Truncated => {
+                AfcError::Disconnected("connection closed in the middle of a reply".into())
+            }
+            WireError::Io(io) => io_error(io),
+        }
+    }
+}
+
+fn io_error(e: io::Error) -> AfcError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            AfcError::Timeout(crate::client::REPLY_TIMEOUT)
+        }
+        _ => AfcError::Disconnected(e.to_string()),
+    }
+}
+
+/// How long one reply may take before the phone counts as gone.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub type Result<T, E = AfcError> = std::result::Result<T, E>;
+
+/// `GetDeviceInfo`: the file system the AFC root lives on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub model: String,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub block_size: u64,
+}
+
+/// A file to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    pub path: String,
+    /// The size the phone reported; the bytes that arrive must match it.
+    pub size: u64,
+}
+
+/// Receives fetched files. Calls for one file come in order: `begin`, `data`..., `end`.
+pub trait FetchSink {
+    fn begin(&mut self, index: usize) -> io::Result<()>;
+    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()>;
+    /// `Ok` when every byte arrived and matched the reported size.
+    fn end(&mut self, index: usize, outcome: Result<u64>) -> io::Result<()>;
+}
+
+pub struct AfcClient<S: Read + Write> {
+    stream: S,
+    /// Requests queued since the last flush, sent in one write.
+    outgoing: Vec<u8>,
+    next_packet: u64,
+    /// Packet numbers sent and not yet answered, oldest first.
+    in_flight: VecDeque<u64>,
+}
+
+impl<S: Read + Write> AfcClient<S> {
+    pub fn new(stream: S) -> AfcClient<S> {
+        AfcClient {
+            stream,
+            outgoing: Vec::new(),
+            next_packet: 0,
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Queues a request; it goes out at the next [`flush`](Self::flush) or receive.
+    pub fn send(&mut self, request: &Request) -> Result<u64> {
+        let packet = self.next_packet;
+        self.next_packet += 1;
+        self.outgoing.extend_from_slice(&request.encode(packet));
+        self.in_flight.push_back(packet);
+        Ok(packet)
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        if !self.outgoing.is_empty() {
+            self.stream.write_all(&self.outgoing).map_err(io_error)?;
+            self.stream.flush().map_err(io_error)?;
+            self.outgoing.clear();
+        }
+        Ok(())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The reply to the oldest request in flight.
+    pub fn receive(&mut self) -> Result<Reply> {
+        self.flush()?;
+        let expected = self.in_flight.pop_front().ok_or_else(|| {
+            AfcError::Malformed("waiting for a reply with no request in flight".into())
+        })?;
+        let (header, body) = wire::read_packet(&mut self.stream, MAX_REPLY)?
+            .ok_or_else(|| AfcError::Disconnected("the phone closed the AFC connection".into()))?;
+        if header.packet_num != expected {
+            return Err(AfcError::OutOfOrder {
+                expected,
+                got: header.packet_num,
+            });
+        }
+        Reply::decode(header.operation, body).map_err(|e| AfcError::Malformed(e.to_string()))
+    }
+
+    fn call(&mut self, request: &Request) -> Result<Reply> {
+        if !self.in_flight.is_empty() {
+            return Err(AfcError::Malformed(
+                "call() with requests still in flight".into(),
+            ));
+        }
+        self.send(request)?;
+        self.receive()
+    }
+
+    fn expect_data(
+        &mut self,
+        path: &str,
+        request: &Request,
+        operation: &'static str,
+    ) -> Result<Vec<u8>> {
+        expect_data(self.call(request)?, path, operation)
+    }
+
+    fn expect_ok(&mut self, path: &str, request: &Request, operation: &'static str) -> Result<()> {
+        expect_ok(self.call(request)?, path, operation)
+    }
+
+    /// Names in a folder, without `.` and `..`.
+    pub fn list_dir(&mut self, path: &str) -> Result<Vec<String>> {
+        let payload = self.expect_data(path, &Request::ReadDir { path: path.into() }, "ReadDir")?;
+        Ok(kv::parse_names(&payload))
+    }
+
+    pub fn file_info(&mut self, path: &str) -> Result<FileInfo> {
+        let payload = self.expect_data(
+            path,
+            &Request::GetFileInfo { path: path.into() },
+            "GetFileInfo",
+        )?;
+        FileInfo::parse(&payload).map_err(|e| AfcError::Malformed(format!("{path}: {e}")))
+    }
+
+    /// GetFileInfo for many paths, with `window` requests in flight.
+    pub fn file_infos(&mut self, paths: &[String], window: usize) -> Result<Vec<Result<FileInfo>>> {
+        let mut out = Vec::with_capacity(paths.len());
+        let mut sent = 0;
+        while out.len() < paths.len() {
+            while sent < paths.len() && self.in_flight() < window.max(1) {
+                self.send(&Request::GetFileInfo {
+                    path: paths[sent].clone(),
+                })?;
+                sent += 1;
+            }
+            let path = &paths[out.len()];
+            let info = expect_data(self.receive()?, path, "GetFileInfo").and_then(|p| {
+                FileInfo::parse(&p).map_err(|e| AfcError::Malformed(format!("{path}: {e}")))
+            });
+            out.push(info);
+        }
+        Ok(out)
+    }
+
+    pub fn device_info(&mut self) -> Result<DeviceInfo> {
+        let payload = self.expect_data("/", &Request::GetDeviceInfo, "GetDeviceInfo")?;
+        let pairs = kv::parse_pairs(&payload).map_err(|e| AfcError::Malformed(e.to_string()))?;
+        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let number = |key: &str| get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(DeviceInfo {
+            model: get("Model").unwrap_or_default(),
+            total_bytes: number("FSTotalBytes"),
+            free_bytes: number("FSFreeBytes"),
+            block_size: number("FSBlockSize"),
+        })
+    }
+
+    pub fn open(&mut self, path: &str, mode: OpenMode) -> Result<u64> {
+        match self.call(&Request::FileRefOpen {
+            mode: mode as u64,
+            path: path.into(),
+        })? {
+            Reply::FileRefOpenResult(handle) => Ok(handle),
+            Reply::Status(status) => Err(AfcError::Status {
+                path: path.into(),
+                status,
+            }),
+            other => Err(unexpected("FileRefOpen", &other)),
+        }
+    }
+
+    pub fn close(&mut self, handle: u64) -> Result<()> {
+        self.expect_ok(
+            "(open file)",
+            &Request::FileRefClose { handle },
+            "FileRefClose",
+        )
+    }
+
+    pub fn make_dir(&mut self, path: &str) -> Result<()> {
+        self.expect_ok(path, &Request::MakeDir { path: path.into() }, "MakeDir")
+    }
+
+    pub fn remove(&mut self, path: &str) -> Result<()> {
+        self.expect_ok(
+            path,
+            &Request::RemovePath { path: path.into() },
+            "RemovePath",
+        )
+    }
+
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        self.expect_ok(
+            from,
+            &Request::RenamePath {
+                from: from.into(),
+                to: to.into(),
+            },
+            "RenamePath",
+        )
+    }
+
+    pub fn set_mod_time(&mut self, path: &str, mtime_ns: u64) -> Result<()> {
+        self.expect_ok(
+            path,
+            &Request::SetModTime {
+                path: path.into(),
+                mtime_ns,
+            },
+            "SetModTime",
+        )
+    }
+
+    /// Fetches files whole, keeping up to `window` requests in flight across files: opens of
+    /// later files go out while earlier ones are still being read. Each file's reads and
+    /// close are sent as soon as its handle is known; the phone handles them in order.
+    /// A file's own failure is reported through `sink.end` and the others go on; a lost
+    /// connection stops everything and is returned.
+    pub fn fetch(
+        &mut self,
+        files: &[RemoteFile],
+        chunk: u64,
+        window: usize,
+        sink: &mut impl FetchSink,
+    ) -> Result<()> {
+        fetch::run(self, files, chunk.max(1), window.max(1), sink)
+    }
+}
+
+fn unexpected(operation: &'static str, reply: &Reply) -> AfcError {
+    let reply = match reply {
+        Reply::Status(s) => format!("status {s}"),
+        Reply::Data(d) => format!("{} bytes of data", d.len()),
+        Reply::FileRefOpenResult(h) => format!("a file handle {h}"),
+        Reply::FileRefTellResult(p) => format!("a position {p}"),
+    };
+    AfcError::UnexpectedReply { operation, reply }
+}
+
+fn expect_data(reply: Reply, path: &str, operation: &'static str) -> Result<Vec<u8>> {
+    match reply {
+        Reply::Data(payload) => Ok(payload),
+        Reply::Status(status) => Err(AfcError::Status {
+            path: path.into(),
+            status,
+        }),
+        other => Err(unexpected(operation, &other)),
+    }
+}
+
+fn expect_ok(reply: Reply, path: &str, operation: &'static str) -> Result<()> {
+    match reply {
+        Reply::Status(AfcStatus::Success) => Ok(()),
+        Reply::Status(status) => Err(AfcError::Status {
+            path: path.into(),
+            status,
+        }),
+        other => Err(unexpected(operation, &other)),
+    }
+}
+
+mod fetch {
+    //! The pipelined multi-file fetch: a small state machine over replies that arrive in
+    //! request order.
+
+    use super::*;
+
+    /// What each request in flight was for.
+    enum Pending {
+        Open { index: usize },
+        Read { index: usize, requested: u64 },
+        Close { index: usize },
+    }
+
+    /// A file that is open on the phone.
+    struct Active {
+        index: usize,
+        handle: u64,
+        /// Bytes still to ask for: the reported size plus one, so that a short last read
+        /// proves the end of the file.
+        to_request: u64,
+        close_sent: bool,
+        received: u64,
+        failed: Option<AfcError>,
+    }
+
+    pub fn run<S: Read + Write>(
+        client: &mut AfcClient<S>,
+        files: &[RemoteFile],
+        chunk: u64,
+        window: usize,
+        sink: &mut impl FetchSink,
+    ) -> Result<()> {
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut active: VecDeque<Active> = VecDeque::new();
+        let mut next_open = 0;
+        let sink_err = |index: usize, source: io::Error| AfcError::Sink {
+            path: files[index].path.clone(),
+            source,
+        };
+        loop {
+            // Fill the window: the oldest open file's reads and close first, then opens.
+            while client.in_flight() < window {
+                if let Some(file) = active.iter_mut().find(|a| !a.close_sent) {
+                    if file.to_request > 0 && file.failed.is_none() {
+                        let requested = file.to_request.min(chunk);
+                        client.send(&Request::FileRefRead {
+                            handle: file.handle,
+                            size: requested,
+                        })?;
+                        pending.push_back(Pending::Read {
+                            index: file.index,
+                            requested,
+                        });
+                        file.to_request -= requested;
+                    } else {
+                        client.send(&Request::FileRefClose {
+                            handle: file.handle,
+                        })?;
+                        pending.push_back(Pending::Close { index: file.index });
+                        file.close_sent = true;
+                    }
+                } else if next_open < files.len() {
+                    let path = files[next_open].path.clone();
+                    client.send(&Request::FileRefOpen {
+                        mode: OpenMode::ReadOnly as u64,
+                        path,
+                    })?;
+                    pending.push_back(Pending::Open { index: next_open });
+                    next_open += 1;
+                } else {
+                    break;
+                }
+            }
+            let Some(what) = pending.pop_front() else {
+                return Ok(());
+            };
+            let reply = client.receive()?;
+            match what {
+                Pending::Open { index } => {
+                    sink.begin(index).map_err(|e| sink_err(index, e))?;
+                    match reply {
+                        Reply::FileRefOpenResult(handle) => active.push_back(Active {
+                            index,
+                            handle,
+                            to_request: files[index].size.saturating_add(1),
+                            close_sent: false,
+                            received: 0,
+                            failed: None,
+                        }),
+                        other => {
+                            let error = match other {
+                                Reply::Status(status) => AfcError::Status {
+                                    path: files[index].path.clone(),
+                                    status,
+                                },
+                                other => unexpected("FileRefOpen", &other),
+                            };
+                            sink.end(index, Err(error))
+                                .map_err(|e| sink_err(index, e))?;
+                        }
+                    }
+                }
+                Pending::Read { index, requested } => {
+                    let Some(file) = active.iter_mut().find(|a| a.index == index) else {
+                        continue;
+                    };
+                    if file.failed.is_some() {
+                        continue;
+                    }
+                    let expected = files[index].size;
+                    match reply {
+                        Reply::Data(bytes) => {
+                            let got = bytes.len() as u64;
+                            if got > requested || file.received + got > expected {
+                                file.failed = Some(AfcError::TooLong {
+                                    path: files[index].path.clone(),
+                                    expected,
+                                    got: file.received + got,
+                                });
+                            } else {
+                                file.received += got;
+                                sink.data(index, &bytes).map_err(|e| sink_err(index, e))?;
+                                if got < requested {
+                                    // End of file: nothing more to ask for.
+                                    file.to_request = 0;
+                                }
+                            }
+                        }
+                        Reply::Status(status) => {
+                            file.failed = Some(AfcError::Status {
+                                path: files[index].path.clone(),
+                                status,
+                            })
+                        }
+                        other => file.failed = Some(unexpected("FileRefRead", &other)),
+                    }
+                }
+                Pending::Close { index } => {
+                    let Some(position) = active.iter().position(|a| a.index == index) else {
+                        continue;
+                    };
+                    let file = active.remove(position).expect("position is in range");
+                    // A failed close leaks a handle on the phone but loses no data.
+                    let outcome = match file.failed {
+                        Some(error) => Err(error),
+                        None if file.received != files[index].size => Err(AfcError::SizeMismatch {
+                            path: files[index].path.clone(),
+                            expected: files[index].size,
+                            got: file.received,
+                        }),
+                        None => Ok(file.received),
+                    };
+                    sink.end(index, outcome).map_err(|e| sink_err(index, e))?;
+                }
+            }
+        }
+    }
+}

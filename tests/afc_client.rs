@@ -1,0 +1,241 @@
+//! The AFC client against the simulator: listing, file info, pipelined fetches of many
+//! files, and the errors a phone gives.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+
+use afc::AfcStatus;
+use afc::client::{AfcError, FetchSink, RemoteFile};
+use afc::kv::FileKind;
+use common::*;
+use fake_iphone::TrustState;
+use lockdown::LockdownClient;
+use usbmux::{UsbmuxAddress, UsbmuxClient};
+
+fn open_afc(fake: &fake_iphone::RunningFake) -> afc::AfcClient<lockdown::ServiceStream> {
+    let mux = UsbmuxClient::new(UsbmuxAddress::parse(&fake.usbmux_address()).unwrap());
+    let device = mux.list_devices().unwrap().remove(0);
+    let mut lockdown = LockdownClient::connect(&mux, &device).unwrap();
+    let buid = mux.read_buid().unwrap();
+    let record = lockdown
+        .pair(&buid, "test", std::time::Duration::from_secs(5), |_| {})
+        .unwrap();
+    afc::connect::connect(&mux, &device, &record).expect("AFC")
+}
+
+/// Distinct content per file, so any mix-up shows.
+fn content(n: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + n * 7) % 251) as u8).collect()
+}
+
+#[derive(Default)]
+struct Collect {
+    files: HashMap<usize, Vec<u8>>,
+    outcomes: HashMap<usize, Result<u64, String>>,
+    order: Vec<usize>,
+}
+
+impl FetchSink for Collect {
+    fn begin(&mut self, index: usize) -> io::Result<()> {
+        self.order.push(index);
+        self.files.insert(index, Vec::new());
+        Ok(())
+    }
+    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+        self.files
+            .get_mut(&index)
+            .expect("begun")
+            .extend_from_slice(bytes);
+        Ok(())
+    }
+    fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+        self.outcomes
+            .insert(index, outcome.map_err(|e| e.to_string()));
+        Ok(())
+    }
+}
+
+#[test]
+fn lists_stats_and_fetches_many_files_in_flight() {
+    let (fake, media) = fake_with(TrustState::Trusted);
+    let dir = media.path().join("DCIM/100APPLE");
+    fs::create_dir_all(&dir).unwrap();
+    let sizes = [
+        0usize,
+        1,
+        1000,
+        (1 << 20) - 1,
+        1 << 20,
+        (1 << 20) + 1,
+        3_000_001,
+    ];
+    let mut files = Vec::new();
+    for (n, &len) in sizes.iter().enumerate() {
+        let name = format!("IMG_{:04}.HEIC", n + 1);
+        fs::write(dir.join(&name), content(n, len)).unwrap();
+        files.push(RemoteFile {
+            path: format!("/DCIM/100APPLE/{name}"),
+            size: len as u64,
+        });
+    }
+    let mut afc = open_afc(&fake);
+    assert_eq!(afc.list_dir("/DCIM").unwrap(), vec!["100APPLE"]);
+    assert_eq!(afc.list_dir("DCIM/100APPLE/").unwrap().len(), sizes.len());
+    let info = afc.file_info("/DCIM/100APPLE/IMG_0007.HEIC").unwrap();
+    assert_eq!((info.kind, info.size), (FileKind::File, 3_000_001));
+    assert!(
+        info.mtime_ns > 1_500_000_000_000_000_000,
+        "nanoseconds since 1970"
+    );
+    assert_eq!(afc.file_info("/DCIM").unwrap().kind, FileKind::Directory);
+    let device = afc.device_info().unwrap();
+    assert_eq!(device.model, "iPhone15,2");
+
+    // Small chunks and a small window force many requests in flight across files.
+    let mut sink = Collect::default();
+    afc.fetch(&files, 256 << 10, 4, &mut sink).unwrap();
+    assert_eq!(sink.order, (0..files.len()).collect::<Vec<_>>());
+    for (n, &len) in sizes.iter().enumerate() {
+        assert_eq!(sink.outcomes[&n], Ok(len as u64), "file {n}");
+        assert!(
+            sink.files[&n] == content(n, len),
+            "file {n} content differs"
+        );
+    }
+    // The connection is still in step afterwards.
+    assert_eq!(afc.list_dir("/").unwrap(), vec!["DCIM"]);
+}
+
+#[test]
+fn per_file_failures_do_not_stop_the_others() {
+    let (fake, media) = fake_with(TrustState::Trusted);
+    fs::write(media.path().join("a.JPG"), content(1, 5000)).unwrap();
+    fs::write(media.path().join("b.JPG"), content(2, 5000)).unwrap();
+    let files = vec![
+        RemoteFile {
+            path: "/missing.JPG".into(),
+            size: 10,
+        },
+        RemoteFile {
+            path: "/a.JPG".into(),
+            size: 4000,
+        }, // the phone reports less than it sends
+        RemoteFile {
+            path: "/b.JPG".into(),
+            size: 6000,
+        }, // ... and more than it sends
+        RemoteFile {
+            path: "/a.JPG".into(),
+            size: 5000,
+        },
+    ];
+    let mut afc = open_afc(&fake);
+    let mut sink = Collect::default();
+    afc.fetch(&files, 1 << 20, 8, &mut sink).unwrap();
+    assert!(
+        sink.outcomes[&0]
+            .as_ref()
+            .unwrap_err()
+            .contains("no such file"),
+        "{:?}",
+        sink.outcomes[&0]
+    );
+    assert!(
+        sink.outcomes[&1]
+            .as_ref()
+            .unwrap_err()
+            .contains("more than"),
+        "{:?}",
+        sink.outcomes[&1]
+    );
+    assert!(
+        sink.outcomes[&2]
+            .as_ref()
+            .unwrap_err()
+            .contains("reported 6000"),
+        "{:?}",
+        sink.outcomes[&2]
+    );
+    assert_eq!(sink.outcomes[&3], Ok(5000));
+
+    let err = afc.list_dir("/a.JPG").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AfcError::Status {
+                status: AfcStatus::ReadError,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = afc.file_info("/nope").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AfcError::Status {
+                status: AfcStatus::ObjectNotFound,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn paths_cannot_leave_the_media_folder() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), b"secret").unwrap();
+    let (fake, media) = fake_with(TrustState::Trusted);
+    std::os::unix::fs::symlink(outside.path(), media.path().join("escape")).unwrap();
+    fs::write(media.path().join("inside"), b"inside").unwrap();
+    let mut afc = open_afc(&fake);
+    // .. cannot climb above the root: it stays at the root.
+    assert_eq!(
+        afc.list_dir("/../../..").unwrap(),
+        afc.list_dir("/").unwrap()
+    );
+    // A symlink out of the tree is described but never followed.
+    assert_eq!(afc.file_info("/escape").unwrap().kind, FileKind::Symlink);
+    let err = afc.list_dir("/escape").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AfcError::Status {
+                status: AfcStatus::PermDenied,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = afc
+        .open("/escape/secret", afc::codec::OpenMode::ReadOnly)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AfcError::Status {
+                status: AfcStatus::PermDenied,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = afc
+        .open("/escape/new", afc::codec::OpenMode::WriteOnly)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AfcError::Status {
+                status: AfcStatus::PermDenied,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!outside.path().join("new").exists());
+}
