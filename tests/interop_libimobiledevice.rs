@@ -9,10 +9,16 @@ use std::time::Duration;
 use common::*;
 use fake_iphone::TrustState;
 
-fn tool(fake: &fake_iphone::RunningFake, home: &Home, program: &std::path::Path, args: &[&str]) -> std::process::Output {
+fn tool(
+    fake: &fake_iphone::RunningFake,
+    home: &Home,
+    program: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
     let mut cmd = Command::new(program);
     home.apply(&mut cmd);
-    cmd.env("USBMUXD_SOCKET_ADDRESS", fake.usbmux_address()).args(args);
+    cmd.env("USBMUXD_SOCKET_ADDRESS", fake.usbmux_address())
+        .args(args);
     run(&mut cmd, Duration::from_secs(60))
 }
 
@@ -37,12 +43,23 @@ fn idevice_tools_list_read_pair_and_validate() {
 
     // Pairing waits for the Trust dialog; tap it while idevicepair asks.
     let pending = tool(&fake, &home, &idevicepair, &["pair"]);
-    assert!(!pending.status.success(), "pair must not succeed before Trust is tapped");
-    assert!(text(&pending.stdout).contains("accept the trust dialog"), "{}", text(&pending.stdout));
+    assert!(
+        !pending.status.success(),
+        "pair must not succeed before Trust is tapped"
+    );
+    assert!(
+        text(&pending.stdout).contains("accept the trust dialog"),
+        "{}",
+        text(&pending.stdout)
+    );
     assert!(fake.tap_trust(None));
     let paired = tool(&fake, &home, &idevicepair, &["pair"]);
     assert_success(&paired, "idevicepair pair");
-    assert!(text(&paired.stdout).contains("SUCCESS"), "{}", text(&paired.stdout));
+    assert!(
+        text(&paired.stdout).contains("SUCCESS"),
+        "{}",
+        text(&paired.stdout)
+    );
     assert!(fake.is_paired(None));
 
     let validated = tool(&fake, &home, &idevicepair, &["validate"]);
@@ -56,13 +73,22 @@ fn idevice_tools_list_read_pair_and_validate() {
     assert!(info.contains("DeviceName: Ada's iPhone"), "{info}");
     let disk = tool(&fake, &home, &ideviceinfo, &["-q", "com.apple.disk_usage"]);
     assert_success(&disk, "ideviceinfo -q com.apple.disk_usage");
-    assert!(text(&disk.stdout).contains("TotalDataAvailable: 37520000000"), "{}", text(&disk.stdout));
+    assert!(
+        text(&disk.stdout).contains("TotalDataAvailable: 37520000000"),
+        "{}",
+        text(&disk.stdout)
+    );
 }
 
 #[test]
 fn locked_and_denied_phones_refuse_idevicepair() {
-    let Some(idevicepair) = peer("idevicepair") else { return };
-    for (state, expected) in [(TrustState::Locked, "passcode"), (TrustState::Deny, "denied")] {
+    let Some(idevicepair) = peer("idevicepair") else {
+        return;
+    };
+    for (state, expected) in [
+        (TrustState::Locked, "passcode"),
+        (TrustState::Deny, "denied"),
+    ] {
         let (fake, _media) = fake_with(state);
         let home = Home::new();
         let out = tool(&fake, &home, &idevicepair, &["pair"]);
@@ -75,11 +101,18 @@ fn locked_and_denied_phones_refuse_idevicepair() {
 
 #[test]
 fn a_pairing_made_by_idevicepair_serves_lifeboat_and_back() {
-    let Some(idevicepair) = peer("idevicepair") else { return };
-    let Some(ideviceinfo) = peer("ideviceinfo") else { return };
+    let Some(idevicepair) = peer("idevicepair") else {
+        return;
+    };
+    let Some(ideviceinfo) = peer("ideviceinfo") else {
+        return;
+    };
     let (fake, _media) = fake_with(TrustState::Trusted);
     let home = Home::new();
-    assert_success(&tool(&fake, &home, &idevicepair, &["pair"]), "idevicepair pair");
+    assert_success(
+        &tool(&fake, &home, &idevicepair, &["pair"]),
+        "idevicepair pair",
+    );
     // lifeboat finds the record through usbmuxd, where libimobiledevice saved it.
     let info = lifeboat(&fake, &home, &["info", "--json"]);
     assert_success(&info, "lifeboat info after idevicepair");

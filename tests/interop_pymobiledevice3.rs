@@ -21,15 +21,26 @@ fn pmd3(home: &Home, program: &std::path::Path, address: Option<&str>, args: &[&
 
 #[test]
 fn pymobiledevice3_lists_pairs_and_reads_values() {
-    let Some(program) = peer("pymobiledevice3") else { return };
+    let Some(program) = peer("pymobiledevice3") else {
+        return;
+    };
     let (fake, _media) = fake_with(TrustState::Untrusted);
     let home = Home::new();
     let address = fake.usbmux_address();
     let limit = Duration::from_secs(120);
 
-    let list = run(&mut pmd3(&home, &program, None, &["usbmux", "list", "--usbmux", &address]), limit);
+    let list = run(
+        &mut pmd3(
+            &home,
+            &program,
+            None,
+            &["usbmux", "list", "--usbmux", &address],
+        ),
+        limit,
+    );
     assert_success(&list, "pymobiledevice3 usbmux list");
-    let devices: serde_json::Value = serde_json::from_slice(&list.stdout).expect("usbmux list prints JSON");
+    let devices: serde_json::Value =
+        serde_json::from_slice(&list.stdout).expect("usbmux list prints JSON");
     assert_eq!(devices[0]["UniqueDeviceID"], UDID);
     assert_eq!(devices[0]["ConnectionType"], "USB");
     assert_eq!(devices[0]["DeviceName"], "Ada's iPhone");
@@ -45,15 +56,34 @@ fn pymobiledevice3_lists_pairs_and_reads_values() {
     let paired = pairing.join().expect("pairing thread");
     assert_success(&paired, "pymobiledevice3 lockdown pair");
     assert!(fake.is_paired(None));
-    let record = home.path().join(".local/share/pymobiledevice3").join(format!("{UDID}.plist"));
-    assert!(record.is_file(), "pymobiledevice3 keeps its record at {record:?}");
+    let record = home
+        .path()
+        .join(".local/share/pymobiledevice3")
+        .join(format!("{UDID}.plist"));
+    assert!(
+        record.is_file(),
+        "pymobiledevice3 keeps its record at {record:?}"
+    );
 
-    let info = run(&mut pmd3(&home, &program, None, &["lockdown", "info", "--usbmux", &address]), limit);
+    let info = run(
+        &mut pmd3(
+            &home,
+            &program,
+            None,
+            &["lockdown", "info", "--usbmux", &address],
+        ),
+        limit,
+    );
     assert_success(&info, "pymobiledevice3 lockdown info");
-    let values: serde_json::Value = serde_json::from_slice(&info.stdout).expect("lockdown info prints JSON");
+    let values: serde_json::Value =
+        serde_json::from_slice(&info.stdout).expect("lockdown info prints JSON");
     assert_eq!(values["UniqueDeviceID"], UDID);
     assert_eq!(values["ProductType"], "iPhone15,2");
-    assert_eq!(values["SerialNumber"].as_str().map(str::len), Some(12), "{values}");
+    assert_eq!(
+        values["SerialNumber"].as_str().map(str::len),
+        Some(12),
+        "{values}"
+    );
 
     // pymobiledevice3 also saved the record through usbmuxd, so lifeboat can use it.
     let ours = lifeboat(&fake, &home, &["info", "--json"]);

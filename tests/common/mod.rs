@@ -17,7 +17,11 @@ pub const UDID2: &str = "00008030-000A1B2C3D4E5F60";
 pub fn fake_with(state: TrustState) -> (RunningFake, tempfile::TempDir) {
     let media = tempfile::tempdir().expect("tempdir");
     let fake = FakeIphone::new()
-        .phone(PhoneConfig::new(UDID, media.path()).name("Ada's iPhone").state(state))
+        .phone(
+            PhoneConfig::new(UDID, media.path())
+                .name("Ada's iPhone")
+                .state(state),
+        )
         .start()
         .expect("start fake-iphone");
     (fake, media)
@@ -31,7 +35,9 @@ pub struct Home {
 
 impl Home {
     pub fn new() -> Home {
-        Home { dir: tempfile::tempdir().expect("tempdir") }
+        Home {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -55,8 +61,12 @@ impl Home {
 
 /// Runs `cmd` with no stdin, killing it after `limit`.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out_thread = std::thread::spawn(move || {
@@ -81,7 +91,11 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Output { status, stdout: out_thread.join().unwrap_or_default(), stderr: err_thread.join().unwrap_or_default() }
+    Output {
+        status,
+        stdout: out_thread.join().unwrap_or_default(),
+        stderr: err_thread.join().unwrap_or_default(),
+    }
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -99,7 +113,9 @@ pub fn lifeboat(fake: &RunningFake, home: &Home, args: &[&str]) -> Output {
 /// A program the interop tests need. Under CI (`LIFEBOAT_REQUIRE_PEERS=1`, set by `.ci/run`)
 /// a missing one fails the test; elsewhere the test is skipped with a note.
 pub fn peer(program: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     // .ci/run installs pymobiledevice3 into this venv.
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin"));
     dirs.push(PathBuf::from("/usr/sbin"));
