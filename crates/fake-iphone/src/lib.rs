@@ -7,7 +7,9 @@
 
 mod afcd;
 pub mod config;
+pub mod library;
 mod lockdownd;
+pub mod media;
 mod phone;
 mod server;
 mod tls;

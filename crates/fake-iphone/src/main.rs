@@ -13,8 +13,57 @@ use fake_iphone::{FakeIphone, PhoneConfig, TrustState};
 #[derive(Parser)]
 #[command(
     version,
-    about = "A simulated iPhone: usbmuxd socket, lockdownd with TLS and pairing"
+    about = "A simulated iPhone: usbmuxd socket, lockdownd with TLS and pairing, AFC"
 )]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Write a media folder shaped like a phone's, with a matching Photos.sqlite.
+    MakeLibrary(MakeLibrary),
+}
+
+#[derive(clap::Args)]
+struct MakeLibrary {
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "17.5")]
+    ios: String,
+    #[arg(long, default_value_t = 20)]
+    photos: usize,
+    #[arg(long, default_value_t = 2)]
+    videos: usize,
+    #[arg(long, default_value_t = 2)]
+    live: usize,
+    #[arg(long, default_value_t = 2)]
+    edited: usize,
+    /// Assets whose originals are only in iCloud (Optimize iPhone Storage).
+    #[arg(long, default_value_t = 0)]
+    cloud_only: usize,
+    #[arg(long, default_value_t = 0)]
+    trashed: usize,
+    #[arg(long, default_value_t = 0)]
+    hidden: usize,
+    #[arg(long, default_value_t = 0)]
+    albums: usize,
+    /// Originals that came through iCloud Photos (PhotoData/CPLAssets).
+    #[arg(long, default_value_t = 0)]
+    cpl: usize,
+    /// Extra bytes per photo, for realistic sizes (an iPhone photo is 2-4 MB).
+    #[arg(long, default_value_t = 0)]
+    photo_bytes: usize,
+    /// Extra bytes per video.
+    #[arg(long, default_value_t = 0)]
+    video_bytes: usize,
+}
+
+#[derive(clap::Args)]
 struct Args {
     /// TCP address for the usbmuxd socket (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -53,7 +102,39 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::MakeLibrary(spec)) => make_library(spec),
+        None => serve(cli.serve),
+    }
+}
+
+fn make_library(args: MakeLibrary) -> anyhow::Result<()> {
+    let spec = fake_iphone::library::LibrarySpec {
+        ios: args.ios,
+        photos: args.photos,
+        videos: args.videos,
+        live: args.live,
+        edited: args.edited,
+        cloud_only: args.cloud_only,
+        trashed: args.trashed,
+        hidden: args.hidden,
+        albums: args.albums,
+        cpl: args.cpl,
+        photo_padding: args.photo_bytes,
+        video_padding: args.video_bytes,
+    };
+    let assets = fake_iphone::library::make_library(&args.out, &spec)?;
+    let files: usize = assets.iter().map(|a| a.files.len()).sum();
+    println!(
+        "made {} assets ({files} files) in {}",
+        assets.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn serve(args: Args) -> anyhow::Result<()> {
     let udids = if args.udid.is_empty() {
         vec![fake_iphone::config::udid_for(1)]
     } else {

@@ -1,0 +1,523 @@
+//! `make-library`: a media folder as a real phone's AFC root shows it (photos.md A):
+//! `DCIM/1xxAPPLE/IMG_nnnn.*`, Live Photo pairs, `.AAE` sidecars, edited renders under
+//! `PhotoData/Mutations`, iCloud originals under `PhotoData/CPLAssets`, and a
+//! `PhotoData/Photos.sqlite` in WAL mode whose schema matches the iOS version asked for.
+//! The last assets are committed only to the `-wal` file, as on a phone whose Photos app
+//! is running, so a tool that copies the database without its WAL misses them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, params};
+
+use crate::media::{self, Format};
+
+/// Core Data dates count seconds from 2001-01-01.
+pub const CORE_DATA_EPOCH: i64 = 978_307_200;
+
+#[derive(Debug, Clone, Default)]
+pub struct LibrarySpec {
+    pub ios: String,
+    pub photos: usize,
+    pub videos: usize,
+    pub live: usize,
+    pub edited: usize,
+    /// Originals only in iCloud ("Optimize iPhone Storage"): in the database, not on disk.
+    pub cloud_only: usize,
+    pub trashed: usize,
+    pub hidden: usize,
+    pub albums: usize,
+    /// Originals that came through iCloud Photos, under `PhotoData/CPLAssets`.
+    pub cpl: usize,
+    /// Extra bytes per photo, to make files of a realistic size.
+    pub photo_padding: usize,
+    pub video_padding: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetKind {
+    Photo,
+    Screenshot,
+    Video,
+    Live,
+    Edited,
+    CloudOnly,
+    Trashed,
+    Hidden,
+    Cpl,
+}
+
+/// What the generator made, for tests to check an export against.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    pub uuid: String,
+    pub kind: AssetKind,
+    /// Capture time, Unix seconds.
+    pub created: i64,
+    /// Paths relative to the media root of every file of this asset that is on the phone
+    /// (original first, then Live video, sidecar, render).
+    pub files: Vec<String>,
+    /// The original's path, even when it is not on the phone.
+    pub original: String,
+    /// The original's size in bytes (what it would be, when only iCloud has it).
+    pub size: u64,
+}
+
+/// Table and column names for an iOS version, as iLEAPP and osxphotos document them.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub asset_table: &'static str,
+    pub asset_ent: i64,
+    pub album_ent: i64,
+    pub importer_column: &'static str,
+    pub fingerprint_column: &'static str,
+}
+
+impl Schema {
+    pub fn for_ios(version: &str) -> Schema {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(17), parts.next().unwrap_or(0));
+        let album_ent = match (major, minor) {
+            (..=11, _) => 20,
+            (12, _) => 23,
+            (13 | 14, _) => 26,
+            (15, _) => 27,
+            (16, _) | (17, ..=5) => 28,
+            (17, _) => 29,
+            (18..=25, _) => 30,
+            _ => 33,
+        };
+        Schema {
+            asset_table: if major <= 13 {
+                "ZGENERICASSET"
+            } else {
+                "ZASSET"
+            },
+            asset_ent: match major {
+                ..=11 => 27,
+                12 => 30,
+                13 => 34,
+                _ => 3,
+            },
+            album_ent,
+            importer_column: if major <= 14 {
+                "ZCREATORBUNDLEID"
+            } else {
+                "ZIMPORTEDBYBUNDLEIDENTIFIER"
+            },
+            fingerprint_column: if major >= 18 {
+                "ZORIGINALSTABLEHASH"
+            } else {
+                "ZMASTERFINGERPRINT"
+            },
+        }
+    }
+
+    pub fn join_table(&self) -> String {
+        format!("Z_{}ASSETS", self.album_ent)
+    }
+
+    pub fn join_album_column(&self) -> String {
+        format!("Z_{}ALBUMS", self.album_ent)
+    }
+
+    pub fn join_asset_column(&self) -> String {
+        format!("Z_{}ASSETS", self.asset_ent)
+    }
+}
+
+struct Builder {
+    root: PathBuf,
+    counter: u32,
+    assets: Vec<Asset>,
+    spec: LibrarySpec,
+}
+
+fn uuid_for(n: usize) -> String {
+    let v = 0x0A11_CE00_0000_0000_0000_0000_0000_0000u128 + n as u128;
+    uuid::Uuid::from_u128(v).to_string().to_uppercase()
+}
+
+impl Builder {
+    fn write(&self, relative: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.root.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The next camera-roll name: 1,000 numbers per `1xxAPPLE` folder.
+    fn next_dcim(&mut self) -> (String, String) {
+        self.counter += 1;
+        let folder = format!("DCIM/{}APPLE", 100 + self.counter / 1000);
+        (folder, format!("IMG_{:04}", self.counter % 10_000))
+    }
+
+    fn add(&mut self, kind: AssetKind) -> Result<()> {
+        let n = self.assets.len();
+        let uuid = uuid_for(n);
+        // About one asset every 7 hours from 2019 on, so dates span years and months.
+        let created = 1_546_300_800 + (n as i64) * 25_200;
+        let tag = format!("lifeboat-fake {uuid} {created}");
+        let (pad_photo, pad_video) = (self.spec.photo_padding, self.spec.video_padding);
+        let mut files = Vec::new();
+        let original;
+        match kind {
+            AssetKind::Cpl => {
+                let folder = format!("PhotoData/CPLAssets/group{}", 1 + n % 16);
+                original = format!("{folder}/{uuid}.JPG");
+                self.write(&original, &media::unique(Format::Jpeg, &tag, pad_photo))?;
+                files.push(original.clone());
+            }
+            _ => {
+                let (folder, base) = self.next_dcim();
+                let format = match kind {
+                    AssetKind::Video => Format::Mov,
+                    AssetKind::Screenshot => Format::Png,
+                    AssetKind::Photo if n % 3 == 1 => Format::Jpeg,
+                    _ => Format::Heic,
+                };
+                original = format!("{folder}/{base}.{}", format.extension());
+                let padding = if format == Format::Mov {
+                    pad_video
+                } else {
+                    pad_photo
+                };
+                if kind != AssetKind::CloudOnly {
+                    self.write(&original, &media::unique(format, &tag, padding))?;
+                    files.push(original.clone());
+                }
+                if kind == AssetKind::Live {
+                    let video = format!("{folder}/{base}.MOV");
+                    self.write(&video, &media::unique(Format::Mov, &tag, pad_video / 8))?;
+                    files.push(video);
+                }
+                if kind == AssetKind::Edited {
+                    let sidecar = format!("{folder}/{base}.AAE");
+                    self.write(&sidecar, &media::unique(Format::Aae, &tag, 0))?;
+                    files.push(sidecar);
+                    let adjustments = format!("PhotoData/Mutations/{folder}/{base}/Adjustments");
+                    let render = format!("{adjustments}/FullSizeRender.heic");
+                    self.write(
+                        &render,
+                        &media::unique(Format::Heic, &format!("{tag} render"), pad_photo),
+                    )?;
+                    self.write(&format!("{adjustments}/Adjustments.plist"), media::AAE)?;
+                    files.push(render);
+                }
+            }
+        }
+        let size = match kind {
+            AssetKind::CloudOnly => media::unique(Format::Heic, &tag, pad_photo).len() as u64,
+            _ => fs::metadata(self.root.join(&original))?.len(),
+        };
+        self.assets.push(Asset {
+            uuid,
+            kind,
+            created,
+            files,
+            original,
+            size,
+        });
+        Ok(())
+    }
+}
+
+/// Makes the library under `out` and returns what it holds.
+pub fn make_library(out: &Path, spec: &LibrarySpec) -> Result<Vec<Asset>> {
+    fs::create_dir_all(out)?;
+    for folder in [
+        "DCIM",
+        "Downloads",
+        "Books",
+        "PhotoData",
+        "iTunes_Control",
+        "Recordings",
+    ] {
+        fs::create_dir_all(out.join(folder))?;
+    }
+    let mut builder = Builder {
+        root: out.to_path_buf(),
+        counter: 0,
+        assets: Vec::new(),
+        spec: spec.clone(),
+    };
+    let groups = [
+        (AssetKind::Photo, spec.photos),
+        (AssetKind::Video, spec.videos),
+        (AssetKind::Live, spec.live),
+        (AssetKind::Edited, spec.edited),
+        (AssetKind::Cpl, spec.cpl),
+        (AssetKind::CloudOnly, spec.cloud_only),
+        (AssetKind::Trashed, spec.trashed),
+        (AssetKind::Hidden, spec.hidden),
+    ];
+    for (kind, count) in groups {
+        for i in 0..count {
+            // Every fifth plain photo is a screenshot.
+            let kind = if kind == AssetKind::Photo && i % 5 == 4 {
+                AssetKind::Screenshot
+            } else {
+                kind
+            };
+            builder.add(kind)?;
+        }
+    }
+    write_database(
+        &out.join("PhotoData/Photos.sqlite"),
+        &Schema::for_ios(&spec.ios),
+        &builder.assets,
+        spec.albums,
+    )?;
+    Ok(builder.assets)
+}
+
+fn write_database(path: &Path, schema: &Schema, assets: &[Asset], albums: usize) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let mut db = Connection::open(path)?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // Leave the last transaction in the WAL when this connection closes.
+    db.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    let t = schema.asset_table;
+    let importer = schema.importer_column;
+    let fingerprint = schema.fingerprint_column;
+    let (join, join_album, join_asset) = (
+        schema.join_table(),
+        schema.join_album_column(),
+        schema.join_asset_column(),
+    );
+    db.execute_batch(&format!(
+        "CREATE TABLE Z_PRIMARYKEY (Z_ENT INTEGER PRIMARY KEY, Z_NAME VARCHAR, Z_SUPER INTEGER, Z_MAX INTEGER);
+         CREATE TABLE Z_METADATA (Z_VERSION INTEGER PRIMARY KEY, Z_UUID VARCHAR(255), Z_PLIST BLOB);
+         CREATE TABLE {t} (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER, ZUUID VARCHAR,
+           ZDIRECTORY VARCHAR, ZFILENAME VARCHAR, ZDATECREATED TIMESTAMP, ZADDEDDATE TIMESTAMP,
+           ZMODIFICATIONDATE TIMESTAMP, ZKIND INTEGER, ZKINDSUBTYPE INTEGER, ZPLAYBACKSTYLE INTEGER,
+           ZUNIFORMTYPEIDENTIFIER VARCHAR, ZWIDTH INTEGER, ZHEIGHT INTEGER, ZDURATION FLOAT,
+           ZFAVORITE INTEGER, ZHIDDEN INTEGER, ZTRASHEDSTATE INTEGER, ZTRASHEDDATE TIMESTAMP,
+           ZVISIBILITYSTATE INTEGER, ZCLOUDLOCALSTATE INTEGER, ZSAVEDASSETTYPE INTEGER,
+           ZBUNDLESCOPE INTEGER, ZCLOUDPLACEHOLDERKIND INTEGER, ZHASADJUSTMENTS INTEGER,
+           ZAVALANCHEUUID VARCHAR, ZAVALANCHEPICKTYPE INTEGER, ZDEPTHTYPE INTEGER,
+           ZADDITIONALATTRIBUTES INTEGER);
+         CREATE TABLE ZADDITIONALASSETATTRIBUTES (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+           ZASSET INTEGER, ZORIGINALFILENAME VARCHAR, ZORIGINALFILESIZE INTEGER, ZTIMEZONENAME VARCHAR,
+           ZTIMEZONEOFFSET INTEGER, ZEXIFTIMESTAMPSTRING VARCHAR, {importer} VARCHAR, {fingerprint} VARCHAR);
+         CREATE TABLE ZINTERNALRESOURCE (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER,
+           ZASSET INTEGER, ZRESOURCETYPE INTEGER, ZDATASTORESUBTYPE INTEGER, ZLOCALAVAILABILITY INTEGER,
+           ZREMOTEAVAILABILITY INTEGER, ZCLOUDLOCALSTATE INTEGER, ZDATALENGTH INTEGER,
+           ZFINGERPRINT VARCHAR, ZSTABLEHASH VARCHAR, ZTRASHEDSTATE INTEGER);
+         CREATE TABLE ZGENERICALBUM (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER, Z_OPT INTEGER, ZKIND INTEGER,
+           ZTITLE VARCHAR, ZUUID VARCHAR, ZTRASHEDSTATE INTEGER, ZCLOUDLOCALSTATE INTEGER);
+         CREATE TABLE {join} ({join_album} INTEGER, {join_asset} INTEGER, Z_FOK_{join_asset} INTEGER,
+           PRIMARY KEY ({join_album}, {join_asset}));
+         CREATE INDEX Z_ASSET_UUID ON {t} (ZUUID);"
+    ))?;
+    let ents = [
+        (schema.asset_ent, "Asset"),
+        (schema.album_ent, "GenericAlbum"),
+        (1, "AdditionalAssetAttributes"),
+        (2, "InternalResource"),
+    ];
+    for (ent, name) in ents {
+        db.execute("INSERT OR IGNORE INTO Z_PRIMARYKEY (Z_ENT, Z_NAME, Z_SUPER, Z_MAX) VALUES (?1, ?2, 0, 0)", params![ent, name])?;
+    }
+    for a in 0..albums {
+        db.execute(
+            "INSERT INTO ZGENERICALBUM (Z_PK, Z_ENT, Z_OPT, ZKIND, ZTITLE, ZUUID, ZTRASHEDSTATE, ZCLOUDLOCALSTATE) VALUES (?1, ?2, 1, 2, ?3, ?4, 0, 0)",
+            params![a as i64 + 1, schema.album_ent, format!("Album {}", a + 1), uuid_for(1_000_000 + a)],
+        )?;
+    }
+    // Most assets are checkpointed into the main file; the newest tenth stays in the WAL.
+    let split = assets.len() - assets.len() / 10;
+    for (batch_index, batch) in [&assets[..split], &assets[split..]].into_iter().enumerate() {
+        let tx = db.transaction()?;
+        let offset = if batch_index == 0 { 0 } else { split };
+        for (i, asset) in batch.iter().enumerate() {
+            insert_asset(&tx, schema, offset + i, asset, albums)?;
+        }
+        tx.commit()?;
+        if batch_index == 0 {
+            tx_checkpoint(&db)?;
+        }
+    }
+    Ok(())
+}
+
+fn tx_checkpoint(db: &Connection) -> Result<()> {
+    db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+fn insert_asset(
+    db: &Connection,
+    schema: &Schema,
+    index: usize,
+    asset: &Asset,
+    albums: usize,
+) -> Result<()> {
+    let pk = index as i64 + 1;
+    let (directory, filename) = asset
+        .original
+        .rsplit_once('/')
+        .unwrap_or(("", &asset.original));
+    let ext = filename.rsplit('.').next().unwrap_or("");
+    let format = match ext {
+        "MOV" => Format::Mov,
+        "PNG" => Format::Png,
+        "JPG" => Format::Jpeg,
+        _ => Format::Heic,
+    };
+    let (kind, subtype, playback) = match asset.kind {
+        AssetKind::Video => (1, 0, 4),
+        AssetKind::Live => (0, 2, 3),
+        AssetKind::Screenshot => (0, 10, 1),
+        _ => (0, 0, 1),
+    };
+    let date = (asset.created - CORE_DATA_EPOCH) as f64;
+    let trashed = i64::from(asset.kind == AssetKind::Trashed);
+    let hidden = i64::from(asset.kind == AssetKind::Hidden);
+    let cloud = asset.kind == AssetKind::CloudOnly;
+    let saved_type = if asset.kind == AssetKind::Cpl { 6 } else { 3 };
+    db.execute(
+        &format!(
+            "INSERT INTO {} (Z_PK, Z_ENT, Z_OPT, ZUUID, ZDIRECTORY, ZFILENAME, ZDATECREATED, ZADDEDDATE,
+               ZMODIFICATIONDATE, ZKIND, ZKINDSUBTYPE, ZPLAYBACKSTYLE, ZUNIFORMTYPEIDENTIFIER, ZWIDTH, ZHEIGHT,
+               ZDURATION, ZFAVORITE, ZHIDDEN, ZTRASHEDSTATE, ZTRASHEDDATE, ZVISIBILITYSTATE, ZCLOUDLOCALSTATE,
+               ZSAVEDASSETTYPE, ZBUNDLESCOPE, ZCLOUDPLACEHOLDERKIND, ZHASADJUSTMENTS, ZAVALANCHEPICKTYPE,
+               ZDEPTHTYPE, ZADDITIONALATTRIBUTES)
+             VALUES (?1, ?2, 3, ?3, ?4, ?5, ?6, ?6, ?6, ?7, ?8, ?9, ?10, 96, 72, ?11, 0, ?12, ?13, ?14, 0, 1,
+               ?15, 0, ?16, ?17, 0, 0, ?1)",
+            schema.asset_table
+        ),
+        params![
+            pk,
+            schema.asset_ent,
+            asset.uuid,
+            directory,
+            filename,
+            date,
+            kind,
+            subtype,
+            playback,
+            format.uti(),
+            if kind == 1 { 1.0 } else { 0.0 },
+            hidden,
+            trashed,
+            if trashed == 1 { Some(date + 86_400.0) } else { None },
+            saved_type,
+            if cloud { 5 } else { 0 },
+            i64::from(asset.kind == AssetKind::Edited),
+        ],
+    )?;
+    let exif = chrono_like(asset.created);
+    db.execute(
+        &format!(
+            "INSERT INTO ZADDITIONALASSETATTRIBUTES (Z_PK, Z_ENT, Z_OPT, ZASSET, ZORIGINALFILENAME,
+               ZORIGINALFILESIZE, ZTIMEZONENAME, ZTIMEZONEOFFSET, ZEXIFTIMESTAMPSTRING, {}, {})
+             VALUES (?1, 1, 1, ?1, ?2, ?3, 'Europe/London', 0, ?4, 'com.apple.camera', ?5)",
+            schema.importer_column, schema.fingerprint_column
+        ),
+        params![
+            pk,
+            filename,
+            asset.size as i64,
+            exif,
+            format!("AQ{}", &asset.uuid[..8])
+        ],
+    )?;
+    // The original's resource, and the Live Photo's video resource.
+    let local = if cloud { -1 } else { 1 };
+    db.execute(
+        "INSERT INTO ZINTERNALRESOURCE (Z_ENT, Z_OPT, ZASSET, ZRESOURCETYPE, ZDATASTORESUBTYPE, ZLOCALAVAILABILITY,
+           ZREMOTEAVAILABILITY, ZCLOUDLOCALSTATE, ZDATALENGTH, ZFINGERPRINT, ZTRASHEDSTATE)
+         VALUES (2, 1, ?1, ?2, 1, ?3, 1, ?4, ?5, ?6, ?7)",
+        params![
+            pk,
+            if kind == 1 { 1 } else { 0 },
+            local,
+            if cloud { 3 } else { 1 },
+            asset.size as i64,
+            format!("AQ{}", &asset.uuid[..8]),
+            trashed
+        ],
+    )?;
+    if asset.kind == AssetKind::Live {
+        db.execute(
+            "INSERT INTO ZINTERNALRESOURCE (Z_ENT, Z_OPT, ZASSET, ZRESOURCETYPE, ZDATASTORESUBTYPE, ZLOCALAVAILABILITY,
+               ZREMOTEAVAILABILITY, ZCLOUDLOCALSTATE, ZDATALENGTH, ZFINGERPRINT, ZTRASHEDSTATE)
+             VALUES (2, 1, ?1, 3, 1, 1, 1, 1, 0, NULL, 0)",
+            params![pk],
+        )?;
+    }
+    if albums > 0 && index % 3 == 0 && trashed == 0 {
+        let album = (index / 3) % albums + 1;
+        db.execute(
+            &format!(
+                "INSERT INTO {} ({}, {}, Z_FOK_{}) VALUES (?1, ?2, ?3)",
+                schema.join_table(),
+                schema.join_album_column(),
+                schema.join_asset_column(),
+                schema.join_asset_column()
+            ),
+            params![album as i64, pk, index as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// `YYYY:MM:DD HH:MM:SS` (UTC) for a Unix time, as EXIF writes it.
+fn chrono_like(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}:{month:02}:{day:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exif_dates() {
+        assert_eq!(chrono_like(0), "1970:01:01 00:00:00");
+        assert_eq!(chrono_like(1_717_237_800), "2024:06:01 10:30:00");
+    }
+
+    #[test]
+    fn schema_names_follow_the_ios_version() {
+        let s = Schema::for_ios("13.7");
+        assert_eq!(
+            (s.asset_table, s.join_table(), s.join_asset_column()),
+            ("ZGENERICASSET", "Z_26ASSETS".into(), "Z_34ASSETS".into())
+        );
+        assert_eq!(Schema::for_ios("15.8").join_table(), "Z_27ASSETS");
+        assert_eq!(Schema::for_ios("17.5").join_table(), "Z_28ASSETS");
+        assert_eq!(Schema::for_ios("17.6").join_table(), "Z_29ASSETS");
+        let s = Schema::for_ios("18.1");
+        assert_eq!(
+            (s.asset_table, s.join_table(), s.fingerprint_column),
+            ("ZASSET", "Z_30ASSETS".into(), "ZORIGINALSTABLEHASH")
+        );
+    }
+}
