@@ -239,3 +239,131 @@ fn paths_cannot_leave_the_media_folder() {
     );
     assert!(!outside.path().join("new").exists());
 }
+
+/// A simulator whose one phone has `faults`, with `count` files of `size` bytes.
+fn faulty(
+    faults: fake_iphone::Faults,
+    count: usize,
+    size: usize,
+) -> (fake_iphone::RunningFake, tempfile::TempDir, Vec<RemoteFile>) {
+    let media = tempfile::tempdir().unwrap();
+    let dir = media.path().join("DCIM/100APPLE");
+    fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for n in 0..count {
+        let name = format!("IMG_{:04}.JPG", n + 1);
+        fs::write(dir.join(&name), content(n, size)).unwrap();
+        files.push(RemoteFile {
+            path: format!("/DCIM/100APPLE/{name}"),
+            size: size as u64,
+        });
+    }
+    let fake = fake_iphone::FakeIphone::new()
+        .phone(fake_iphone::PhoneConfig::new(UDID, media.path()).faults(faults))
+        .start()
+        .unwrap();
+    (fake, media, files)
+}
+
+#[test]
+fn connection_faults_are_typed_errors_not_hangs() {
+    let cases: Vec<(&str, fake_iphone::Faults)> = vec![
+        (
+            "drop",
+            fake_iphone::Faults {
+                drop_after: Some(150_000),
+                ..Default::default()
+            },
+        ),
+        (
+            "detach",
+            fake_iphone::Faults {
+                detach_after: Some(150_000),
+                ..Default::default()
+            },
+        ),
+        (
+            "stall",
+            fake_iphone::Faults {
+                stall_after: Some(150_000),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, faults) in cases {
+        let (fake, _media, files) = faulty(faults, 5, 100_000);
+        let mut afc = open_afc(&fake);
+        afc.get_ref()
+            .socket()
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut sink = Collect::default();
+        let err = afc.fetch(&files, 64 << 10, 4, &mut sink).expect_err(name);
+        match name {
+            "stall" => assert!(matches!(err, AfcError::Timeout(_)), "{name}: {err}"),
+            _ => assert!(matches!(err, AfcError::Disconnected(_)), "{name}: {err}"),
+        }
+        assert!(
+            err.to_string().contains("phone"),
+            "{name}: the message names the phone: {err}"
+        );
+        assert_eq!(fake.faults_fired(None), vec![name]);
+        // Files that completed before the fault are whole; none completed after it.
+        for (index, outcome) in &sink.outcomes {
+            assert_eq!(outcome, &Ok(100_000), "{name}: file {index}");
+            assert!(sink.files[index] == content(*index, 100_000));
+        }
+        assert!(
+            sink.outcomes.len() < 5,
+            "{name}: the fault stopped the transfer"
+        );
+    }
+}
+
+#[test]
+fn data_faults_corrupt_or_misreport() {
+    let (fake, _media, files) = faulty(
+        fake_iphone::Faults {
+            corrupt_at: Some(123_456),
+            ..Default::default()
+        },
+        3,
+        100_000,
+    );
+    let mut sink = Collect::default();
+    open_afc(&fake)
+        .fetch(&files, 1 << 20, 8, &mut sink)
+        .unwrap();
+    // AFC has no checksum: the flipped bit arrives; only a comparison can find it.
+    assert_ne!(sink.files[&1], content(1, 100_000));
+    assert_eq!(sink.files[&1][23_456], content(1, 100_000)[23_456] ^ 0x10);
+    assert!(sink.files[&0] == content(0, 100_000) && sink.files[&2] == content(2, 100_000));
+
+    let (fake, _media, _) = faulty(
+        fake_iphone::Faults {
+            wrong_size: Some(("IMG_0002".into(), -10)),
+            ..Default::default()
+        },
+        3,
+        1000,
+    );
+    let mut afc = open_afc(&fake);
+    assert_eq!(
+        afc.file_info("/DCIM/100APPLE/IMG_0002.JPG").unwrap().size,
+        990
+    );
+    let files = vec![RemoteFile {
+        path: "/DCIM/100APPLE/IMG_0002.JPG".into(),
+        size: 990,
+    }];
+    let mut sink = Collect::default();
+    afc.fetch(&files, 1 << 20, 8, &mut sink).unwrap();
+    assert!(
+        sink.outcomes[&0]
+            .as_ref()
+            .unwrap_err()
+            .contains("more than the 990"),
+        "{:?}",
+        sink.outcomes[&0]
+    );
+}

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use afc::codec::{Reply, Request};
@@ -16,11 +17,26 @@ use afc::kv::{FileInfo, FileKind, encode_pairs};
 use afc::{AfcStatus, wire};
 use usbmux::UsbmuxStream;
 
+use crate::config::Faults;
+use crate::phone::PhoneStats;
+use crate::server::{Shared, lock};
+
 /// Writes may be large; reads are capped per reply.
 const MAX_REQUEST: u64 = 64 << 20;
 const MAX_READ: u64 = 16 << 20;
 /// afcd runs out of file slots eventually ("No file slots", libimobiledevice #284).
 const MAX_OPEN_FILES: usize = 256;
+
+/// Names a hostile device lists (a NUL cannot be inside a NUL-separated name; the others can).
+const HOSTILE_NAMES: &[&str] = &[
+    "../../../escape.JPG",
+    "sub/dir.JPG",
+    "ctrl\u{1}\u{7f}.JPG",
+    "..",
+    "new\nline.JPG",
+    HOSTILE_LINK,
+];
+const HOSTILE_LINK: &str = "IMG_LINK.JPG";
 
 /// How replies reach the computer: a per-request round trip and a byte rate.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,42 +46,93 @@ pub struct Link {
     pub bandwidth: Option<u64>,
 }
 
+/// What an AFC connection needs from its phone.
+pub struct Context {
+    pub root: PathBuf,
+    pub model: String,
+    pub link: Link,
+    pub faults: Faults,
+    pub stats: Arc<PhoneStats>,
+    pub shared: Shared,
+    pub udid: String,
+}
+
 struct Afcd {
     root: PathBuf,
     handles: HashMap<u64, File>,
     next_handle: u64,
     model: String,
+    faults: Faults,
+    stats: Arc<PhoneStats>,
 }
 
-pub fn serve(stream: UsbmuxStream, root: PathBuf, model: String, link: Link) {
+/// What to do with a reply, after the faults have had their say.
+enum Outcome {
+    Send(Reply),
+    /// Send only the first bytes of the encoded reply, then cut the connection.
+    SendPartThenDrop(Reply, usize),
+    Detach,
+    Stall,
+}
+
+enum Outgoing {
+    Reply(Instant, Vec<u8>),
+    Close,
+}
+
+pub fn serve(stream: UsbmuxStream, context: Context) {
     let Ok(writer) = stream.try_clone() else {
         return;
     };
-    let (replies, queue) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let link = context.link;
+    let (replies, queue) = mpsc::channel::<Outgoing>();
     let sender = std::thread::spawn(move || send_replies(writer, queue, link));
-    let root = root.canonicalize().unwrap_or(root);
+    let root = context.root.canonicalize().unwrap_or(context.root);
     let mut afcd = Afcd {
         root,
         handles: HashMap::new(),
         next_handle: 1,
-        model,
+        model: context.model,
+        faults: context.faults,
+        stats: context.stats,
     };
     let mut reader = stream;
+    let mut stalled = false;
     loop {
         let (header, body) = match wire::read_packet(&mut reader, MAX_REQUEST) {
             Ok(Some(packet)) => packet,
             // End of stream or a malformed packet: a phone drops the connection.
             _ => break,
         };
+        if stalled {
+            // A hung afcd reads requests and never answers.
+            continue;
+        }
         let arrived = Instant::now();
-        let reply = match Request::decode(header.operation, &body) {
+        let outcome = match Request::decode(header.operation, &body) {
             Ok(request) => afcd.handle(request),
-            Err(_) => Reply::Status(AfcStatus::OpHeaderInvalid),
+            Err(_) => Outcome::Send(Reply::Status(AfcStatus::OpHeaderInvalid)),
         };
-        if replies
-            .send((arrived + link.latency, reply.encode(header.packet_num)))
-            .is_err()
-        {
+        let due = arrived + link.latency;
+        let message = match outcome {
+            Outcome::Send(reply) => Outgoing::Reply(due, reply.encode(header.packet_num)),
+            Outcome::SendPartThenDrop(reply, keep) => {
+                let mut bytes = reply.encode(header.packet_num);
+                bytes.truncate(keep);
+                let _ = replies.send(Outgoing::Reply(due, bytes));
+                Outgoing::Close
+            }
+            Outcome::Detach => {
+                lock(&context.shared).detach(Some(&context.udid));
+                break;
+            }
+            Outcome::Stall => {
+                stalled = true;
+                continue;
+            }
+        };
+        let close = matches!(message, Outgoing::Close);
+        if replies.send(message).is_err() || close {
             break;
         }
     }
@@ -74,9 +141,16 @@ pub fn serve(stream: UsbmuxStream, root: PathBuf, model: String, link: Link) {
 }
 
 /// Sends replies in order, each no earlier than its due time and no faster than the link.
-fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<(Instant, Vec<u8>)>, link: Link) {
+fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link: Link) {
     let mut link_free = Instant::now();
-    for (due, bytes) in queue {
+    for message in queue {
+        let (due, bytes) = match message {
+            Outgoing::Reply(due, bytes) => (due, bytes),
+            Outgoing::Close => {
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+        };
         let start = due.max(link_free);
         if let Some(bandwidth) = link.bandwidth.filter(|&b| b > 0) {
             link_free = start + Duration::from_secs_f64(bytes.len() as f64 / bandwidth as f64);
@@ -148,11 +222,49 @@ impl Afcd {
         }
     }
 
-    fn handle(&mut self, request: Request) -> Reply {
-        match self.try_handle(request) {
+    fn handle(&mut self, request: Request) -> Outcome {
+        let is_read = matches!(request, Request::FileRefRead { .. });
+        let reply = match self.try_handle(request) {
             Ok(reply) => reply,
             Err(code) => Reply::Status(code),
+        };
+        match reply {
+            Reply::Data(data) if is_read => self.serve_file_bytes(data),
+            reply => Outcome::Send(reply),
         }
+    }
+
+    /// Counts file bytes served and applies the byte-position faults.
+    fn serve_file_bytes(&mut self, mut data: Vec<u8>) -> Outcome {
+        let len = data.len() as u64;
+        let start = self
+            .stats
+            .file_bytes_served
+            .fetch_add(len, Ordering::SeqCst);
+        let end = start + len;
+        let crosses = |at: Option<u64>| {
+            at.filter(|&at| at >= start && at < end.max(start + 1))
+                .map(|at| at - start)
+        };
+        if let Some(offset) = crosses(self.faults.corrupt_at)
+            && offset < len
+            && self.stats.fire("corrupt")
+        {
+            data[offset as usize] ^= 0x10;
+        }
+        if let Some(offset) = crosses(self.faults.drop_after)
+            && self.stats.fire("drop")
+        {
+            // The 40-byte header and part of the data make it out; then the line goes dead.
+            return Outcome::SendPartThenDrop(Reply::Data(data), 40 + offset as usize / 2);
+        }
+        if crosses(self.faults.detach_after).is_some() && self.stats.fire("detach") {
+            return Outcome::Detach;
+        }
+        if crosses(self.faults.stall_after).is_some() && self.stats.fire("stall") {
+            return Outcome::Stall;
+        }
+        Outcome::Send(Reply::Data(data))
     }
 
     fn try_handle(&mut self, request: Request) -> Result<Reply, AfcStatus> {
@@ -169,6 +281,17 @@ impl Afcd {
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect();
                 names.sort();
+                if self.faults.hostile_listing && path.contains("DCIM") {
+                    names.extend(HOSTILE_NAMES.iter().map(|n| n.to_string()));
+                    names.push(format!("{}.JPG", "A".repeat(300)));
+                    if let Some(twin) = names
+                        .iter()
+                        .find(|n| n.ends_with(".HEIC"))
+                        .map(|n| n.to_lowercase())
+                    {
+                        names.push(twin);
+                    }
+                }
                 let mut payload = b".\0..\0".to_vec();
                 for name in names {
                     payload.extend_from_slice(name.as_bytes());
@@ -177,6 +300,18 @@ impl Afcd {
                 Ok(Reply::Data(payload))
             }
             Request::GetFileInfo { path } => {
+                if self.faults.hostile_listing && path.ends_with(HOSTILE_LINK) {
+                    let info = FileInfo {
+                        size: 11,
+                        blocks: 0,
+                        nlink: 1,
+                        kind: FileKind::Symlink,
+                        mtime_ns: 1_600_000_000_000_000_000,
+                        birthtime_ns: None,
+                        link_target: Some("/private/etc/passwd".into()),
+                    };
+                    return Ok(Reply::Data(info.encode()));
+                }
                 let local = self.local(&path);
                 // The link itself is described, never followed outside.
                 let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
@@ -200,12 +335,19 @@ impl Afcd {
                 };
                 #[cfg(not(unix))]
                 let (blocks, nlink) = (meta.len().div_ceil(512), 1);
+                let mut size = if kind == FileKind::Directory {
+                    64
+                } else {
+                    meta.len()
+                };
+                if let Some((pattern, delta)) = &self.faults.wrong_size
+                    && kind == FileKind::File
+                    && path.contains(pattern.as_str())
+                {
+                    size = size.saturating_add_signed(*delta);
+                }
                 let info = FileInfo {
-                    size: if kind == FileKind::Directory {
-                        64
-                    } else {
-                        meta.len()
-                    },
+                    size,
                     blocks,
                     nlink,
                     kind,

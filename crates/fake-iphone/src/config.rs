@@ -32,6 +32,25 @@ impl std::str::FromStr for TrustState {
     }
 }
 
+/// Faults to inject into AFC, each firing once per simulator run. Byte positions count the
+/// file bytes this phone has served over AFC (FileRefRead data), across connections.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Cut the AFC connection in the middle of the reply that crosses this many bytes.
+    pub drop_after: Option<u64>,
+    /// Unplug the phone when this many bytes have been served.
+    pub detach_after: Option<u64>,
+    /// Stop answering AFC (the connection stays open) when this many bytes have been served.
+    pub stall_after: Option<u64>,
+    /// Flip a bit of the file byte served at this position.
+    pub corrupt_at: Option<u64>,
+    /// Report the size of files whose path contains `.0` wrong by `.1` bytes.
+    pub wrong_size: Option<(String, i64)>,
+    /// Add hostile names to listings of DCIM folders: `..`, `/`, control characters, a
+    /// 300-byte name, a case twin, and a symlink pointing out of the tree.
+    pub hostile_listing: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct PhoneConfig {
     pub udid: String,
@@ -51,6 +70,7 @@ pub struct PhoneConfig {
     pub charging: bool,
     /// The USB link's latency and bandwidth, as AFC replies see them.
     pub link: crate::Link,
+    pub faults: Faults,
 }
 
 impl PhoneConfig {
@@ -69,6 +89,7 @@ impl PhoneConfig {
             battery_percent: 82,
             charging: true,
             link: crate::Link::default(),
+            faults: Faults::default(),
         }
     }
 
@@ -94,6 +115,11 @@ impl PhoneConfig {
 
     pub fn link(mut self, link: crate::Link) -> Self {
         self.link = link;
+        self
+    }
+
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
         self
     }
 

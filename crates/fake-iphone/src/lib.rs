@@ -17,5 +17,5 @@ mod usbmuxd;
 pub mod values;
 
 pub use afcd::Link;
-pub use config::{PhoneConfig, TrustState};
+pub use config::{Faults, PhoneConfig, TrustState};
 pub use server::{FakeIphone, RunningFake};

@@ -99,6 +99,34 @@ struct Args {
     /// Phone-to-computer AFC bandwidth in megabytes per second (USB 2: about 35); 0 is unlimited.
     #[arg(long, default_value_t = 0.0)]
     bandwidth_mbps: f64,
+    /// Fault: cut the AFC connection once this many file bytes have been served.
+    #[arg(long, value_name = "BYTES")]
+    fault_drop_after: Option<u64>,
+    /// Fault: unplug the phone once this many file bytes have been served.
+    #[arg(long, value_name = "BYTES")]
+    fault_detach_after: Option<u64>,
+    /// Fault: stop answering AFC once this many file bytes have been served.
+    #[arg(long, value_name = "BYTES")]
+    fault_stall_after: Option<u64>,
+    /// Fault: flip a bit of the file byte served at this position.
+    #[arg(long, value_name = "BYTES")]
+    fault_corrupt_at: Option<u64>,
+    /// Fault: report sizes of files whose path contains PATTERN wrong by DELTA bytes.
+    #[arg(long, value_name = "PATTERN=DELTA", value_parser = parse_wrong_size)]
+    fault_wrong_size: Option<(String, i64)>,
+    /// Fault: list hostile names (.., /, control characters, long names, a symlink) in DCIM.
+    #[arg(long)]
+    fault_hostile_listing: bool,
+}
+
+fn parse_wrong_size(text: &str) -> Result<(String, i64), String> {
+    let (pattern, delta) = text.rsplit_once('=').ok_or("expected PATTERN=DELTA")?;
+    Ok((
+        pattern.to_string(),
+        delta
+            .parse()
+            .map_err(|_| format!("{delta:?} is not a whole number"))?,
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -150,6 +178,14 @@ fn serve(args: Args) -> anyhow::Result<()> {
             .state(args.state)
             .network(args.network);
         config.product_type = args.product_type.clone();
+        config.faults = fake_iphone::Faults {
+            drop_after: args.fault_drop_after,
+            detach_after: args.fault_detach_after,
+            stall_after: args.fault_stall_after,
+            corrupt_at: args.fault_corrupt_at,
+            wrong_size: args.fault_wrong_size.clone(),
+            hostile_listing: args.fault_hostile_listing,
+        };
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),
             bandwidth: (args.bandwidth_mbps > 0.0).then(|| (args.bandwidth_mbps * 1e6) as u64),

@@ -11,6 +11,26 @@ use usbmux::{ConnectionKind, Device, UsbmuxStream};
 use crate::config::{PhoneConfig, TrustState};
 use crate::values::Values;
 
+/// Counters a test reads, and which one-shot faults have fired.
+#[derive(Debug, Default)]
+pub struct PhoneStats {
+    /// File bytes served over AFC (FileRefRead data), across connections.
+    pub file_bytes_served: std::sync::atomic::AtomicU64,
+    pub fired: std::sync::Mutex<Vec<&'static str>>,
+}
+
+impl PhoneStats {
+    /// True the first time `fault` is claimed.
+    pub fn fire(&self, fault: &'static str) -> bool {
+        let mut fired = self.fired.lock().unwrap_or_else(|p| p.into_inner());
+        if fired.contains(&fault) {
+            return false;
+        }
+        fired.push(fault);
+        true
+    }
+}
+
 /// A computer this phone trusts, from its `Pair` request.
 #[derive(Clone)]
 pub struct TrustedHost {
@@ -37,6 +57,7 @@ pub struct Phone {
     pub device_public_key_pem: String,
     pub values: Values,
     pub trusted_hosts: HashMap<String, TrustedHost>,
+    pub stats: std::sync::Arc<PhoneStats>,
     /// Sockets connected to this phone through usbmux, cut when it is detached.
     pub open_sockets: HashMap<u64, UsbmuxStream>,
 }
@@ -66,6 +87,7 @@ impl Phone {
             device_id,
             attached: true,
             trusted_hosts: HashMap::new(),
+            stats: Default::default(),
             open_sockets: HashMap::new(),
         })
     }

@@ -45,6 +45,21 @@ impl State {
         self.phones.iter_mut().find(|p| p.config.udid == udid)
     }
 
+    /// Unplugs a phone: its sockets are cut and listeners hear `Detached`.
+    pub fn detach(&mut self, udid: Option<&str>) -> bool {
+        let phone = match udid {
+            Some(udid) => self.phone_by_udid(udid),
+            None => self.phones.first_mut(),
+        };
+        let Some(phone) = phone.filter(|p| p.attached) else {
+            return false;
+        };
+        phone.detach();
+        let device_id = phone.device_id;
+        self.broadcast(Event::Detached { device_id });
+        true
+    }
+
     /// Sends an event to every Listen connection, forgetting the closed ones.
     pub fn broadcast(&mut self, event: Event) {
         self.listeners.retain(|l| l.send(event.clone()).is_ok());
@@ -233,18 +248,25 @@ impl RunningFake {
 
     /// Unplugs the phone: listeners get `Detached` and every open connection is cut.
     pub fn detach(&self, udid: Option<&str>) -> bool {
-        let mut state = lock(&self.shared);
-        let phone = match udid {
-            Some(udid) => state.phone_by_udid(udid),
-            None => state.phones.first_mut(),
-        };
-        let Some(phone) = phone.filter(|p| p.attached) else {
-            return false;
-        };
-        phone.detach();
-        let device_id = phone.device_id;
-        state.broadcast(Event::Detached { device_id });
-        true
+        lock(&self.shared).detach(udid)
+    }
+
+    /// File bytes the phone has served over AFC so far.
+    pub fn file_bytes_served(&self, udid: Option<&str>) -> u64 {
+        self.with_phone(udid, |p| {
+            p.stats
+                .file_bytes_served
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .unwrap_or(0)
+    }
+
+    /// The faults that have fired so far.
+    pub fn faults_fired(&self, udid: Option<&str>) -> Vec<&'static str> {
+        self.with_phone(udid, |p| {
+            p.stats.fired.lock().map(|f| f.clone()).unwrap_or_default()
+        })
+        .unwrap_or_default()
     }
 
     /// Plugs the phone back in under a new device id, as usbmuxd does.

@@ -164,17 +164,21 @@ fn connect(shared: &Shared, mut stream: UsbmuxStream, tag: u32, device_id: u32, 
             udid
         }
         Target::Service(udid, name) if name == "com.apple.afc" => {
-            let phone = lock(shared).phone_by_udid(&udid).map(|p| {
-                (
-                    p.config.media.clone(),
-                    p.config.product_type.clone(),
-                    p.config.link,
-                )
-            });
-            if let Some((media, model, link)) = phone
+            let context = lock(shared)
+                .phone_by_udid(&udid)
+                .map(|p| crate::afcd::Context {
+                    root: p.config.media.clone(),
+                    model: p.config.product_type.clone(),
+                    link: p.config.link,
+                    faults: p.config.faults.clone(),
+                    stats: p.stats.clone(),
+                    shared: shared.clone(),
+                    udid: udid.clone(),
+                });
+            if let Some(context) = context
                 && send(&mut stream, tag, ResultCode::Ok.to_plist()).is_ok()
             {
-                crate::afcd::serve(stream, media, model, link);
+                crate::afcd::serve(stream, context);
             }
             udid
         }
