@@ -1,1 +1,19 @@
-fn main() {}
+//! `lifeboat`: back an iPhone up over USB. A thin command line over the crates: parsing,
+//! progress and output live here; the protocols and the work live in `crates/`.
+
+mod cli;
+mod commands;
+mod connect;
+mod exit;
+mod json;
+mod models;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => exit::report(&error),
+    }
+}

@@ -50,7 +50,11 @@ fn pymobiledevice3_lists_pairs_and_reads_values() {
     // (Its `pair` command has no --usbmux option, so it gets the address from the environment.)
     let mut pair = pmd3(&home, &program, Some(&address), &["lockdown", "pair"]);
     let pairing = std::thread::spawn(move || run(&mut pair, Duration::from_secs(120)));
-    std::thread::sleep(Duration::from_millis(2500));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !fake.trust_dialog_shown(None) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(!fake.is_paired(None), "paired before Trust was tapped");
     assert!(fake.tap_trust(None));
     let paired = pairing.join().expect("pairing thread");

@@ -240,6 +240,14 @@ impl RunningFake {
         self.with_phone(udid, |p| p.locked = locked).is_some()
     }
 
+    /// Whether the Trust dialog is on the phone's screen now.
+    pub fn trust_dialog_shown(&self, udid: Option<&str>) -> bool {
+        self.with_phone(udid, |p| {
+            matches!(p.dialog, crate::phone::Dialog::Shown { .. })
+        })
+        .unwrap_or(false)
+    }
+
     /// Whether the phone trusts at least one computer.
     pub fn is_paired(&self, udid: Option<&str>) -> bool {
         self.with_phone(udid, |p| !p.trusted_hosts.is_empty())

@@ -164,7 +164,15 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| err(std::io::Error::other("no parent folder")))?;
-    fs::create_dir_all(dir).map_err(err)?;
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Private keys live here: the folder is the owner's alone too.
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(err)?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name()

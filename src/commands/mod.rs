@@ -1,0 +1,27 @@
+//! One module per command.
+
+mod devices;
+mod files;
+mod info;
+mod pair;
+mod unpair;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::connect;
+
+pub fn run(cli: Cli) -> Result<()> {
+    let mux = connect::mux(cli.usbmux.as_deref())?;
+    match cli.command {
+        Command::Devices { json } => devices::run(&mux, json),
+        Command::Info { device, json } => info::run(&mux, device.as_deref(), json),
+        Command::Pair {
+            device,
+            timeout,
+            force,
+        } => pair::run(&mux, device.as_deref(), timeout, force),
+        Command::Unpair { device } => unpair::run(&mux, device.as_deref()),
+        Command::Files { device, command } => files::run(&mux, device.as_deref(), command),
+    }
+}

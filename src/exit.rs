@@ -1,0 +1,50 @@
+//! Exit codes and how errors are shown: 0 done, 1 the operation failed, 2 no phone, no
+//! usbmuxd, or a choice the user must make (which phone).
+
+use std::process::ExitCode;
+
+/// Errors that mean "nothing to work with" rather than "the work failed".
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("No iPhone is connected. Plug it in with a USB cable, unlock it, and try again.")]
+    NoPhone,
+    #[error("Several iPhones are connected; choose one with --device UDID:\n{0}")]
+    SeveralPhones(String),
+    #[error("No connected iPhone has the UDID {wanted}. Connected:\n{connected}")]
+    NotConnected { wanted: String, connected: String },
+}
+
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.downcast_ref::<Unavailable>().is_some() {
+            return 2;
+        }
+        if let Some(usbmux::Error::Unreachable { .. } | usbmux::Error::BadAddress(_)) =
+            cause.downcast_ref::<usbmux::Error>()
+        {
+            return 2;
+        }
+        if let Some(lockdown::Error::Usbmux(usbmux::Error::Unreachable { .. })) =
+            cause.downcast_ref::<lockdown::Error>()
+        {
+            return 2;
+        }
+    }
+    1
+}
+
+pub fn report(error: &anyhow::Error) -> ExitCode {
+    // Causes whose text the message already carries are not repeated.
+    let mut message = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if message.contains(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    eprintln!("lifeboat: {message}");
+    ExitCode::from(code_for(error))
+}
