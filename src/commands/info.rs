@@ -31,7 +31,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, as_json: bool) -> Result<()
         let mut out = serde_json::Map::new();
         out.insert("udid".into(), device.udid.clone().into());
         out.insert("connection".into(), device.connection_label().into());
-        out.insert("values".into(), public_values(&values).into());
+        out.insert("values".into(), public_values(&values));
         out.insert(
             "disk_usage".into(),
             disk.as_ref()

@@ -411,7 +411,7 @@ mod tests {
         );
         assert_eq!(body(&bytes), b"/DCIM\0");
         // The Data reply the client accepted: ". .. 100APPLE".
-        let reply = Reply::Data(b".\0..\0100APPLE\0".to_vec()).encode(0);
+        let reply = Reply::Data(b".\0..\x00100APPLE\0".to_vec()).encode(0);
         assert_eq!(&reply[8..16], &0x36u64.to_le_bytes());
         assert_eq!(&reply[16..24], &0x28u64.to_le_bytes());
         // The FileRefOpen reply: 48/48, handle 1, packet 5.

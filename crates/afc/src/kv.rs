@@ -20,7 +20,7 @@ pub fn parse_pairs(payload: &[u8]) -> Result<Vec<(String, String)>, KvError> {
     if tokens.last().is_some_and(String::is_empty) {
         tokens.pop();
     }
-    if tokens.len() % 2 != 0 {
+    if !tokens.len().is_multiple_of(2) {
         return Err(KvError::OddCount);
     }
     let mut pairs = Vec::with_capacity(tokens.len() / 2);
@@ -169,6 +169,6 @@ mod tests {
 
     #[test]
     fn names_drop_dot_entries() {
-        assert_eq!(parse_names(b".\0..\0100APPLE\0"), vec!["100APPLE"]);
+        assert_eq!(parse_names(b".\0..\x00100APPLE\0"), vec!["100APPLE"]);
     }
 }

@@ -98,12 +98,8 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
     };
     let mut reader = stream;
     let mut stalled = false;
-    loop {
-        let (header, body) = match wire::read_packet(&mut reader, MAX_REQUEST) {
-            Ok(Some(packet)) => packet,
-            // End of stream or a malformed packet: a phone drops the connection.
-            _ => break,
-        };
+    // End of stream or a malformed packet: a phone drops the connection.
+    while let Ok(Some((header, body))) = wire::read_packet(&mut reader, MAX_REQUEST) {
         if stalled {
             // A hung afcd reads requests and never answers.
             continue;

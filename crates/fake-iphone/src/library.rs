@@ -456,7 +456,7 @@ fn insert_asset(
             params![pk],
         )?;
     }
-    if albums > 0 && index % 3 == 0 && trashed == 0 {
+    if albums > 0 && index.is_multiple_of(3) && trashed == 0 {
         let album = (index / 3) % albums + 1;
         db.execute(
             &format!(

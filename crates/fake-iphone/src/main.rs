@@ -188,7 +188,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         };
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),
-            bandwidth: (args.bandwidth_mbps > 0.0).then(|| (args.bandwidth_mbps * 1e6) as u64),
+            bandwidth: (args.bandwidth_mbps > 0.0).then_some((args.bandwidth_mbps * 1e6) as u64),
         };
         config.name = args
             .name

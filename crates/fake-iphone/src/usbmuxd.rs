@@ -113,7 +113,7 @@ fn listen(shared: &Shared, mut stream: UsbmuxStream, tag: u32) {
     if send(&mut stream, tag, ResultCode::Ok.to_plist()).is_err() {
         return;
     }
-    for event in present.into_iter().chain(receiver.into_iter()) {
+    for event in present.into_iter().chain(receiver) {
         if send(&mut stream, 0, event.to_plist()).is_err() {
             return;
         }
