@@ -1,6 +1,10 @@
 //! `lifeboat files`: look around the phone's media folder.
 
+use std::io::IsTerminal;
+
 use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use transfer::pull::PullProgress;
 use usbmux::UsbmuxClient;
 
 use crate::cli::FilesCommand;
@@ -41,8 +45,67 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, command: FilesCommand) -> R
             }
             Ok(())
         }
-        FilesCommand::Pull { .. } => anyhow::bail!("files pull is not available yet"),
+        FilesCommand::Pull { path, dest } => pull(&mut afc, &path, &dest),
     }
+}
+
+/// A byte progress bar on a terminal; nothing otherwise.
+struct Bar(Option<ProgressBar>);
+
+impl PullProgress for Bar {
+    fn planned(&mut self, files: u64, bytes: u64) {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(bytes);
+            let style = ProgressStyle::with_template(
+                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message(format!("{files} files"));
+            self.0 = Some(bar);
+        }
+    }
+
+    fn bytes(&mut self, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(bytes);
+        }
+    }
+}
+
+fn pull(
+    afc: &mut afc::AfcClient<lockdown::ServiceStream>,
+    path: &str,
+    dest: &std::path::Path,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut bar = Bar(None);
+    let report = transfer::pull::pull(afc, path, dest, &mut bar);
+    if let Some(bar) = &bar.0 {
+        bar.finish_and_clear();
+    }
+    let report = report?;
+    for (remote, reason) in &report.skipped {
+        eprintln!("lifeboat: skipped {}: {reason}", remote.escape_debug());
+    }
+    for (remote, reason) in &report.failed {
+        eprintln!("lifeboat: failed {}: {reason}", remote.escape_debug());
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-6);
+    println!(
+        "Pulled {} files ({:.1} MB) in {secs:.1} s ({:.1} MB/s).",
+        report.files,
+        report.bytes as f64 / 1e6,
+        report.bytes as f64 / 1e6 / secs
+    );
+    if !report.failed.is_empty() || !report.skipped.is_empty() {
+        anyhow::bail!(
+            "{} files failed and {} entries were skipped",
+            report.failed.len(),
+            report.skipped.len()
+        );
+    }
+    Ok(())
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC) for nanoseconds since 1970.

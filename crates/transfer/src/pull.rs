@@ -1,0 +1,242 @@
+//! `files pull`: copy a file or folder off the phone like `cp -r`, with every file written
+//! atomically, its size checked, its device modification time kept, and every name the
+//! phone sends checked before it becomes a local path.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
+use afc::kv::FileKind;
+
+use crate::atomic::{AtomicFile, sync_dir};
+use crate::names::{self, Folder};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Afc(#[from] AfcError),
+    #[error("{path}: {source}")]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}: only files and folders can be pulled")]
+    NotAFile(String),
+}
+
+/// What happened, file by file where something went wrong.
+#[derive(Debug, Default)]
+pub struct PullReport {
+    pub files: u64,
+    pub bytes: u64,
+    /// Files that could not be copied, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// Entries deliberately not copied (unsafe names, symlinks), with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+pub trait PullProgress {
+    fn planned(&mut self, _files: u64, _bytes: u64) {}
+    fn bytes(&mut self, _bytes: u64) {}
+}
+
+impl PullProgress for () {}
+
+struct Planned {
+    remote: RemoteFile,
+    local: PathBuf,
+    modified: SystemTime,
+}
+
+fn join(dir: &str, name: &str) -> String {
+    format!("{}/{name}", dir.trim_end_matches('/'))
+}
+
+fn local_err(path: &Path) -> impl FnOnce(io::Error) -> PullError + '_ {
+    move |source| PullError::Local {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Copies `remote` to `dest`. An existing folder `dest` receives `remote` inside it.
+pub fn pull<S: Read + Write>(
+    afc: &mut AfcClient<S>,
+    remote: &str,
+    dest: &Path,
+    progress: &mut dyn PullProgress,
+) -> Result<PullReport, PullError> {
+    let mut report = PullReport::default();
+    let info = afc.file_info(remote)?;
+    let base = remote
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    let target = |report: &mut PullReport| -> Option<PathBuf> {
+        if !dest.is_dir() || base.is_empty() {
+            return Some(dest.to_path_buf());
+        }
+        match names::check(base) {
+            Ok(name) => Some(dest.join(name)),
+            Err(reason) => {
+                report
+                    .skipped
+                    .push((remote.to_string(), reason.to_string()));
+                None
+            }
+        }
+    };
+    let mut plan = Vec::new();
+    match info.kind {
+        FileKind::File => {
+            let Some(local) = target(&mut report) else {
+                return Ok(report);
+            };
+            if let Some(parent) = local.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(local_err(parent))?;
+            }
+            plan.push(Planned {
+                remote: RemoteFile {
+                    path: remote.into(),
+                    size: info.size,
+                },
+                local,
+                modified: time(info.mtime_ns),
+            });
+        }
+        FileKind::Directory => {
+            let Some(root) = target(&mut report) else {
+                return Ok(report);
+            };
+            walk(afc, remote, &root, &mut plan, &mut report)?;
+        }
+        _ => return Err(PullError::NotAFile(remote.into())),
+    }
+    progress.planned(plan.len() as u64, plan.iter().map(|p| p.remote.size).sum());
+    let remotes: Vec<RemoteFile> = plan.iter().map(|p| p.remote.clone()).collect();
+    let mut sink = Sink {
+        plan: &plan,
+        open: HashMap::new(),
+        report: &mut report,
+        progress,
+        folders: BTreeSet::new(),
+    };
+    afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink)?;
+    let folders = std::mem::take(&mut sink.folders);
+    for folder in folders {
+        sync_dir(&folder).map_err(local_err(&folder))?;
+    }
+    Ok(report)
+}
+
+fn time(nanos: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(nanos)
+}
+
+/// Lists `remote` recursively into `plan`, making the local folders as it goes.
+fn walk<S: Read + Write>(
+    afc: &mut AfcClient<S>,
+    remote: &str,
+    local: &Path,
+    plan: &mut Vec<Planned>,
+    report: &mut PullReport,
+) -> Result<(), PullError> {
+    let mut queue = vec![(remote.to_string(), local.to_path_buf())];
+    while let Some((dir, local_dir)) = queue.pop() {
+        fs::create_dir_all(&local_dir).map_err(local_err(&local_dir))?;
+        let mut folder = Folder::default();
+        let mut entries = Vec::new();
+        for name in afc.list_dir(&dir)? {
+            let remote_path = join(&dir, &name);
+            match names::check(&name).and_then(|n| folder.claim(n).map(|()| n)) {
+                Ok(name) => entries.push((name.to_string(), remote_path)),
+                Err(reason) => report.skipped.push((remote_path, reason.to_string())),
+            }
+        }
+        let paths: Vec<String> = entries.iter().map(|(_, p)| p.clone()).collect();
+        let infos = afc.file_infos(&paths, DEFAULT_WINDOW)?;
+        for ((name, remote_path), info) in entries.into_iter().zip(infos) {
+            match info {
+                Ok(info) if info.kind == FileKind::Directory => {
+                    queue.push((remote_path, local_dir.join(&name)))
+                }
+                Ok(info) if info.kind == FileKind::File => plan.push(Planned {
+                    remote: RemoteFile {
+                        path: remote_path,
+                        size: info.size,
+                    },
+                    local: local_dir.join(&name),
+                    modified: time(info.mtime_ns),
+                }),
+                Ok(info) => {
+                    let what = if info.kind == FileKind::Symlink {
+                        "a symbolic link (not followed)"
+                    } else {
+                        "not a regular file"
+                    };
+                    report.skipped.push((remote_path, what.to_string()));
+                }
+                Err(e) => report.failed.push((remote_path, e.to_string())),
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Sink<'a> {
+    plan: &'a [Planned],
+    /// Several files are open at once: the fetch opens later files while earlier ones are
+    /// still arriving.
+    open: HashMap<usize, AtomicFile>,
+    report: &'a mut PullReport,
+    progress: &'a mut dyn PullProgress,
+    folders: BTreeSet<PathBuf>,
+}
+
+impl FetchSink for Sink<'_> {
+    fn begin(&mut self, index: usize) -> io::Result<()> {
+        self.open
+            .insert(index, AtomicFile::create(&self.plan[index].local)?);
+        Ok(())
+    }
+
+    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+        let file = self
+            .open
+            .get_mut(&index)
+            .ok_or_else(|| io::Error::other("data for a file that is not open"))?;
+        file.write_all(bytes)?;
+        self.progress.bytes(bytes.len() as u64);
+        Ok(())
+    }
+
+    fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+        let planned = &self.plan[index];
+        let file = self.open.remove(&index);
+        match (outcome, file) {
+            (Ok(bytes), Some(file)) => {
+                file.commit(Some(planned.modified))?;
+                if let Some(parent) = planned.local.parent() {
+                    self.folders.insert(parent.to_path_buf());
+                }
+                self.report.files += 1;
+                self.report.bytes += bytes;
+            }
+            // Dropping the file removes what was written of it.
+            (Err(e), _) => self
+                .report
+                .failed
+                .push((planned.remote.path.clone(), e.to_string())),
+            (Ok(_), None) => self
+                .report
+                .failed
+                .push((planned.remote.path.clone(), "no local file was open".into())),
+        }
+        Ok(())
+    }
+}

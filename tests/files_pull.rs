@@ -1,0 +1,253 @@
+//! Pulling a whole phone library: pymobiledevice3's `afc ls`/`afc pull` and lifeboat's
+//! `files pull` against the simulator, byte for byte; and every AFC fault as a clear error
+//! that leaves no partial file and nothing outside the destination.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use fake_iphone::library::{LibrarySpec, make_library};
+use fake_iphone::{FakeIphone, Faults, PhoneConfig, RunningFake};
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of every file under `root`, by relative path.
+fn hashes(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let digest = Sha256::digest(std::fs::read(&path).unwrap());
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(name, format!("{digest:x}"));
+            }
+        }
+    }
+    out
+}
+
+fn library(spec: LibrarySpec) -> tempfile::TempDir {
+    let media = tempfile::tempdir().unwrap();
+    make_library(media.path(), &spec).unwrap();
+    media
+}
+
+fn small_library() -> tempfile::TempDir {
+    library(LibrarySpec {
+        ios: "17.5".into(),
+        photos: 15,
+        videos: 2,
+        live: 2,
+        edited: 2,
+        cpl: 2,
+        cloud_only: 1,
+        photo_padding: 150_000,
+        video_padding: 400_000,
+        ..Default::default()
+    })
+}
+
+fn start(media: &Path, faults: Faults) -> RunningFake {
+    FakeIphone::new()
+        .phone(
+            PhoneConfig::new(UDID, media)
+                .name("Ada's iPhone")
+                .faults(faults),
+        )
+        .start()
+        .unwrap()
+}
+
+fn pair(fake: &RunningFake, home: &Home) {
+    assert_success(&lifeboat(fake, home, &["pair"]), "pair");
+}
+
+#[test]
+fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
+    let media = small_library();
+    let fake = start(media.path(), Faults::default());
+    let home = Home::new();
+    pair(&fake, &home);
+    let source = hashes(&media.path().join("DCIM"));
+    assert!(source.len() > 20);
+
+    let dest = tempfile::tempdir().unwrap();
+    let ours = lifeboat(
+        &fake,
+        &home,
+        &["files", "pull", "/DCIM", dest.path().to_str().unwrap()],
+    );
+    assert_success(&ours, "lifeboat files pull");
+    assert_eq!(
+        hashes(&dest.path().join("DCIM")),
+        source,
+        "lifeboat's copy is byte for byte"
+    );
+    // The device modification time is kept.
+    let original = std::fs::metadata(media.path().join("DCIM/100APPLE/IMG_0001.HEIC"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let copied = std::fs::metadata(dest.path().join("DCIM/100APPLE/IMG_0001.HEIC"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(copied, original);
+
+    let listing = lifeboat(&fake, &home, &["files", "ls", "/DCIM/100APPLE", "--long"]);
+    assert_success(&listing, "files ls --long");
+    assert!(
+        text(&listing.stdout)
+            .lines()
+            .any(|l| l.starts_with('-') && l.ends_with("IMG_0001.HEIC")),
+        "{}",
+        text(&listing.stdout)
+    );
+
+    let Some(program) = peer("pymobiledevice3") else {
+        return;
+    };
+    let address = fake.usbmux_address();
+    let pmd3 = |args: &[&str]| {
+        let mut cmd = Command::new(&program);
+        home.apply(&mut cmd);
+        cmd.args(args).args(["--usbmux", &address]);
+        run(&mut cmd, Duration::from_secs(180))
+    };
+    // pymobiledevice3 finds lifeboat's pairing through usbmuxd.
+    let ls = pmd3(&["afc", "ls", "/DCIM"]);
+    assert_success(&ls, "pymobiledevice3 afc ls");
+    assert!(
+        text(&ls.stdout).contains("100APPLE"),
+        "{}",
+        text(&ls.stdout)
+    );
+    let theirs = tempfile::tempdir().unwrap();
+    let pulled = pmd3(&["afc", "pull", "/DCIM", theirs.path().to_str().unwrap()]);
+    assert_success(&pulled, "pymobiledevice3 afc pull");
+    assert_eq!(
+        hashes(&theirs.path().join("DCIM")),
+        source,
+        "pymobiledevice3's copy is byte for byte"
+    );
+}
+
+/// Runs `files pull` of the library under `faults` and checks what a fault may and may not do.
+fn pull_with(faults: Faults, expect: &str) -> (RunningFake, tempfile::TempDir) {
+    let media = small_library();
+    let fake = start(media.path(), faults);
+    let home = Home::new();
+    pair(&fake, &home);
+    let outer = tempfile::tempdir().unwrap();
+    let dest = outer.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    home.apply(&mut cmd);
+    cmd.args([
+        "--usbmux",
+        &fake.usbmux_address(),
+        "files",
+        "pull",
+        "/",
+        dest.to_str().unwrap(),
+    ]);
+    // The AFC client gives up on a silent phone after its reply timeout (30 s).
+    let out = run(&mut cmd, Duration::from_secs(120));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{expect}: {stderr}");
+    assert!(stderr.contains(expect), "{expect:?} not in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Every file under its final name is whole; no temporary file is left; nothing escaped.
+    let source = hashes(media.path());
+    for (name, digest) in hashes(&dest) {
+        assert!(
+            !name.contains(".lifeboat-part"),
+            "temporary file left: {name}"
+        );
+        assert_eq!(
+            source.get(&name),
+            Some(&digest),
+            "{name} differs from the phone's copy"
+        );
+    }
+    let outside: Vec<_> = std::fs::read_dir(outer.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        outside,
+        vec![std::ffi::OsString::from("dest")],
+        "nothing written beside the destination"
+    );
+    (fake, outer)
+}
+
+#[test]
+fn connection_faults_fail_clearly() {
+    let (fake, _) = pull_with(
+        Faults {
+            drop_after: Some(1_000_000),
+            ..Default::default()
+        },
+        "connection to the phone was lost",
+    );
+    assert_eq!(fake.faults_fired(None), vec!["drop"]);
+    let (fake, _) = pull_with(
+        Faults {
+            detach_after: Some(1_000_000),
+            ..Default::default()
+        },
+        "connection to the phone was lost",
+    );
+    assert_eq!(fake.faults_fired(None), vec!["detach"]);
+}
+
+#[test]
+fn a_stalled_phone_times_out() {
+    let (fake, _) = pull_with(
+        Faults {
+            stall_after: Some(500_000),
+            ..Default::default()
+        },
+        "stopped answering",
+    );
+    assert_eq!(fake.faults_fired(None), vec!["stall"]);
+}
+
+#[test]
+fn wrong_sizes_and_hostile_names_are_reported_per_file() {
+    pull_with(
+        Faults {
+            wrong_size: Some(("IMG_0003".into(), 7)),
+            ..Default::default()
+        },
+        "reported",
+    );
+    let (_, outer) = pull_with(
+        Faults {
+            hostile_listing: true,
+            ..Default::default()
+        },
+        "skipped",
+    );
+    let dest = outer.path().join("dest");
+    assert!(
+        dest.join("DCIM/100APPLE/IMG_0001.HEIC").is_file(),
+        "the safe files still arrive"
+    );
+    assert!(
+        !dest.join("DCIM/100APPLE/img_0001.heic").exists(),
+        "a case twin never overwrites"
+    );
+}
