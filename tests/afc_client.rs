@@ -367,3 +367,47 @@ fn data_faults_corrupt_or_misreport() {
         sink.outcomes[&0]
     );
 }
+
+#[test]
+fn positioned_reads_seek_tell_and_lock() {
+    let (fake, media) = fake_with(TrustState::Trusted);
+    fs::write(media.path().join("f.bin"), content(9, 10_000)).unwrap();
+    let mut afc = open_afc(&fake);
+    let handle = afc.open("/f.bin", afc::codec::OpenMode::ReadOnly).unwrap();
+    afc.lock(handle, 6 | 4).unwrap();
+    assert_eq!(
+        afc.read_at(handle, 9_000, 5_000).unwrap(),
+        content(9, 10_000)[9_000..]
+    );
+    assert_eq!(
+        afc.tell(handle).unwrap(),
+        0,
+        "a positioned read leaves the position alone"
+    );
+    afc.seek(handle, 0, 100).unwrap();
+    assert_eq!(afc.read(handle, 10).unwrap(), content(9, 10_000)[100..110]);
+    assert_eq!(afc.tell(handle).unwrap(), 110);
+    afc.seek(handle, 2, -10).unwrap();
+    assert_eq!(
+        afc.read(handle, 100).unwrap(),
+        content(9, 10_000)[9_990..],
+        "short read at the end"
+    );
+    assert_eq!(
+        afc.read(handle, 100).unwrap(),
+        Vec::<u8>::new(),
+        "empty at EOF"
+    );
+    afc.close(handle).unwrap();
+    let err = afc.close(handle).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AfcError::Status {
+                status: AfcStatus::InvalidArg,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -267,6 +267,59 @@ impl<S: Read + Write> AfcClient<S> {
         )
     }
 
+    /// Reads up to `size` bytes at the current position.
+    pub fn read(&mut self, handle: u64, size: u64) -> Result<Vec<u8>> {
+        expect_data(
+            self.call(&Request::FileRefRead { handle, size })?,
+            "(open file)",
+            "FileRefRead",
+        )
+    }
+
+    /// Reads up to `size` bytes at `offset` without moving the position (iOS 7+; older
+    /// phones answer OpNotSupported).
+    pub fn read_at(&mut self, handle: u64, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let request = Request::FileRefReadWithOffset {
+            handle,
+            size,
+            offset,
+        };
+        expect_data(self.call(&request)?, "(open file)", "FileRefReadWithOffset")
+    }
+
+    /// Moves the position: `whence` 0 from the start, 1 from here, 2 from the end.
+    pub fn seek(&mut self, handle: u64, whence: u64, offset: i64) -> Result<()> {
+        self.expect_ok(
+            "(open file)",
+            &Request::FileRefSeek {
+                handle,
+                whence,
+                offset,
+            },
+            "FileRefSeek",
+        )
+    }
+
+    pub fn tell(&mut self, handle: u64) -> Result<u64> {
+        match self.call(&Request::FileRefTell { handle })? {
+            Reply::FileRefTellResult(position) => Ok(position),
+            Reply::Status(status) => Err(AfcError::Status {
+                path: "(open file)".into(),
+                status,
+            }),
+            other => Err(unexpected("FileRefTell", &other)),
+        }
+    }
+
+    /// `flock` on an open file: 5 shared, 6 exclusive, 12 unlock (with LOCK_NB).
+    pub fn lock(&mut self, handle: u64, operation: u64) -> Result<()> {
+        self.expect_ok(
+            "(open file)",
+            &Request::FileRefLock { handle, operation },
+            "FileRefLock",
+        )
+    }
+
     pub fn make_dir(&mut self, path: &str) -> Result<()> {
         self.expect_ok(path, &Request::MakeDir { path: path.into() }, "MakeDir")
     }

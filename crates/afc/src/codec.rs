@@ -101,6 +101,8 @@ pub enum Opcode {
     RenamePath = 0x18,
     FileRefLock = 0x1B,
     SetModTime = 0x1E,
+    /// iOS 7+: a read at an offset that leaves the file position alone.
+    FileRefReadWithOffset = 0x27,
 }
 
 /// File open modes (`afc_file_mode_t`).
@@ -179,6 +181,12 @@ pub enum Request {
         handle: u64,
         operation: u64,
     },
+    /// Field order from SDMMobileDevice's `AFCPacketHeaderFileRefReadWithOffset`.
+    FileRefReadWithOffset {
+        handle: u64,
+        size: u64,
+        offset: u64,
+    },
     /// An operation this codec does not model; the server answers OpNotSupported.
     Other {
         operation: u64,
@@ -212,6 +220,7 @@ impl Request {
             Request::RenamePath { .. } => Opcode::RenamePath,
             Request::SetModTime { .. } => Opcode::SetModTime,
             Request::FileRefLock { .. } => Opcode::FileRefLock,
+            Request::FileRefReadWithOffset { .. } => Opcode::FileRefReadWithOffset,
             Request::Other { operation } => return *operation,
         }) as u64
     }
@@ -250,6 +259,11 @@ impl Request {
                 (p, &[])
             }
             Request::FileRefLock { handle, operation } => (u64s(&[*handle, *operation]), &[]),
+            Request::FileRefReadWithOffset {
+                handle,
+                size,
+                offset,
+            } => (u64s(&[*handle, *size, *offset]), &[]),
         }
     }
 
@@ -319,6 +333,11 @@ impl Request {
             0x1B => Request::FileRefLock {
                 handle: word(0)?,
                 operation: word(1)?,
+            },
+            0x27 => Request::FileRefReadWithOffset {
+                handle: word(0)?,
+                size: word(1)?,
+                offset: word(2)?,
             },
             0x1E => Request::SetModTime {
                 mtime_ns: word(0)?,

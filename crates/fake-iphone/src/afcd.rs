@@ -219,7 +219,10 @@ impl Afcd {
     }
 
     fn handle(&mut self, request: Request) -> Outcome {
-        let is_read = matches!(request, Request::FileRefRead { .. });
+        let is_read = matches!(
+            request,
+            Request::FileRefRead { .. } | Request::FileRefReadWithOffset { .. }
+        );
         let reply = match self.try_handle(request) {
             Ok(reply) => reply,
             Err(code) => Reply::Status(code),
@@ -395,6 +398,24 @@ impl Afcd {
                 file.take(size.min(MAX_READ))
                     .read_to_end(&mut data)
                     .map_err(|_| AfcStatus::ReadError)?;
+                Ok(Reply::Data(data))
+            }
+            Request::FileRefReadWithOffset {
+                handle,
+                size,
+                offset,
+            } => {
+                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+                let mut data = vec![0u8; size.min(MAX_READ) as usize];
+                #[cfg(unix)]
+                let n = std::os::unix::fs::FileExt::read_at(file, &mut data, offset)
+                    .map_err(|_| AfcStatus::ReadError)?;
+                #[cfg(not(unix))]
+                let n = {
+                    let _ = (file, offset);
+                    return Err(AfcStatus::OpNotSupported);
+                };
+                data.truncate(n);
                 Ok(Reply::Data(data))
             }
             Request::FileRefWrite { handle, data } => {

@@ -416,7 +416,7 @@ fn insert_asset(
             i64::from(asset.kind == AssetKind::Edited),
         ],
     )?;
-    let exif = chrono_like(asset.created);
+    let exif = exif_timestamp(asset.created);
     db.execute(
         &format!(
             "INSERT INTO ZADDITIONALASSETATTRIBUTES (Z_PK, Z_ENT, Z_OPT, ZASSET, ZORIGINALFILENAME,
@@ -473,24 +473,17 @@ fn insert_asset(
 }
 
 /// `YYYY:MM:DD HH:MM:SS` (UTC) for a Unix time, as EXIF writes it.
-fn chrono_like(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+fn exif_timestamp(unix: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{year:04}:{month:02}:{day:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{:04}:{:02}:{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -500,8 +493,8 @@ mod tests {
 
     #[test]
     fn exif_dates() {
-        assert_eq!(chrono_like(0), "1970:01:01 00:00:00");
-        assert_eq!(chrono_like(1_717_237_800), "2024:06:01 10:30:00");
+        assert_eq!(exif_timestamp(0), "1970:01:01 00:00:00");
+        assert_eq!(exif_timestamp(1_717_237_800), "2024:06:01 10:30:00");
     }
 
     #[test]

@@ -219,22 +219,14 @@ fn handle(
             }
         }
         "ValidatePair" => {
-            let host_id = request
-                .get("PairRecord")
-                .and_then(Value::as_dictionary)
-                .and_then(|r| r.get("HostID"))
-                .and_then(Value::as_string);
+            let host_id = record_host_id(request);
             match host_id {
                 Some(id) if phone.trusted_hosts.contains_key(id) => (reply(name), After::Nothing),
                 _ => (error_reply(name, "InvalidHostID"), After::Nothing),
             }
         }
         "Unpair" => {
-            let host_id = request
-                .get("PairRecord")
-                .and_then(Value::as_dictionary)
-                .and_then(|r| r.get("HostID"))
-                .and_then(Value::as_string);
+            let host_id = record_host_id(request);
             match host_id {
                 Some(id) if phone.trusted_hosts.remove(id).is_some() => {
                     (reply(name), After::Nothing)
@@ -311,6 +303,15 @@ fn handle(
         }
         _ => (error_reply(name, "InvalidRequest"), After::Nothing),
     }
+}
+
+/// The `HostID` inside a request's `PairRecord` (ValidatePair, Unpair).
+fn record_host_id(request: &Dictionary) -> Option<&str> {
+    request
+        .get("PairRecord")?
+        .as_dictionary()?
+        .get("HostID")?
+        .as_string()
 }
 
 /// Takes what a phone keeps from a `Pair` request, if the certificates are usable and the
