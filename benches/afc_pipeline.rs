@@ -67,10 +67,7 @@ fn main() {
 
     let total_mb = (FILES * SIZE) as f64 / 1e6;
     println!("{FILES} files of {SIZE} bytes ({total_mb:.0} MB), {latency_ms} ms per AFC request");
-    println!(
-        "{:>8} {:>10} {:>10} {:>9}",
-        "window", "seconds", "files/s", "speed-up"
-    );
+    println!("{:>8} {:>10} {:>10} {:>9}", "window", "seconds", "files/s", "speed-up");
     let mut baseline = None;
     for window in [1usize, 4, 8, 16, 32] {
         let mut afc = afc::connect::connect(&mux, &device, &record).unwrap();

@@ -68,5 +68,11 @@ pub enum FilesCommand {
         long: bool,
     },
     /// Copy a file or folder from the iPhone, like `cp -r`, checking every byte arrived.
-    Pull { path: String, dest: PathBuf },
+    Pull {
+        path: String,
+        dest: PathBuf,
+        /// Read every file twice and compare SHA-256, to catch bytes damaged in transfer.
+        #[arg(long)]
+        verify: bool,
+    },
 }

@@ -53,9 +53,7 @@ pub fn select(mux: &UsbmuxClient, wanted: Option<&str>) -> Result<Device> {
 }
 
 pub fn pair_record(mux: &UsbmuxClient, udid: &str) -> Result<Option<PairRecord>> {
-    Ok(PairRecordStore::new(mux)
-        .load(udid)?
-        .map(|(record, _)| record))
+    Ok(PairRecordStore::new(mux).load(udid)?.map(|(record, _)| record))
 }
 
 /// A lockdown session with the phone, which must be paired.
@@ -63,8 +61,7 @@ pub fn session(mux: &UsbmuxClient, device: &Device) -> Result<(LockdownClient, P
     let record = pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
         udid: device.udid.clone(),
     })?;
-    let mut client = LockdownClient::connect(mux, device)
-        .context("cannot reach the iPhone's lockdown service")?;
+    let mut client = LockdownClient::connect(mux, device).context("cannot reach the iPhone's lockdown service")?;
     client.start_session(&record)?;
     Ok((client, record))
 }

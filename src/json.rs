@@ -8,13 +8,9 @@ pub fn from_plist(value: &plist::Value) -> Json {
         plist::Value::Dictionary(dict) => Json::Object(object(dict)),
         plist::Value::Boolean(b) => Json::Bool(*b),
         // Keys holding key material never reach the output.
-        plist::Value::Data(bytes) => {
-            Json::String(bytes.iter().map(|b| format!("{b:02x}")).collect())
-        }
+        plist::Value::Data(bytes) => Json::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
         plist::Value::Date(date) => Json::String(date.to_xml_format()),
-        plist::Value::Real(r) => serde_json::Number::from_f64(*r)
-            .map(Json::Number)
-            .unwrap_or(Json::Null),
+        plist::Value::Real(r) => serde_json::Number::from_f64(*r).map(Json::Number).unwrap_or(Json::Null),
         plist::Value::Integer(i) => match (i.as_unsigned(), i.as_signed()) {
             (Some(u), _) => Json::from(u),
             (None, Some(s)) => Json::from(s),
@@ -27,9 +23,7 @@ pub fn from_plist(value: &plist::Value) -> Json {
 }
 
 pub fn object(dict: &plist::Dictionary) -> Map<String, Json> {
-    dict.iter()
-        .map(|(k, v)| (k.clone(), from_plist(v)))
-        .collect()
+    dict.iter().map(|(k, v)| (k.clone(), from_plist(v))).collect()
 }
 
 #[cfg(test)]

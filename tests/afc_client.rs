@@ -45,15 +45,11 @@ impl FetchSink for Collect {
         Ok(())
     }
     fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        self.files
-            .get_mut(&index)
-            .expect("begun")
-            .extend_from_slice(bytes);
+        self.files.get_mut(&index).expect("begun").extend_from_slice(bytes);
         Ok(())
     }
     fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
-        self.outcomes
-            .insert(index, outcome.map_err(|e| e.to_string()));
+        self.outcomes.insert(index, outcome.map_err(|e| e.to_string()));
         Ok(())
     }
 }
@@ -63,15 +59,7 @@ fn lists_stats_and_fetches_many_files_in_flight() {
     let (fake, media) = fake_with(TrustState::Trusted);
     let dir = media.path().join("DCIM/100APPLE");
     fs::create_dir_all(&dir).unwrap();
-    let sizes = [
-        0usize,
-        1,
-        1000,
-        (1 << 20) - 1,
-        1 << 20,
-        (1 << 20) + 1,
-        3_000_001,
-    ];
+    let sizes = [0usize, 1, 1000, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3_000_001];
     let mut files = Vec::new();
     for (n, &len) in sizes.iter().enumerate() {
         let name = format!("IMG_{:04}.HEIC", n + 1);
@@ -86,10 +74,7 @@ fn lists_stats_and_fetches_many_files_in_flight() {
     assert_eq!(afc.list_dir("DCIM/100APPLE/").unwrap().len(), sizes.len());
     let info = afc.file_info("/DCIM/100APPLE/IMG_0007.HEIC").unwrap();
     assert_eq!((info.kind, info.size), (FileKind::File, 3_000_001));
-    assert!(
-        info.mtime_ns > 1_500_000_000_000_000_000,
-        "nanoseconds since 1970"
-    );
+    assert!(info.mtime_ns > 1_500_000_000_000_000_000, "nanoseconds since 1970");
     assert_eq!(afc.file_info("/DCIM").unwrap().kind, FileKind::Directory);
     let device = afc.device_info().unwrap();
     assert_eq!(device.model, "iPhone15,2");
@@ -100,10 +85,7 @@ fn lists_stats_and_fetches_many_files_in_flight() {
     assert_eq!(sink.order, (0..files.len()).collect::<Vec<_>>());
     for (n, &len) in sizes.iter().enumerate() {
         assert_eq!(sink.outcomes[&n], Ok(len as u64), "file {n}");
-        assert!(
-            sink.files[&n] == content(n, len),
-            "file {n} content differs"
-        );
+        assert!(sink.files[&n] == content(n, len), "file {n} content differs");
     }
     // The connection is still in step afterwards.
     assert_eq!(afc.list_dir("/").unwrap(), vec!["DCIM"]);
@@ -136,26 +118,17 @@ fn per_file_failures_do_not_stop_the_others() {
     let mut sink = Collect::default();
     afc.fetch(&files, 1 << 20, 8, &mut sink).unwrap();
     assert!(
-        sink.outcomes[&0]
-            .as_ref()
-            .unwrap_err()
-            .contains("no such file"),
+        sink.outcomes[&0].as_ref().unwrap_err().contains("no such file"),
         "{:?}",
         sink.outcomes[&0]
     );
     assert!(
-        sink.outcomes[&1]
-            .as_ref()
-            .unwrap_err()
-            .contains("more than"),
+        sink.outcomes[&1].as_ref().unwrap_err().contains("more than"),
         "{:?}",
         sink.outcomes[&1]
     );
     assert!(
-        sink.outcomes[&2]
-            .as_ref()
-            .unwrap_err()
-            .contains("reported 6000"),
+        sink.outcomes[&2].as_ref().unwrap_err().contains("reported 6000"),
         "{:?}",
         sink.outcomes[&2]
     );
@@ -194,10 +167,7 @@ fn paths_cannot_leave_the_media_folder() {
     fs::write(media.path().join("inside"), b"inside").unwrap();
     let mut afc = open_afc(&fake);
     // .. cannot climb above the root: it stays at the root.
-    assert_eq!(
-        afc.list_dir("/../../..").unwrap(),
-        afc.list_dir("/").unwrap()
-    );
+    assert_eq!(afc.list_dir("/../../..").unwrap(), afc.list_dir("/").unwrap());
     // A symlink out of the tree is described but never followed.
     assert_eq!(afc.file_info("/escape").unwrap().kind, FileKind::Symlink);
     let err = afc.list_dir("/escape").unwrap_err();
@@ -211,9 +181,7 @@ fn paths_cannot_leave_the_media_folder() {
         ),
         "{err}"
     );
-    let err = afc
-        .open("/escape/secret", afc::codec::OpenMode::ReadOnly)
-        .unwrap_err();
+    let err = afc.open("/escape/secret", afc::codec::OpenMode::ReadOnly).unwrap_err();
     assert!(
         matches!(
             err,
@@ -224,9 +192,7 @@ fn paths_cannot_leave_the_media_folder() {
         ),
         "{err}"
     );
-    let err = afc
-        .open("/escape/new", afc::codec::OpenMode::WriteOnly)
-        .unwrap_err();
+    let err = afc.open("/escape/new", afc::codec::OpenMode::WriteOnly).unwrap_err();
     assert!(
         matches!(
             err,
@@ -313,10 +279,7 @@ fn connection_faults_are_typed_errors_not_hangs() {
             assert_eq!(outcome, &Ok(100_000), "{name}: file {index}");
             assert!(sink.files[index] == content(*index, 100_000));
         }
-        assert!(
-            sink.outcomes.len() < 5,
-            "{name}: the fault stopped the transfer"
-        );
+        assert!(sink.outcomes.len() < 5, "{name}: the fault stopped the transfer");
     }
 }
 
@@ -331,9 +294,7 @@ fn data_faults_corrupt_or_misreport() {
         100_000,
     );
     let mut sink = Collect::default();
-    open_afc(&fake)
-        .fetch(&files, 1 << 20, 8, &mut sink)
-        .unwrap();
+    open_afc(&fake).fetch(&files, 1 << 20, 8, &mut sink).unwrap();
     // AFC has no checksum: the flipped bit arrives; only a comparison can find it.
     assert_ne!(sink.files[&1], content(1, 100_000));
     assert_eq!(sink.files[&1][23_456], content(1, 100_000)[23_456] ^ 0x10);
@@ -348,10 +309,7 @@ fn data_faults_corrupt_or_misreport() {
         1000,
     );
     let mut afc = open_afc(&fake);
-    assert_eq!(
-        afc.file_info("/DCIM/100APPLE/IMG_0002.JPG").unwrap().size,
-        990
-    );
+    assert_eq!(afc.file_info("/DCIM/100APPLE/IMG_0002.JPG").unwrap().size, 990);
     let files = vec![RemoteFile {
         path: "/DCIM/100APPLE/IMG_0002.JPG".into(),
         size: 990,
@@ -359,10 +317,7 @@ fn data_faults_corrupt_or_misreport() {
     let mut sink = Collect::default();
     afc.fetch(&files, 1 << 20, 8, &mut sink).unwrap();
     assert!(
-        sink.outcomes[&0]
-            .as_ref()
-            .unwrap_err()
-            .contains("more than the 990"),
+        sink.outcomes[&0].as_ref().unwrap_err().contains("more than the 990"),
         "{:?}",
         sink.outcomes[&0]
     );
@@ -375,10 +330,7 @@ fn positioned_reads_seek_tell_and_lock() {
     let mut afc = open_afc(&fake);
     let handle = afc.open("/f.bin", afc::codec::OpenMode::ReadOnly).unwrap();
     afc.lock(handle, 6 | 4).unwrap();
-    assert_eq!(
-        afc.read_at(handle, 9_000, 5_000).unwrap(),
-        content(9, 10_000)[9_000..]
-    );
+    assert_eq!(afc.read_at(handle, 9_000, 5_000).unwrap(), content(9, 10_000)[9_000..]);
     assert_eq!(
         afc.tell(handle).unwrap(),
         0,
@@ -393,11 +345,7 @@ fn positioned_reads_seek_tell_and_lock() {
         content(9, 10_000)[9_990..],
         "short read at the end"
     );
-    assert_eq!(
-        afc.read(handle, 100).unwrap(),
-        Vec::<u8>::new(),
-        "empty at EOF"
-    );
+    assert_eq!(afc.read(handle, 100).unwrap(), Vec::<u8>::new(), "empty at EOF");
     afc.close(handle).unwrap();
     let err = afc.close(handle).unwrap_err();
     assert!(

@@ -10,8 +10,7 @@ use common::*;
 use fake_iphone::{FakeIphone, PhoneConfig, TrustState};
 
 fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
 }
 
 #[test]
@@ -52,16 +51,9 @@ fn devices_info_pair_and_unpair() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&record).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(
-            std::fs::metadata(&record).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            std::fs::metadata(home.lifeboat_records())
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
+            std::fs::metadata(home.lifeboat_records()).unwrap().permissions().mode() & 0o777,
             0o700
         );
     }
@@ -73,17 +65,10 @@ fn devices_info_pair_and_unpair() {
         text(&again.stdout)
     );
 
-    assert_eq!(
-        json(&lifeboat(&fake, &home, &["devices", "--json"]))[0]["paired"],
-        true
-    );
+    assert_eq!(json(&lifeboat(&fake, &home, &["devices", "--json"]))[0]["paired"], true);
     let human = lifeboat(&fake, &home, &["devices"]);
     assert_success(&human, "devices");
-    let line = text(&human.stdout)
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
+    let line = text(&human.stdout).lines().nth(1).unwrap_or_default().to_string();
     for cell in [UDID, "Ada's iPhone", "iPhone 14 Pro", "17.5", "USB", "yes"] {
         assert!(line.contains(cell), "{cell} missing from {line:?}");
     }
@@ -92,10 +77,7 @@ fn devices_info_pair_and_unpair() {
     assert_success(&info, "info --json");
     let info_json = json(&info);
     assert_eq!(info_json["values"]["SerialNumber"], "F2LX0001Q1GH");
-    assert_eq!(
-        info_json["disk_usage"]["TotalDataAvailable"],
-        37_520_000_000u64
-    );
+    assert_eq!(info_json["disk_usage"]["TotalDataAvailable"], 37_520_000_000u64);
     assert_eq!(info_json["battery"]["BatteryCurrentCapacity"], 82);
     let everything = text(&info.stdout) + &text(&info.stderr);
     assert!(
@@ -112,10 +94,7 @@ fn devices_info_pair_and_unpair() {
         "Storage:  37.5 GB free of 128.0 GB",
         "Battery:  82% (charging)",
     ] {
-        assert!(
-            shown.contains(expected),
-            "{expected:?} missing from\n{shown}"
-        );
+        assert!(shown.contains(expected), "{expected:?} missing from\n{shown}");
     }
 
     let unpaired = lifeboat(&fake, &home, &["unpair"]);
@@ -163,23 +142,9 @@ fn locked_denied_and_ignored_pairing_fail_clearly() {
         let (fake, _media) = fake_with(state);
         let home = Home::new();
         let out = lifeboat(&fake, &home, &["pair"]);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{state:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains(expected),
-            "{state:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            !home
-                .lifeboat_records()
-                .join(format!("{UDID}.plist"))
-                .exists()
-        );
+        assert_eq!(out.status.code(), Some(1), "{state:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(expected), "{state:?}: {}", text(&out.stderr));
+        assert!(!home.lifeboat_records().join(format!("{UDID}.plist")).exists());
     }
     let (fake, _media) = fake_with(TrustState::Untrusted);
     let out = lifeboat(&fake, &Home::new(), &["pair", "--timeout", "2"]);
@@ -196,11 +161,7 @@ fn several_phones_need_a_choice() {
     let media = tempfile::tempdir().unwrap();
     let fake = FakeIphone::new()
         .phone(PhoneConfig::new(UDID, media.path()).name("First"))
-        .phone(
-            PhoneConfig::new(UDID2, media.path())
-                .name("Second")
-                .network(true),
-        )
+        .phone(PhoneConfig::new(UDID2, media.path()).name("Second").network(true))
         .start()
         .unwrap();
     let home = Home::new();
@@ -208,10 +169,7 @@ fn several_phones_need_a_choice() {
     assert_eq!(out.status.code(), Some(2));
     let said = text(&out.stderr);
     assert!(
-        said.contains("--device")
-            && said.contains(UDID)
-            && said.contains(UDID2)
-            && said.contains("Wi-Fi"),
+        said.contains("--device") && said.contains(UDID) && said.contains(UDID2) && said.contains("Wi-Fi"),
         "{said}"
     );
 
@@ -222,11 +180,7 @@ fn several_phones_need_a_choice() {
     assert_eq!(devices[1]["connection"], "Wi-Fi");
     assert_eq!(devices[1]["paired"], true);
 
-    let out = lifeboat(
-        &fake,
-        &home,
-        &["info", "--device", "00000000-0000000000000000"],
-    );
+    let out = lifeboat(&fake, &home, &["info", "--device", "00000000-0000000000000000"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("No connected iPhone has the UDID"),
@@ -260,11 +214,7 @@ fn no_phone_and_no_usbmuxd_exit_2() {
     cmd.args(["--usbmux", &address, "devices"]);
     let out = run(&mut cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("usbmuxd"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("usbmuxd"), "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"));
 
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));

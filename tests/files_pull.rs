@@ -25,11 +25,7 @@ fn hashes(root: &Path) -> BTreeMap<String, String> {
                 stack.push(path);
             } else {
                 let digest = Sha256::digest(std::fs::read(&path).unwrap());
-                let name = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
+                let name = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
                 out.insert(name, format!("{digest:x}"));
             }
         }
@@ -60,11 +56,7 @@ fn small_library() -> tempfile::TempDir {
 
 fn start(media: &Path, faults: Faults) -> RunningFake {
     FakeIphone::new()
-        .phone(
-            PhoneConfig::new(UDID, media)
-                .name("Ada's iPhone")
-                .faults(faults),
-        )
+        .phone(PhoneConfig::new(UDID, media).name("Ada's iPhone").faults(faults))
         .start()
         .unwrap()
 }
@@ -83,11 +75,7 @@ fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
     assert!(source.len() > 20);
 
     let dest = tempfile::tempdir().unwrap();
-    let ours = lifeboat(
-        &fake,
-        &home,
-        &["files", "pull", "/DCIM", dest.path().to_str().unwrap()],
-    );
+    let ours = lifeboat(&fake, &home, &["files", "pull", "/DCIM", dest.path().to_str().unwrap()]);
     assert_success(&ours, "lifeboat files pull");
     assert_eq!(
         hashes(&dest.path().join("DCIM")),
@@ -128,11 +116,7 @@ fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
     // pymobiledevice3 finds lifeboat's pairing through usbmuxd.
     let ls = pmd3(&["afc", "ls", "/DCIM"]);
     assert_success(&ls, "pymobiledevice3 afc ls");
-    assert!(
-        text(&ls.stdout).contains("100APPLE"),
-        "{}",
-        text(&ls.stdout)
-    );
+    assert!(text(&ls.stdout).contains("100APPLE"), "{}", text(&ls.stdout));
     let theirs = tempfile::tempdir().unwrap();
     let pulled = pmd3(&["afc", "pull", "/DCIM", theirs.path().to_str().unwrap()]);
     assert_success(&pulled, "pymobiledevice3 afc pull");
@@ -171,15 +155,8 @@ fn pull_with(faults: Faults, expect: &str) -> (RunningFake, tempfile::TempDir) {
     // Every file under its final name is whole; no temporary file is left; nothing escaped.
     let source = hashes(media.path());
     for (name, digest) in hashes(&dest) {
-        assert!(
-            !name.contains(".lifeboat-part"),
-            "temporary file left: {name}"
-        );
-        assert_eq!(
-            source.get(&name),
-            Some(&digest),
-            "{name} differs from the phone's copy"
-        );
+        assert!(!name.contains(".lifeboat-part"), "temporary file left: {name}");
+        assert_eq!(source.get(&name), Some(&digest), "{name} differs from the phone's copy");
     }
     let outside: Vec<_> = std::fs::read_dir(outer.path())
         .unwrap()
@@ -223,6 +200,48 @@ fn a_stalled_phone_times_out() {
         "stopped answering",
     );
     assert_eq!(fake.faults_fired(None), vec!["stall"]);
+}
+
+#[test]
+fn bytes_damaged_in_transfer_are_caught_by_verify() {
+    let media = small_library();
+    let fake = start(
+        media.path(),
+        Faults {
+            corrupt_at: Some(700_000),
+            ..Default::default()
+        },
+    );
+    let home = Home::new();
+    pair(&fake, &home);
+    let dest = tempfile::tempdir().unwrap();
+    let out = lifeboat(
+        &fake,
+        &home,
+        &["files", "pull", "--verify", "/DCIM", dest.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("damaged in transfer"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fake.faults_fired(None), vec!["corrupt"]);
+    // What remains is exactly the phone's bytes; the damaged file is not there at all.
+    let source = hashes(&media.path().join("DCIM"));
+    let copied = hashes(&dest.path().join("DCIM"));
+    assert_eq!(copied.len(), source.len() - 1);
+    for (name, digest) in copied {
+        assert_eq!(source.get(&name), Some(&digest), "{name}");
+    }
+    // Pulled again, the file arrives whole (the fault fired once).
+    let again = lifeboat(
+        &fake,
+        &home,
+        &["files", "pull", "--verify", "/DCIM", dest.path().to_str().unwrap()],
+    );
+    assert_success(&again, "second pull");
+    assert_eq!(hashes(&dest.path().join("DCIM")), source);
 }
 
 #[test]

@@ -17,8 +17,7 @@ fn tool(
 ) -> std::process::Output {
     let mut cmd = Command::new(program);
     home.apply(&mut cmd);
-    cmd.env("USBMUXD_SOCKET_ADDRESS", fake.usbmux_address())
-        .args(args);
+    cmd.env("USBMUXD_SOCKET_ADDRESS", fake.usbmux_address()).args(args);
     run(&mut cmd, Duration::from_secs(60))
 }
 
@@ -55,11 +54,7 @@ fn idevice_tools_list_read_pair_and_validate() {
     assert!(fake.tap_trust(None));
     let paired = tool(&fake, &home, &idevicepair, &["pair"]);
     assert_success(&paired, "idevicepair pair");
-    assert!(
-        text(&paired.stdout).contains("SUCCESS"),
-        "{}",
-        text(&paired.stdout)
-    );
+    assert!(text(&paired.stdout).contains("SUCCESS"), "{}", text(&paired.stdout));
     assert!(fake.is_paired(None));
 
     let validated = tool(&fake, &home, &idevicepair, &["validate"]);
@@ -85,10 +80,7 @@ fn locked_and_denied_phones_refuse_idevicepair() {
     let Some(idevicepair) = peer("idevicepair") else {
         return;
     };
-    for (state, expected) in [
-        (TrustState::Locked, "passcode"),
-        (TrustState::Deny, "denied"),
-    ] {
+    for (state, expected) in [(TrustState::Locked, "passcode"), (TrustState::Deny, "denied")] {
         let (fake, _media) = fake_with(state);
         let home = Home::new();
         let out = tool(&fake, &home, &idevicepair, &["pair"]);
@@ -109,10 +101,7 @@ fn a_pairing_made_by_idevicepair_serves_lifeboat_and_back() {
     };
     let (fake, _media) = fake_with(TrustState::Trusted);
     let home = Home::new();
-    assert_success(
-        &tool(&fake, &home, &idevicepair, &["pair"]),
-        "idevicepair pair",
-    );
+    assert_success(&tool(&fake, &home, &idevicepair, &["pair"]), "idevicepair pair");
     // lifeboat finds the record through usbmuxd, where libimobiledevice saved it.
     let info = lifeboat(&fake, &home, &["info", "--json"]);
     assert_success(&info, "lifeboat info after idevicepair");

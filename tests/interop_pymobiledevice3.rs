@@ -30,17 +30,11 @@ fn pymobiledevice3_lists_pairs_and_reads_values() {
     let limit = Duration::from_secs(120);
 
     let list = run(
-        &mut pmd3(
-            &home,
-            &program,
-            None,
-            &["usbmux", "list", "--usbmux", &address],
-        ),
+        &mut pmd3(&home, &program, None, &["usbmux", "list", "--usbmux", &address]),
         limit,
     );
     assert_success(&list, "pymobiledevice3 usbmux list");
-    let devices: serde_json::Value =
-        serde_json::from_slice(&list.stdout).expect("usbmux list prints JSON");
+    let devices: serde_json::Value = serde_json::from_slice(&list.stdout).expect("usbmux list prints JSON");
     assert_eq!(devices[0]["UniqueDeviceID"], UDID);
     assert_eq!(devices[0]["ConnectionType"], "USB");
     assert_eq!(devices[0]["DeviceName"], "Ada's iPhone");
@@ -64,30 +58,17 @@ fn pymobiledevice3_lists_pairs_and_reads_values() {
         .path()
         .join(".local/share/pymobiledevice3")
         .join(format!("{UDID}.plist"));
-    assert!(
-        record.is_file(),
-        "pymobiledevice3 keeps its record at {record:?}"
-    );
+    assert!(record.is_file(), "pymobiledevice3 keeps its record at {record:?}");
 
     let info = run(
-        &mut pmd3(
-            &home,
-            &program,
-            None,
-            &["lockdown", "info", "--usbmux", &address],
-        ),
+        &mut pmd3(&home, &program, None, &["lockdown", "info", "--usbmux", &address]),
         limit,
     );
     assert_success(&info, "pymobiledevice3 lockdown info");
-    let values: serde_json::Value =
-        serde_json::from_slice(&info.stdout).expect("lockdown info prints JSON");
+    let values: serde_json::Value = serde_json::from_slice(&info.stdout).expect("lockdown info prints JSON");
     assert_eq!(values["UniqueDeviceID"], UDID);
     assert_eq!(values["ProductType"], "iPhone15,2");
-    assert_eq!(
-        values["SerialNumber"].as_str().map(str::len),
-        Some(12),
-        "{values}"
-    );
+    assert_eq!(values["SerialNumber"].as_str().map(str::len), Some(12), "{values}");
 
     // pymobiledevice3 also saved the record through usbmuxd, so lifeboat can use it.
     let ours = lifeboat(&fake, &home, &["info", "--json"]);

@@ -80,12 +80,7 @@ fn photos_sqlite_matches_each_ios_schema() {
         assert_eq!(assets.len(), 24);
         let db = out.path().join("PhotoData/Photos.sqlite");
         assert!(
-            out.path()
-                .join("PhotoData/Photos.sqlite-wal")
-                .metadata()
-                .unwrap()
-                .len()
-                > 0,
+            out.path().join("PhotoData/Photos.sqlite-wal").metadata().unwrap().len() > 0,
             "newest rows live in the WAL"
         );
         // Copy the three files together, as a careful reader of a live database does.
@@ -99,10 +94,7 @@ fn photos_sqlite_matches_each_ios_schema() {
         }
         let db = copy.path().join("Photos.sqlite");
 
-        let tables = sqlite3(
-            &db,
-            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name",
-        );
+        let tables = sqlite3(&db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name");
         for table in [
             asset_table,
             join_table,
@@ -116,10 +108,7 @@ fn photos_sqlite_matches_each_ios_schema() {
                 "iOS {ios}: no table {table} in {tables}"
             );
         }
-        let columns = sqlite3(
-            &db,
-            &format!("SELECT name FROM pragma_table_info('{asset_table}')"),
-        );
+        let columns = sqlite3(&db, &format!("SELECT name FROM pragma_table_info('{asset_table}')"));
         for column in [
             "ZUUID",
             "ZDIRECTORY",
@@ -137,25 +126,14 @@ fn photos_sqlite_matches_each_ios_schema() {
                 "iOS {ios}: {asset_table} lacks {column}"
             );
         }
-        let attrs = sqlite3(
-            &db,
-            "SELECT name FROM pragma_table_info('ZADDITIONALASSETATTRIBUTES')",
-        );
-        for column in [
-            "ZORIGINALFILENAME",
-            "ZORIGINALFILESIZE",
-            importer,
-            fingerprint,
-        ] {
+        let attrs = sqlite3(&db, "SELECT name FROM pragma_table_info('ZADDITIONALASSETATTRIBUTES')");
+        for column in ["ZORIGINALFILENAME", "ZORIGINALFILESIZE", importer, fingerprint] {
             assert!(
                 attrs.lines().any(|c| c == column),
                 "iOS {ios}: attributes lack {column}"
             );
         }
-        let join = sqlite3(
-            &db,
-            &format!("SELECT name FROM pragma_table_info('{join_table}')"),
-        );
+        let join = sqlite3(&db, &format!("SELECT name FROM pragma_table_info('{join_table}')"));
         assert!(
             join.lines().any(|c| c == join_column),
             "iOS {ios}: {join_table} lacks {join_column}: {join}"
@@ -174,11 +152,7 @@ fn photos_sqlite_matches_each_ios_schema() {
             "1"
         );
         assert_eq!(
-            sqlite3(
-                &db,
-                &format!("SELECT count(*) FROM {asset_table} WHERE ZKIND = 1")
-            )
-            .trim(),
+            sqlite3(&db, &format!("SELECT count(*) FROM {asset_table} WHERE ZKIND = 1")).trim(),
             "2"
         );
         assert_eq!(

@@ -16,12 +16,7 @@ fn mux(fake: &fake_iphone::RunningFake) -> UsbmuxClient {
 }
 
 fn connect(mux: &UsbmuxClient) -> LockdownClient {
-    let device = mux
-        .list_devices()
-        .unwrap()
-        .into_iter()
-        .next()
-        .expect("one phone");
+    let device = mux.list_devices().unwrap().into_iter().next().expect("one phone");
     LockdownClient::connect(mux, &device).expect("lockdown")
 }
 
@@ -38,46 +33,28 @@ fn session_values_services_and_plaintext_after_stop() {
 
     // Before a session only identifying values are readable.
     assert_eq!(
-        client
-            .get_value(None, Some("ProductVersion"))
-            .unwrap()
-            .as_string(),
+        client.get_value(None, Some("ProductVersion")).unwrap().as_string(),
         Some("17.5")
     );
-    let err = client
-        .get_value(Some("com.apple.disk_usage"), None)
-        .unwrap_err();
-    assert_eq!(
-        err.device_error(),
-        Some(&DeviceError::GetProhibited),
-        "{err}"
-    );
+    let err = client.get_value(Some("com.apple.disk_usage"), None).unwrap_err();
+    assert_eq!(err.device_error(), Some(&DeviceError::GetProhibited), "{err}");
     let err = client.get_value(None, Some("NoSuchKey")).unwrap_err();
     assert_eq!(err.device_error(), Some(&DeviceError::MissingValue));
 
     let record = pair(&mut client, &mux).expect("pair");
     assert!(record.escrow_bag.is_some());
     client.start_session(&record).expect("session");
-    let disk = client
-        .get_value(Some("com.apple.disk_usage"), None)
-        .unwrap();
+    let disk = client.get_value(Some("com.apple.disk_usage"), None).unwrap();
     assert_eq!(
         disk.as_dictionary().unwrap()["TotalDataAvailable"].as_unsigned_integer(),
         Some(37_520_000_000)
     );
     let all = client.get_value(None, None).unwrap();
-    assert_eq!(
-        all.as_dictionary().unwrap()["UniqueDeviceID"].as_string(),
-        Some(UDID)
-    );
+    assert_eq!(all.as_dictionary().unwrap()["UniqueDeviceID"].as_string(), Some(UDID));
 
-    let afc = client
-        .start_service("com.apple.afc", None)
-        .expect("StartService afc");
+    let afc = client.start_service("com.apple.afc", None).expect("StartService afc");
     assert!(afc.port >= 49152 && !afc.ssl, "{afc:?}");
-    let err = client
-        .start_service("com.apple.nonexistent", None)
-        .unwrap_err();
+    let err = client.start_service("com.apple.nonexistent", None).unwrap_err();
     assert_eq!(err.device_error(), Some(&DeviceError::InvalidService));
 
     // StopSession returns the same connection to plaintext; a second session works on it.
@@ -91,9 +68,7 @@ fn session_values_services_and_plaintext_after_stop() {
     // The started service answers AFC on its port, once.
     let mut stream = client.connect_service(&mux, &afc).expect("AFC connection");
     std::io::Write::write_all(&mut stream, &afc::Request::GetDeviceInfo.encode(7)).unwrap();
-    let (header, body) = afc::wire::read_packet(&mut stream, 1 << 20)
-        .unwrap()
-        .expect("a reply");
+    let (header, body) = afc::wire::read_packet(&mut stream, 1 << 20).unwrap().expect("a reply");
     assert_eq!(header.packet_num, 7);
     let afc::Reply::Data(payload) = afc::Reply::decode(header.operation, body).unwrap() else {
         panic!("not Data")
@@ -134,14 +109,8 @@ fn pairing_waits_for_trust_and_reports_progress() {
     let record = client
         .pair(&buid, "test-host", Duration::from_secs(20), tapper)
         .expect("pair after tap");
-    assert_eq!(
-        *polls.lock().unwrap(),
-        2,
-        "asked again until Trust was tapped"
-    );
-    client
-        .start_session(&record)
-        .expect("session with the new record");
+    assert_eq!(*polls.lock().unwrap(), 2, "asked again until Trust was tapped");
+    client.start_session(&record).expect("session with the new record");
 }
 
 #[test]
@@ -207,9 +176,7 @@ fn listen_reports_attach_detach_and_paired() {
     assert!(fake.detach(Some(UDID)));
     assert_eq!(
         listener.next_event(wait).unwrap(),
-        Some(Event::Detached {
-            device_id: first_id
-        })
+        Some(Event::Detached { device_id: first_id })
     );
     assert_eq!(mux.list_devices().unwrap().len(), 1);
     let err = mux.connect(first_id, usbmux::LOCKDOWN_PORT).unwrap_err();
@@ -219,31 +186,19 @@ fn listen_reports_attach_detach_and_paired() {
     let Some(Event::Attached(back)) = listener.next_event(wait).unwrap() else {
         panic!("no Attached")
     };
-    assert_ne!(
-        back.device_id, first_id,
-        "a replugged phone gets a new device id"
-    );
+    assert_ne!(back.device_id, first_id, "a replugged phone gets a new device id");
 
-    mux.save_pair_record(UDID, Some(back.device_id), b"record")
-        .unwrap();
+    mux.save_pair_record(UDID, Some(back.device_id), b"record").unwrap();
     assert_eq!(
         listener.next_event(wait).unwrap(),
         Some(Event::Paired {
             device_id: back.device_id
         })
     );
-    assert_eq!(
-        mux.read_pair_record(UDID).unwrap().as_deref(),
-        Some(&b"record"[..])
-    );
+    assert_eq!(mux.read_pair_record(UDID).unwrap().as_deref(), Some(&b"record"[..]));
     mux.delete_pair_record(UDID).unwrap();
     assert_eq!(mux.read_pair_record(UDID).unwrap(), None);
-    assert_eq!(
-        listener
-            .next_event(Some(Duration::from_millis(200)))
-            .unwrap(),
-        None
-    );
+    assert_eq!(listener.next_event(Some(Duration::from_millis(200))).unwrap(), None);
 }
 
 #[test]

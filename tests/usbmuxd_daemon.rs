@@ -53,21 +53,14 @@ fn real_usbmuxd_lists_no_devices_and_gives_a_buid() {
         if let Ok(Some(status)) = daemon.0.try_wait() {
             let mut err = String::new();
             use std::io::Read;
-            let _ = daemon
-                .0
-                .stderr
-                .take()
-                .map(|mut e| e.read_to_string(&mut err));
+            let _ = daemon.0.stderr.take().map(|mut e| e.read_to_string(&mut err));
             if std::env::var_os("LIFEBOAT_REQUIRE_PEERS").is_some() {
                 panic!("usbmuxd exited with {status} before creating its socket: {err}");
             }
             eprintln!("skipping: usbmuxd could not start here ({status}): {err}");
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "usbmuxd did not create its socket"
-        );
+        assert!(Instant::now() < deadline, "usbmuxd did not create its socket");
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -85,22 +78,14 @@ fn real_usbmuxd_lists_no_devices_and_gives_a_buid() {
     assert_eq!(client.read_pair_record(UDID).expect("ReadPairRecord"), None);
     // Listen starts with a Result and, with no phone, no events.
     let mut listener = client.listen().expect("Listen");
-    assert_eq!(
-        listener
-            .next_event(Some(Duration::from_millis(300)))
-            .unwrap(),
-        None
-    );
+    assert_eq!(listener.next_event(Some(Duration::from_millis(300))).unwrap(), None);
 
     // The same through the lifeboat binary: no phone is a clear message and exit code 2.
     let home = Home::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
     home.apply(&mut cmd);
-    cmd.env(
-        "USBMUXD_SOCKET_ADDRESS",
-        format!("UNIX:{}", socket.display()),
-    )
-    .arg("devices");
+    cmd.env("USBMUXD_SOCKET_ADDRESS", format!("UNIX:{}", socket.display()))
+        .arg("devices");
     let out = run(&mut cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(

@@ -51,10 +51,7 @@ fn describe(mux: &UsbmuxClient, device: &Device) -> Row {
     row.name = value("DeviceName");
     row.product_type = value("ProductType");
     row.ios_version = value("ProductVersion");
-    row.model = row
-        .product_type
-        .as_deref()
-        .map(|p| marketing_name(p).to_string());
+    row.model = row.product_type.as_deref().map(|p| marketing_name(p).to_string());
     // Paired means a record exists here and the phone still accepts it.
     if let Ok(Some(record)) = connect::pair_record(mux, &device.udid) {
         row.paired = client.start_session(&record).is_ok();
@@ -95,24 +92,14 @@ pub fn run(mux: &UsbmuxClient, json: bool) -> Result<()> {
             })
             .collect();
         for line in [&header].into_iter().chain(table.iter()) {
-            let cells: Vec<String> = line
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
+            let cells: Vec<String> = line.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             println!("{}", cells.join("  ").trim_end());
         }
         for row in rows.iter().filter(|r| r.error.is_some()) {
-            eprintln!(
-                "lifeboat: {}: {}",
-                row.udid,
-                row.error.as_deref().unwrap_or_default()
-            );
+            eprintln!("lifeboat: {}: {}", row.udid, row.error.as_deref().unwrap_or_default());
         }
         if rows.iter().any(|r| !r.paired) {
-            eprintln!(
-                "Pair a phone with `lifeboat pair --device UDID`, then unlock it and tap Trust."
-            );
+            eprintln!("Pair a phone with `lifeboat pair --device UDID`, then unlock it and tap Trust.");
         }
     }
     if rows.is_empty() {

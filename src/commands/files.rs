@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use transfer::pull::PullProgress;
+use transfer::pull::{PullOptions, PullProgress};
 use usbmux::UsbmuxClient;
 
 use crate::cli::FilesCommand;
@@ -26,10 +26,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, command: FilesCommand) -> R
                 .iter()
                 .map(|n| format!("{}/{n}", path.trim_end_matches('/')))
                 .collect();
-            for (name, info) in names
-                .iter()
-                .zip(afc.file_infos(&paths, afc::client::DEFAULT_WINDOW)?)
-            {
+            for (name, info) in names.iter().zip(afc.file_infos(&paths, afc::client::DEFAULT_WINDOW)?) {
                 match info {
                     Ok(info) => {
                         let kind = match info.kind {
@@ -45,7 +42,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, command: FilesCommand) -> R
             }
             Ok(())
         }
-        FilesCommand::Pull { path, dest } => pull(&mut afc, &path, &dest),
+        FilesCommand::Pull { path, dest, verify } => pull(&mut afc, &path, &dest, PullOptions { verify }),
     }
 }
 
@@ -56,10 +53,8 @@ impl PullProgress for Bar {
     fn planned(&mut self, files: u64, bytes: u64) {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(bytes);
-            let style = ProgressStyle::with_template(
-                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style = ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.set_message(format!("{files} files"));
             self.0 = Some(bar);
@@ -77,10 +72,11 @@ fn pull(
     afc: &mut afc::AfcClient<lockdown::ServiceStream>,
     path: &str,
     dest: &std::path::Path,
+    options: PullOptions,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut bar = Bar(None);
-    let report = transfer::pull::pull(afc, path, dest, &mut bar);
+    let report = transfer::pull::pull(afc, path, dest, options, &mut bar);
     if let Some(bar) = &bar.0 {
         bar.finish_and_clear();
     }
@@ -110,8 +106,8 @@ fn pull(
 
 /// `YYYY-MM-DD HH:MM` (UTC) for nanoseconds since 1970.
 fn date(nanos: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}",
         t.year(),

@@ -34,28 +34,16 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, as_json: bool) -> Result<()
         out.insert("values".into(), public_values(&values));
         out.insert(
             "disk_usage".into(),
-            disk.as_ref()
-                .map(json::object)
-                .map(Into::into)
-                .unwrap_or_default(),
+            disk.as_ref().map(json::object).map(Into::into).unwrap_or_default(),
         );
         out.insert(
             "battery".into(),
-            battery
-                .as_ref()
-                .map(json::object)
-                .map(Into::into)
-                .unwrap_or_default(),
+            battery.as_ref().map(json::object).map(Into::into).unwrap_or_default(),
         );
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let text = |d: &Dictionary, key: &str| {
-        d.get(key)
-            .and_then(Value::as_string)
-            .unwrap_or("?")
-            .to_string()
-    };
+    let text = |d: &Dictionary, key: &str| d.get(key).and_then(Value::as_string).unwrap_or("?").to_string();
     let number = |d: &Dictionary, key: &str| d.get(key).and_then(Value::as_unsigned_integer);
     let product = text(&values, "ProductType");
     println!("Name:     {}", text(&values, "DeviceName"));
@@ -69,10 +57,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, as_json: bool) -> Result<()
     println!("UDID:     {}", device.udid);
     println!("Link:     {}", device.connection_label());
     if let Some(disk) = &disk
-        && let (Some(free), Some(total)) = (
-            number(disk, "TotalDataAvailable"),
-            number(disk, "TotalDiskCapacity"),
-        )
+        && let (Some(free), Some(total)) = (number(disk, "TotalDataAvailable"), number(disk, "TotalDiskCapacity"))
     {
         println!("Storage:  {} free of {}", gigabytes(free), gigabytes(total));
     }

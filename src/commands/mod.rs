@@ -16,11 +16,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Devices { json } => devices::run(&mux, json),
         Command::Info { device, json } => info::run(&mux, device.as_deref(), json),
-        Command::Pair {
-            device,
-            timeout,
-            force,
-        } => pair::run(&mux, device.as_deref(), timeout, force),
+        Command::Pair { device, timeout, force } => pair::run(&mux, device.as_deref(), timeout, force),
         Command::Unpair { device } => unpair::run(&mux, device.as_deref()),
         Command::Files { device, command } => files::run(&mux, device.as_deref(), command),
     }

@@ -41,8 +41,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, timeout: u64, force: bool) 
     let spinner = terminal.then(|| {
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar

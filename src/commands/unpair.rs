@@ -12,8 +12,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>) -> Result<()> {
         println!("Not paired with {}; nothing to do.", device.udid);
         return Ok(());
     };
-    let on_phone =
-        LockdownClient::connect(mux, &device).and_then(|mut client| client.unpair(&record));
+    let on_phone = LockdownClient::connect(mux, &device).and_then(|mut client| client.unpair(&record));
     if let Err(e) = on_phone {
         eprintln!(
             "lifeboat: warning: the iPhone did not confirm forgetting this computer ({e}); forgetting it here anyway."

@@ -17,11 +17,7 @@ pub const UDID2: &str = "00008030-000A1B2C3D4E5F60";
 pub fn fake_with(state: TrustState) -> (RunningFake, tempfile::TempDir) {
     let media = tempfile::tempdir().expect("tempdir");
     let fake = FakeIphone::new()
-        .phone(
-            PhoneConfig::new(UDID, media.path())
-                .name("Ada's iPhone")
-                .state(state),
-        )
+        .phone(PhoneConfig::new(UDID, media.path()).name("Ada's iPhone").state(state))
         .start()
         .expect("start fake-iphone");
     (fake, media)
@@ -61,12 +57,8 @@ impl Home {
 
 /// Runs `cmd` with no stdin, killing it after `limit`.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out_thread = std::thread::spawn(move || {

@@ -25,34 +25,19 @@ pub enum AfcError {
     #[error("{path}: {status}")]
     Status { path: String, status: AfcStatus },
     #[error("the phone answered {operation} with {reply}")]
-    UnexpectedReply {
-        operation: &'static str,
-        reply: String,
-    },
+    UnexpectedReply { operation: &'static str, reply: String },
     #[error("AFC replies arrived out of order (expected packet {expected}, got {got})")]
     OutOfOrder { expected: u64, got: u64 },
     #[error("bad AFC data from the phone: {0}")]
     Malformed(String),
-    #[error(
-        "the phone stopped answering (no AFC reply within {0:?}); unplug it, plug it back in and try again"
-    )]
+    #[error("the phone stopped answering (no AFC reply within {0:?}); unplug it, plug it back in and try again")]
     Timeout(Duration),
-    #[error(
-        "the connection to the phone was lost: {0}. Check the cable and that the phone is still plugged in"
-    )]
+    #[error("the connection to the phone was lost: {0}. Check the cable and that the phone is still plugged in")]
     Disconnected(String),
     #[error("{path}: the phone sent {got} bytes, more than the {expected} it reported")]
-    TooLong {
-        path: String,
-        expected: u64,
-        got: u64,
-    },
+    TooLong { path: String, expected: u64, got: u64 },
     #[error("{path}: the phone sent {got} bytes but reported {expected}")]
-    SizeMismatch {
-        path: String,
-        expected: u64,
-        got: u64,
-    },
+    SizeMismatch { path: String, expected: u64, got: u64 },
     #[error("writing {path} failed: {source}")]
     Sink {
         path: String,
@@ -65,9 +50,7 @@ impl From<WireError> for AfcError {
     fn from(e: WireError) -> AfcError {
         match e {
             WireError::Codec(c) => AfcError::Malformed(c.to_string()),
-            WireError::Truncated => {
-                AfcError::Disconnected("connection closed in the middle of a reply".into())
-            }
+            WireError::Truncated => AfcError::Disconnected("connection closed in the middle of a reply".into()),
             WireError::Io(io) => io_error(io),
         }
     }
@@ -75,9 +58,7 @@ impl From<WireError> for AfcError {
 
 fn io_error(e: io::Error) -> AfcError {
     match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            AfcError::Timeout(crate::client::REPLY_TIMEOUT)
-        }
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => AfcError::Timeout(crate::client::REPLY_TIMEOUT),
         _ => AfcError::Disconnected(e.to_string()),
     }
 }
@@ -160,9 +141,10 @@ impl<S: Read + Write> AfcClient<S> {
     /// The reply to the oldest request in flight.
     pub fn receive(&mut self) -> Result<Reply> {
         self.flush()?;
-        let expected = self.in_flight.pop_front().ok_or_else(|| {
-            AfcError::Malformed("waiting for a reply with no request in flight".into())
-        })?;
+        let expected = self
+            .in_flight
+            .pop_front()
+            .ok_or_else(|| AfcError::Malformed("waiting for a reply with no request in flight".into()))?;
         let (header, body) = wire::read_packet(&mut self.stream, MAX_REPLY)?
             .ok_or_else(|| AfcError::Disconnected("the phone closed the AFC connection".into()))?;
         if header.packet_num != expected {
@@ -176,20 +158,13 @@ impl<S: Read + Write> AfcClient<S> {
 
     fn call(&mut self, request: &Request) -> Result<Reply> {
         if !self.in_flight.is_empty() {
-            return Err(AfcError::Malformed(
-                "call() with requests still in flight".into(),
-            ));
+            return Err(AfcError::Malformed("call() with requests still in flight".into()));
         }
         self.send(request)?;
         self.receive()
     }
 
-    fn expect_data(
-        &mut self,
-        path: &str,
-        request: &Request,
-        operation: &'static str,
-    ) -> Result<Vec<u8>> {
+    fn expect_data(&mut self, path: &str, request: &Request, operation: &'static str) -> Result<Vec<u8>> {
         expect_data(self.call(request)?, path, operation)
     }
 
@@ -204,11 +179,7 @@ impl<S: Read + Write> AfcClient<S> {
     }
 
     pub fn file_info(&mut self, path: &str) -> Result<FileInfo> {
-        let payload = self.expect_data(
-            path,
-            &Request::GetFileInfo { path: path.into() },
-            "GetFileInfo",
-        )?;
+        let payload = self.expect_data(path, &Request::GetFileInfo { path: path.into() }, "GetFileInfo")?;
         FileInfo::parse(&payload).map_err(|e| AfcError::Malformed(format!("{path}: {e}")))
     }
 
@@ -224,9 +195,8 @@ impl<S: Read + Write> AfcClient<S> {
                 sent += 1;
             }
             let path = &paths[out.len()];
-            let info = expect_data(self.receive()?, path, "GetFileInfo").and_then(|p| {
-                FileInfo::parse(&p).map_err(|e| AfcError::Malformed(format!("{path}: {e}")))
-            });
+            let info = expect_data(self.receive()?, path, "GetFileInfo")
+                .and_then(|p| FileInfo::parse(&p).map_err(|e| AfcError::Malformed(format!("{path}: {e}"))));
             out.push(info);
         }
         Ok(out)
@@ -260,11 +230,7 @@ impl<S: Read + Write> AfcClient<S> {
     }
 
     pub fn close(&mut self, handle: u64) -> Result<()> {
-        self.expect_ok(
-            "(open file)",
-            &Request::FileRefClose { handle },
-            "FileRefClose",
-        )
+        self.expect_ok("(open file)", &Request::FileRefClose { handle }, "FileRefClose")
     }
 
     /// Reads up to `size` bytes at the current position.
@@ -279,11 +245,7 @@ impl<S: Read + Write> AfcClient<S> {
     /// Reads up to `size` bytes at `offset` without moving the position (iOS 7+; older
     /// phones answer OpNotSupported).
     pub fn read_at(&mut self, handle: u64, offset: u64, size: u64) -> Result<Vec<u8>> {
-        let request = Request::FileRefReadWithOffset {
-            handle,
-            size,
-            offset,
-        };
+        let request = Request::FileRefReadWithOffset { handle, size, offset };
         expect_data(self.call(&request)?, "(open file)", "FileRefReadWithOffset")
     }
 
@@ -291,11 +253,7 @@ impl<S: Read + Write> AfcClient<S> {
     pub fn seek(&mut self, handle: u64, whence: u64, offset: i64) -> Result<()> {
         self.expect_ok(
             "(open file)",
-            &Request::FileRefSeek {
-                handle,
-                whence,
-                offset,
-            },
+            &Request::FileRefSeek { handle, whence, offset },
             "FileRefSeek",
         )
     }
@@ -325,11 +283,7 @@ impl<S: Read + Write> AfcClient<S> {
     }
 
     pub fn remove(&mut self, path: &str) -> Result<()> {
-        self.expect_ok(
-            path,
-            &Request::RemovePath { path: path.into() },
-            "RemovePath",
-        )
+        self.expect_ok(path, &Request::RemovePath { path: path.into() }, "RemovePath")
     }
 
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
@@ -359,13 +313,7 @@ impl<S: Read + Write> AfcClient<S> {
     /// close are sent as soon as its handle is known; the phone handles them in order.
     /// A file's own failure is reported through `sink.end` and the others go on; a lost
     /// connection stops everything and is returned.
-    pub fn fetch(
-        &mut self,
-        files: &[RemoteFile],
-        chunk: u64,
-        window: usize,
-        sink: &mut impl FetchSink,
-    ) -> Result<()> {
+    pub fn fetch(&mut self, files: &[RemoteFile], chunk: u64, window: usize, sink: &mut impl FetchSink) -> Result<()> {
         fetch::run(self, files, chunk.max(1), window.max(1), sink)
     }
 }
@@ -457,9 +405,7 @@ mod fetch {
                         });
                         file.to_request -= requested;
                     } else {
-                        client.send(&Request::FileRefClose {
-                            handle: file.handle,
-                        })?;
+                        client.send(&Request::FileRefClose { handle: file.handle })?;
                         pending.push_back(Pending::Close { index: file.index });
                         file.close_sent = true;
                     }
@@ -499,8 +445,7 @@ mod fetch {
                                 },
                                 other => unexpected("FileRefOpen", &other),
                             };
-                            sink.end(index, Err(error))
-                                .map_err(|e| sink_err(index, e))?;
+                            sink.end(index, Err(error)).map_err(|e| sink_err(index, e))?;
                         }
                     }
                 }

@@ -240,14 +240,8 @@ impl Request {
             }
             Request::FileRefRead { handle, size } => (u64s(&[*handle, *size]), &[]),
             Request::FileRefWrite { handle, data } => (u64s(&[*handle]), data),
-            Request::FileRefSeek {
-                handle,
-                whence,
-                offset,
-            } => (u64s(&[*handle, *whence, *offset as u64]), &[]),
-            Request::FileRefTell { handle } | Request::FileRefClose { handle } => {
-                (u64s(&[*handle]), &[])
-            }
+            Request::FileRefSeek { handle, whence, offset } => (u64s(&[*handle, *whence, *offset as u64]), &[]),
+            Request::FileRefTell { handle } | Request::FileRefClose { handle } => (u64s(&[*handle]), &[]),
             Request::RenamePath { from, to } => {
                 let mut p = nul_terminated(from);
                 p.extend(nul_terminated(to));
@@ -259,11 +253,7 @@ impl Request {
                 (p, &[])
             }
             Request::FileRefLock { handle, operation } => (u64s(&[*handle, *operation]), &[]),
-            Request::FileRefReadWithOffset {
-                handle,
-                size,
-                offset,
-            } => (u64s(&[*handle, *size, *offset]), &[]),
+            Request::FileRefReadWithOffset { handle, size, offset } => (u64s(&[*handle, *size, *offset]), &[]),
         }
     }
 
@@ -296,9 +286,8 @@ impl Request {
                 })
                 .ok_or(short.clone())
         };
-        let path_at = |start: usize| -> Result<String, CodecError> {
-            Ok(path(body.get(start..).ok_or(short.clone())?))
-        };
+        let path_at =
+            |start: usize| -> Result<String, CodecError> { Ok(path(body.get(start..).ok_or(short.clone())?)) };
         Ok(match operation {
             0x03 => Request::ReadDir { path: path_at(0)? },
             0x08 => Request::RemovePath { path: path_at(0)? },
@@ -419,15 +408,9 @@ mod tests {
     #[test]
     fn matches_captured_bytes() {
         // protocol.md 4: pymobiledevice3's first ReadDir "/DCIM".
-        let bytes = Request::ReadDir {
-            path: "/DCIM".into(),
-        }
-        .encode(0);
+        let bytes = Request::ReadDir { path: "/DCIM".into() }.encode(0);
         let h = Header::decode(bytes[..40].try_into().unwrap(), 1 << 20).unwrap();
-        assert_eq!(
-            (h.entire_length, h.this_length, h.operation),
-            (0x2e, 0x2e, 3)
-        );
+        assert_eq!((h.entire_length, h.this_length, h.operation), (0x2e, 0x2e, 3));
         assert_eq!(body(&bytes), b"/DCIM\0");
         // The Data reply the client accepted: ". .. 100APPLE".
         let reply = Reply::Data(b".\0..\x00100APPLE\0".to_vec()).encode(0);
@@ -469,9 +452,7 @@ mod tests {
             Request::FileRefTell { handle: 3 },
             Request::FileRefClose { handle: 3 },
             Request::RemovePath { path: "x".into() },
-            Request::MakeDir {
-                path: "a/b/c".into(),
-            },
+            Request::MakeDir { path: "a/b/c".into() },
             Request::RenamePath {
                 from: "a".into(),
                 to: "b".into(),
@@ -496,9 +477,7 @@ mod tests {
     fn paths_without_nul_are_accepted() {
         assert_eq!(
             Request::decode(0x0A, b"/DCIM").unwrap(),
-            Request::GetFileInfo {
-                path: "/DCIM".into()
-            }
+            Request::GetFileInfo { path: "/DCIM".into() }
         );
     }
 
@@ -527,10 +506,7 @@ mod tests {
             operation: 1,
         }
         .encode();
-        assert_eq!(
-            Header::decode(&h, 1000),
-            Err(CodecError::TooLarge(u64::MAX))
-        );
+        assert_eq!(Header::decode(&h, 1000), Err(CodecError::TooLarge(u64::MAX)));
         h[0] = b'X';
         assert_eq!(Header::decode(&h, 1000), Err(CodecError::BadMagic));
         assert!(Request::decode(0x0F, &[1, 2, 3]).is_err());

@@ -8,11 +8,7 @@ use crate::client::{AfcClient, REPLY_TIMEOUT};
 
 pub const SERVICE: &str = "com.apple.afc";
 
-pub fn connect(
-    mux: &UsbmuxClient,
-    device: &Device,
-    record: &PairRecord,
-) -> lockdown::Result<AfcClient<ServiceStream>> {
+pub fn connect(mux: &UsbmuxClient, device: &Device, record: &PairRecord) -> lockdown::Result<AfcClient<ServiceStream>> {
     let mut lockdown = LockdownClient::connect(mux, device)?;
     lockdown.start_session(record)?;
     let service = lockdown.start_service(SERVICE, None)?;

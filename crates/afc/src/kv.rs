@@ -95,12 +95,7 @@ pub struct FileInfo {
 impl FileInfo {
     pub fn parse(payload: &[u8]) -> Result<FileInfo, KvError> {
         let pairs = parse_pairs(payload)?;
-        let get = |key: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         let number = |key: &'static str| -> Result<Option<u64>, KvError> {
             get(key)
                 .map(|v| {
@@ -130,10 +125,7 @@ impl FileInfo {
             ("st_nlink", self.nlink.to_string()),
             ("st_ifmt", self.kind.ifmt().to_string()),
             ("st_mtime", self.mtime_ns.to_string()),
-            (
-                "st_birthtime",
-                self.birthtime_ns.unwrap_or(self.mtime_ns).to_string(),
-            ),
+            ("st_birthtime", self.birthtime_ns.unwrap_or(self.mtime_ns).to_string()),
         ];
         if let Some(target) = &self.link_target {
             pairs.push(("LinkTarget", target.clone()));
@@ -160,10 +152,7 @@ mod tests {
     #[test]
     fn rejects_odd_and_incomplete_lists() {
         assert_eq!(parse_pairs(b"a\0b\0c\0"), Err(KvError::OddCount));
-        assert_eq!(
-            FileInfo::parse(b"st_ifmt\0S_IFREG\0"),
-            Err(KvError::Missing("st_size"))
-        );
+        assert_eq!(FileInfo::parse(b"st_ifmt\0S_IFREG\0"), Err(KvError::Missing("st_size")));
         assert!(FileInfo::parse(b"st_size\0-5\0st_ifmt\0S_IFREG\0").is_err());
     }
 

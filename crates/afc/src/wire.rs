@@ -15,10 +15,7 @@ pub enum WireError {
 }
 
 /// Reads one packet: header and body. `Ok(None)` at a clean end of stream.
-pub fn read_packet<R: Read>(
-    reader: &mut R,
-    max_len: u64,
-) -> Result<Option<(Header, Vec<u8>)>, WireError> {
+pub fn read_packet<R: Read>(reader: &mut R, max_len: u64) -> Result<Option<(Header, Vec<u8>)>, WireError> {
     let mut header_bytes = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
@@ -47,18 +44,11 @@ mod tests {
 
     #[test]
     fn reads_back_what_was_encoded_and_rejects_the_rest() {
-        let bytes = Request::FileRefRead {
-            handle: 1,
-            size: 10,
-        }
-        .encode(4);
+        let bytes = Request::FileRefRead { handle: 1, size: 10 }.encode(4);
         let (h, body) = read_packet(&mut &bytes[..], 1 << 20).unwrap().unwrap();
         assert_eq!((h.packet_num, body.len()), (4, 16));
         assert!(read_packet(&mut &b""[..], 100).unwrap().is_none());
-        assert!(matches!(
-            read_packet(&mut &bytes[..20], 100),
-            Err(WireError::Truncated)
-        ));
+        assert!(matches!(read_packet(&mut &bytes[..20], 100), Err(WireError::Truncated)));
         assert!(matches!(
             read_packet(&mut &bytes[..50], 1 << 20),
             Err(WireError::Truncated)

@@ -151,11 +151,7 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
         if let Some(bandwidth) = link.bandwidth.filter(|&b| b > 0) {
             link_free = start + Duration::from_secs_f64(bytes.len() as f64 / bandwidth as f64);
         }
-        let wait_until = if link.bandwidth.is_some() {
-            link_free
-        } else {
-            start
-        };
+        let wait_until = if link.bandwidth.is_some() { link_free } else { start };
         let now = Instant::now();
         if wait_until > now {
             std::thread::sleep(wait_until - now);
@@ -236,10 +232,7 @@ impl Afcd {
     /// Counts file bytes served and applies the byte-position faults.
     fn serve_file_bytes(&mut self, mut data: Vec<u8>) -> Outcome {
         let len = data.len() as u64;
-        let start = self
-            .stats
-            .file_bytes_served
-            .fetch_add(len, Ordering::SeqCst);
+        let start = self.stats.file_bytes_served.fetch_add(len, Ordering::SeqCst);
         let end = start + len;
         let crosses = |at: Option<u64>| {
             at.filter(|&at| at >= start && at < end.max(start + 1))
@@ -283,11 +276,7 @@ impl Afcd {
                 if self.faults.hostile_listing && path.contains("DCIM") {
                     names.extend(HOSTILE_NAMES.iter().map(|n| n.to_string()));
                     names.push(format!("{}.JPG", "A".repeat(300)));
-                    if let Some(twin) = names
-                        .iter()
-                        .find(|n| n.ends_with(".HEIC"))
-                        .map(|n| n.to_lowercase())
-                    {
+                    if let Some(twin) = names.iter().find(|n| n.ends_with(".HEIC")).map(|n| n.to_lowercase()) {
                         names.push(twin);
                     }
                 }
@@ -334,11 +323,7 @@ impl Afcd {
                 };
                 #[cfg(not(unix))]
                 let (blocks, nlink) = (meta.len().div_ceil(512), 1);
-                let mut size = if kind == FileKind::Directory {
-                    64
-                } else {
-                    meta.len()
-                };
+                let mut size = if kind == FileKind::Directory { 64 } else { meta.len() };
                 if let Some((pattern, delta)) = &self.faults.wrong_size
                     && kind == FileKind::File
                     && path.contains(pattern.as_str())
@@ -353,11 +338,7 @@ impl Afcd {
                     mtime_ns,
                     birthtime_ns: Some(nanos(meta.created()).unwrap_or(mtime_ns)),
                     link_target: (kind == FileKind::Symlink)
-                        .then(|| {
-                            fs::read_link(&local)
-                                .ok()
-                                .map(|t| t.to_string_lossy().into_owned())
-                        })
+                        .then(|| fs::read_link(&local).ok().map(|t| t.to_string_lossy().into_owned()))
                         .flatten(),
                 };
                 Ok(Reply::Data(info.encode()))
@@ -400,16 +381,12 @@ impl Afcd {
                     .map_err(|_| AfcStatus::ReadError)?;
                 Ok(Reply::Data(data))
             }
-            Request::FileRefReadWithOffset {
-                handle,
-                size,
-                offset,
-            } => {
+            Request::FileRefReadWithOffset { handle, size, offset } => {
                 let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
                 let mut data = vec![0u8; size.min(MAX_READ) as usize];
                 #[cfg(unix)]
-                let n = std::os::unix::fs::FileExt::read_at(file, &mut data, offset)
-                    .map_err(|_| AfcStatus::ReadError)?;
+                let n =
+                    std::os::unix::fs::FileExt::read_at(file, &mut data, offset).map_err(|_| AfcStatus::ReadError)?;
                 #[cfg(not(unix))]
                 let n = {
                     let _ = (file, offset);
@@ -423,11 +400,7 @@ impl Afcd {
                 file.write_all(&data).map_err(|e| status(&e))?;
                 ok
             }
-            Request::FileRefSeek {
-                handle,
-                whence,
-                offset,
-            } => {
+            Request::FileRefSeek { handle, whence, offset } => {
                 let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
                 let from = match whence {
                     0 => SeekFrom::Start(u64::try_from(offset).map_err(|_| AfcStatus::InvalidArg)?),

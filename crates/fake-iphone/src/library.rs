@@ -89,11 +89,7 @@ impl Schema {
             _ => 33,
         };
         Schema {
-            asset_table: if major <= 13 {
-                "ZGENERICASSET"
-            } else {
-                "ZASSET"
-            },
+            asset_table: if major <= 13 { "ZGENERICASSET" } else { "ZASSET" },
             asset_ent: match major {
                 ..=11 => 27,
                 12 => 30,
@@ -180,11 +176,7 @@ impl Builder {
                     _ => Format::Heic,
                 };
                 original = format!("{folder}/{base}.{}", format.extension());
-                let padding = if format == Format::Mov {
-                    pad_video
-                } else {
-                    pad_photo
-                };
+                let padding = if format == Format::Mov { pad_video } else { pad_photo };
                 if kind != AssetKind::CloudOnly {
                     self.write(&original, &media::unique(format, &tag, padding))?;
                     files.push(original.clone());
@@ -282,10 +274,7 @@ fn write_database(path: &Path, schema: &Schema, assets: &[Asset], albums: usize)
     db.pragma_update(None, "journal_mode", "WAL")?;
     db.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Leave the last transaction in the WAL when this connection closes.
-    db.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-        true,
-    )?;
+    db.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     let t = schema.asset_table;
     let importer = schema.importer_column;
     let fingerprint = schema.fingerprint_column;
@@ -326,7 +315,10 @@ fn write_database(path: &Path, schema: &Schema, assets: &[Asset], albums: usize)
         (2, "InternalResource"),
     ];
     for (ent, name) in ents {
-        db.execute("INSERT OR IGNORE INTO Z_PRIMARYKEY (Z_ENT, Z_NAME, Z_SUPER, Z_MAX) VALUES (?1, ?2, 0, 0)", params![ent, name])?;
+        db.execute(
+            "INSERT OR IGNORE INTO Z_PRIMARYKEY (Z_ENT, Z_NAME, Z_SUPER, Z_MAX) VALUES (?1, ?2, 0, 0)",
+            params![ent, name],
+        )?;
     }
     for a in 0..albums {
         db.execute(
@@ -355,18 +347,9 @@ fn tx_checkpoint(db: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn insert_asset(
-    db: &Connection,
-    schema: &Schema,
-    index: usize,
-    asset: &Asset,
-    albums: usize,
-) -> Result<()> {
+fn insert_asset(db: &Connection, schema: &Schema, index: usize, asset: &Asset, albums: usize) -> Result<()> {
     let pk = index as i64 + 1;
-    let (directory, filename) = asset
-        .original
-        .rsplit_once('/')
-        .unwrap_or(("", &asset.original));
+    let (directory, filename) = asset.original.rsplit_once('/').unwrap_or(("", &asset.original));
     let ext = filename.rsplit('.').next().unwrap_or("");
     let format = match ext {
         "MOV" => Format::Mov,
@@ -424,13 +407,7 @@ fn insert_asset(
              VALUES (?1, 1, 1, ?1, ?2, ?3, 'Europe/London', 0, ?4, 'com.apple.camera', ?5)",
             schema.importer_column, schema.fingerprint_column
         ),
-        params![
-            pk,
-            filename,
-            asset.size as i64,
-            exif,
-            format!("AQ{}", &asset.uuid[..8])
-        ],
+        params![pk, filename, asset.size as i64, exif, format!("AQ{}", &asset.uuid[..8])],
     )?;
     // The original's resource, and the Live Photo's video resource.
     let local = if cloud { -1 } else { 1 };
@@ -474,8 +451,7 @@ fn insert_asset(
 
 /// `YYYY:MM:DD HH:MM:SS` (UTC) for a Unix time, as EXIF writes it.
 fn exif_timestamp(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}:{:02}:{:02} {:02}:{:02}:{:02}",
         t.year(),

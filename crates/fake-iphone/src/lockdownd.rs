@@ -100,10 +100,7 @@ pub fn serve(shared: &Shared, sock: UsbmuxStream, udid: &str) {
                     sock: tls.sock,
                     prefix: Vec::new(),
                 },
-                Ok(AfterSession::PlaintextStartingWith(prefix)) => Channel::Plain {
-                    sock: tls.sock,
-                    prefix,
-                },
+                Ok(AfterSession::PlaintextStartingWith(prefix)) => Channel::Plain { sock: tls.sock, prefix },
                 Ok(AfterSession::StillTls) => Channel::Tls(tls),
                 Ok(AfterSession::Closed) | Err(_) => return,
             },
@@ -127,9 +124,7 @@ fn start_tls(shared: &Shared, udid: &str, host_id: &str, sock: UsbmuxStream) -> 
     };
     let tls = TlsServer::accept(config, sock).ok()?;
     if let Some(presented) = tls.peer_certificate() {
-        let matches = |pem: &[u8]| {
-            lockdown::tls::certificate(pem).is_ok_and(|c: CertificateDer| c == presented)
-        };
+        let matches = |pem: &[u8]| lockdown::tls::certificate(pem).is_ok_and(|c: CertificateDer| c == presented);
         if !matches(&host.host_certificate_pem) && !matches(&host.root_certificate_pem) {
             return None;
         }
@@ -137,12 +132,7 @@ fn start_tls(shared: &Shared, udid: &str, host_id: &str, sock: UsbmuxStream) -> 
     Some(tls)
 }
 
-fn handle(
-    shared: &Shared,
-    udid: &str,
-    request: &Dictionary,
-    session: &mut Option<Session>,
-) -> (Dictionary, After) {
+fn handle(shared: &Shared, udid: &str, request: &Dictionary, session: &mut Option<Session>) -> (Dictionary, After) {
     let Some(name) = request.get("Request").and_then(Value::as_string) else {
         let mut d = Dictionary::new();
         d.insert("Error".into(), "MissingRequest".into());
@@ -206,16 +196,9 @@ fn handle(
                     d.insert("EscrowBag".into(), Value::Data(escrow_bag(host_id)));
                     (d, After::Nothing)
                 }
-                Err(PairRefusal::Pending) => (
-                    error_reply(name, "PairingDialogResponsePending"),
-                    After::Nothing,
-                ),
-                Err(PairRefusal::Locked) => {
-                    (error_reply(name, "PasswordProtected"), After::Nothing)
-                }
-                Err(PairRefusal::Denied) => {
-                    (error_reply(name, "UserDeniedPairing"), After::Nothing)
-                }
+                Err(PairRefusal::Pending) => (error_reply(name, "PairingDialogResponsePending"), After::Nothing),
+                Err(PairRefusal::Locked) => (error_reply(name, "PasswordProtected"), After::Nothing),
+                Err(PairRefusal::Denied) => (error_reply(name, "UserDeniedPairing"), After::Nothing),
             }
         }
         "ValidatePair" => {
@@ -228,9 +211,7 @@ fn handle(
         "Unpair" => {
             let host_id = record_host_id(request);
             match host_id {
-                Some(id) if phone.trusted_hosts.remove(id).is_some() => {
-                    (reply(name), After::Nothing)
-                }
+                Some(id) if phone.trusted_hosts.remove(id).is_some() => (reply(name), After::Nothing),
                 Some(_) => (error_reply(name, "InvalidHostID"), After::Nothing),
                 None => (error_reply(name, "MissingHostID"), After::Nothing),
             }
@@ -307,11 +288,7 @@ fn handle(
 
 /// The `HostID` inside a request's `PairRecord` (ValidatePair, Unpair).
 fn record_host_id(request: &Dictionary) -> Option<&str> {
-    request
-        .get("PairRecord")?
-        .as_dictionary()?
-        .get("HostID")?
-        .as_string()
+    request.get("PairRecord")?.as_dictionary()?.get("HostID")?.as_string()
 }
 
 /// Takes what a phone keeps from a `Pair` request, if the certificates are usable and the

@@ -123,9 +123,7 @@ fn parse_wrong_size(text: &str) -> Result<(String, i64), String> {
     let (pattern, delta) = text.rsplit_once('=').ok_or("expected PATTERN=DELTA")?;
     Ok((
         pattern.to_string(),
-        delta
-            .parse()
-            .map_err(|_| format!("{delta:?} is not a whole number"))?,
+        delta.parse().map_err(|_| format!("{delta:?} is not a whole number"))?,
     ))
 }
 
@@ -154,11 +152,7 @@ fn make_library(args: MakeLibrary) -> anyhow::Result<()> {
     };
     let assets = fake_iphone::library::make_library(&args.out, &spec)?;
     let files: usize = assets.iter().map(|a| a.files.len()).sum();
-    println!(
-        "made {} assets ({files} files) in {}",
-        assets.len(),
-        args.out.display()
-    );
+    println!("made {} assets ({files} files) in {}", assets.len(), args.out.display());
     Ok(())
 }
 

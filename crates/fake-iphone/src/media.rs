@@ -118,13 +118,7 @@ mod tests {
 
     #[test]
     fn unique_files_keep_their_format_and_differ() {
-        for format in [
-            Format::Jpeg,
-            Format::Heic,
-            Format::Png,
-            Format::Mov,
-            Format::Aae,
-        ] {
+        for format in [Format::Jpeg, Format::Heic, Format::Png, Format::Mov, Format::Aae] {
             let a = unique(format, "asset-a", 0);
             let b = unique(format, "asset-b", 100);
             assert_ne!(a, b);

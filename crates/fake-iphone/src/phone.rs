@@ -129,9 +129,7 @@ impl Phone {
             }
             Dialog::Denied => Err(PairRefusal::Denied),
             Dialog::Hidden => {
-                self.dialog = Dialog::Shown {
-                    since: Instant::now(),
-                };
+                self.dialog = Dialog::Shown { since: Instant::now() };
                 Err(PairRefusal::Pending)
             }
             Dialog::Shown { since } => match self.config.trust_after {

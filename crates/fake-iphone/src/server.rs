@@ -36,9 +36,7 @@ pub struct State {
 
 impl State {
     pub fn phone_by_id(&mut self, device_id: u32) -> Option<&mut Phone> {
-        self.phones
-            .iter_mut()
-            .find(|p| p.device_id == device_id && p.attached)
+        self.phones.iter_mut().find(|p| p.device_id == device_id && p.attached)
     }
 
     pub fn phone_by_udid(&mut self, udid: &str) -> Option<&mut Phone> {
@@ -78,9 +76,7 @@ pub type Shared = Arc<Mutex<State>>;
 
 /// Locks the state, recovering from a panicked connection thread: the simulator keeps going.
 pub fn lock(shared: &Shared) -> MutexGuard<'_, State> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Builder for a simulator.
@@ -143,35 +139,31 @@ impl FakeIphone {
         let addr = tcp.local_addr()?;
         {
             let (shared, stop) = (shared.clone(), stop.clone());
-            thread::Builder::new()
-                .name("fake-usbmuxd-tcp".into())
-                .spawn(move || {
-                    for conn in tcp.incoming() {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let Ok(conn) = conn else { continue };
-                        conn.set_nodelay(true).ok();
-                        spawn_connection(shared.clone(), UsbmuxStream::Tcp(conn));
+            thread::Builder::new().name("fake-usbmuxd-tcp".into()).spawn(move || {
+                for conn in tcp.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
                     }
-                })?;
+                    let Ok(conn) = conn else { continue };
+                    conn.set_nodelay(true).ok();
+                    spawn_connection(shared.clone(), UsbmuxStream::Tcp(conn));
+                }
+            })?;
         }
         #[cfg(unix)]
         if let Some(path) = &self.unix {
             let _ = std::fs::remove_file(path);
             let listener = UnixListener::bind(path)?;
             let (shared, stop) = (shared.clone(), stop.clone());
-            thread::Builder::new()
-                .name("fake-usbmuxd-unix".into())
-                .spawn(move || {
-                    for conn in listener.incoming() {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let Ok(conn) = conn else { continue };
-                        spawn_connection(shared.clone(), UsbmuxStream::Unix(conn));
+            thread::Builder::new().name("fake-usbmuxd-unix".into()).spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
                     }
-                })?;
+                    let Ok(conn) = conn else { continue };
+                    spawn_connection(shared.clone(), UsbmuxStream::Unix(conn));
+                }
+            })?;
         }
         Ok(RunningFake {
             addr,
@@ -242,16 +234,13 @@ impl RunningFake {
 
     /// Whether the Trust dialog is on the phone's screen now.
     pub fn trust_dialog_shown(&self, udid: Option<&str>) -> bool {
-        self.with_phone(udid, |p| {
-            matches!(p.dialog, crate::phone::Dialog::Shown { .. })
-        })
-        .unwrap_or(false)
+        self.with_phone(udid, |p| matches!(p.dialog, crate::phone::Dialog::Shown { .. }))
+            .unwrap_or(false)
     }
 
     /// Whether the phone trusts at least one computer.
     pub fn is_paired(&self, udid: Option<&str>) -> bool {
-        self.with_phone(udid, |p| !p.trusted_hosts.is_empty())
-            .unwrap_or(false)
+        self.with_phone(udid, |p| !p.trusted_hosts.is_empty()).unwrap_or(false)
     }
 
     /// Unplugs the phone: listeners get `Detached` and every open connection is cut.
@@ -262,19 +251,15 @@ impl RunningFake {
     /// File bytes the phone has served over AFC so far.
     pub fn file_bytes_served(&self, udid: Option<&str>) -> u64 {
         self.with_phone(udid, |p| {
-            p.stats
-                .file_bytes_served
-                .load(std::sync::atomic::Ordering::SeqCst)
+            p.stats.file_bytes_served.load(std::sync::atomic::Ordering::SeqCst)
         })
         .unwrap_or(0)
     }
 
     /// The faults that have fired so far.
     pub fn faults_fired(&self, udid: Option<&str>) -> Vec<&'static str> {
-        self.with_phone(udid, |p| {
-            p.stats.fired.lock().map(|f| f.clone()).unwrap_or_default()
-        })
-        .unwrap_or_default()
+        self.with_phone(udid, |p| p.stats.fired.lock().map(|f| f.clone()).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Plugs the phone back in under a new device id, as usbmuxd does.

@@ -61,11 +61,7 @@ pub fn serve(shared: Shared, mut stream: UsbmuxStream) {
                 }
                 None => ResultCode::Errno(2).to_plist(),
             },
-            Request::SavePairRecord {
-                udid,
-                data,
-                device_id,
-            } => {
+            Request::SavePairRecord { udid, data, device_id } => {
                 let mut state = lock(&shared);
                 state.pair_records.insert(udid.clone(), data);
                 // usbmuxd tells listeners when a connected phone got paired.
@@ -141,11 +137,7 @@ fn connect(shared: &Shared, mut stream: UsbmuxStream, tag: u32, device_id: u32, 
         } else {
             match state.services.get(&port) {
                 Some(service) if service.udid == udid => {
-                    let service = state
-                        .services
-                        .remove(&port)
-                        .map(|s| s.name)
-                        .unwrap_or_default();
+                    let service = state.services.remove(&port).map(|s| s.name).unwrap_or_default();
                     Some(Target::Service(udid, service))
                 }
                 _ => None,
@@ -164,17 +156,15 @@ fn connect(shared: &Shared, mut stream: UsbmuxStream, tag: u32, device_id: u32, 
             udid
         }
         Target::Service(udid, name) if name == "com.apple.afc" => {
-            let context = lock(shared)
-                .phone_by_udid(&udid)
-                .map(|p| crate::afcd::Context {
-                    root: p.config.media.clone(),
-                    model: p.config.product_type.clone(),
-                    link: p.config.link,
-                    faults: p.config.faults.clone(),
-                    stats: p.stats.clone(),
-                    shared: shared.clone(),
-                    udid: udid.clone(),
-                });
+            let context = lock(shared).phone_by_udid(&udid).map(|p| crate::afcd::Context {
+                root: p.config.media.clone(),
+                model: p.config.product_type.clone(),
+                link: p.config.link,
+                faults: p.config.faults.clone(),
+                stats: p.stats.clone(),
+                shared: shared.clone(),
+                udid: udid.clone(),
+            });
             if let Some(context) = context
                 && send(&mut stream, tag, ResultCode::Ok.to_plist()).is_ok()
             {

@@ -100,26 +100,17 @@ impl Values {
         put("TimeZone", "Europe/London".into());
         put("TimeZoneOffsetFromUTC", Value::Real(0.0));
         put("TrustedHostAttached", true.into());
-        put(
-            "UniqueChipID",
-            (0x0012_3456_0000_0000u64 + u64::from(serial)).into(),
-        );
+        put("UniqueChipID", (0x0012_3456_0000_0000u64 + u64::from(serial)).into());
         put("UniqueDeviceID", config.udid.clone().into());
         put("Uses24HourClock", true.into());
-        put(
-            "WiFiAddress",
-            format!("a4:c3:f0:85:{:02x}:1d", serial & 0xff).into(),
-        );
+        put("WiFiAddress", format!("a4:c3:f0:85:{:02x}:1d", serial & 0xff).into());
 
         let mut disk = Dictionary::new();
         let system = 12_000_000_000u64.min(config.disk_capacity / 4);
         disk.insert("TotalDiskCapacity".into(), config.disk_capacity.into());
         disk.insert("TotalSystemCapacity".into(), system.into());
         disk.insert("TotalSystemAvailable".into(), 1_800_000_000u64.into());
-        disk.insert(
-            "TotalDataCapacity".into(),
-            (config.disk_capacity - system).into(),
-        );
+        disk.insert("TotalDataCapacity".into(), (config.disk_capacity - system).into());
         disk.insert("TotalDataAvailable".into(), config.disk_available.into());
         disk.insert("AmountDataAvailable".into(), config.disk_available.into());
         disk.insert("AmountDataReserved".into(), 209_715_200u64.into());
@@ -132,10 +123,7 @@ impl Values {
         battery.insert("BatteryIsCharging".into(), config.charging.into());
         battery.insert("ExternalChargeCapable".into(), true.into());
         battery.insert("ExternalConnected".into(), config.charging.into());
-        battery.insert(
-            "FullyCharged".into(),
-            (config.battery_percent >= 100).into(),
-        );
+        battery.insert("FullyCharged".into(), (config.battery_percent >= 100).into());
         battery.insert("GasGaugeCapability".into(), true.into());
         battery.insert("HasBattery".into(), true.into());
 

@@ -125,11 +125,8 @@ impl LockdownClient {
             }
         }
         codec::write_frame(&mut self.channel, &Value::Dictionary(request))?;
-        let reply = codec::read_frame(&mut self.channel)?.ok_or_else(|| {
-            Error::Protocol(format!(
-                "the phone closed the connection instead of answering {name}"
-            ))
-        })?;
+        let reply = codec::read_frame(&mut self.channel)?
+            .ok_or_else(|| Error::Protocol(format!("the phone closed the connection instead of answering {name}")))?;
         message::check_reply(name, &reply)?;
         Ok(reply)
     }
@@ -224,9 +221,7 @@ impl LockdownClient {
     /// the phone is locked (backup) start anyway.
     pub fn start_service(&mut self, name: &str, escrow_bag: Option<&[u8]>) -> Result<ServiceInfo> {
         if !self.in_session() {
-            return Err(Error::Protocol(format!(
-                "{name} can only be started inside a session"
-            )));
+            return Err(Error::Protocol(format!("{name} can only be started inside a session")));
         }
         let mut request = Dictionary::new();
         request.insert("Service".into(), name.into());
@@ -245,9 +240,7 @@ impl LockdownClient {
             .and_then(Value::as_unsigned_integer)
             .and_then(|p| u16::try_from(p).ok())
             .filter(|&p| p != 0)
-            .ok_or_else(|| {
-                Error::Protocol(format!("StartService {name} reply has no valid Port"))
-            })?;
+            .ok_or_else(|| Error::Protocol(format!("StartService {name} reply has no valid Port")))?;
         Ok(ServiceInfo {
             name: name.to_string(),
             port,
@@ -259,11 +252,7 @@ impl LockdownClient {
     }
 
     /// Connects to a started service, with TLS when the phone asked for it.
-    pub fn connect_service(
-        &self,
-        mux: &UsbmuxClient,
-        service: &ServiceInfo,
-    ) -> Result<ServiceStream> {
+    pub fn connect_service(&self, mux: &UsbmuxClient, service: &ServiceInfo) -> Result<ServiceStream> {
         let stream = mux.connect(self.device.device_id, service.port)?;
         if !service.ssl {
             return Ok(ServiceStream::Plain(stream));
@@ -294,9 +283,7 @@ impl LockdownClient {
             Value::Data(bytes) => bytes,
             Value::String(text) => text.into_bytes(),
             _ => {
-                return Err(Error::Protocol(
-                    "DevicePublicKey is neither data nor text".into(),
-                ));
+                return Err(Error::Protocol("DevicePublicKey is neither data nor text".into()));
             }
         };
         let wifi = self
@@ -327,10 +314,7 @@ impl LockdownClient {
             request.insert("HostName".into(), host_name.into());
             match self.call("Pair", request) {
                 Ok(reply) => {
-                    record.escrow_bag = reply
-                        .get("EscrowBag")
-                        .and_then(Value::as_data)
-                        .map(<[u8]>::to_vec);
+                    record.escrow_bag = reply.get("EscrowBag").and_then(Value::as_data).map(<[u8]>::to_vec);
                     return Ok(record);
                 }
                 Err(Error::Device { error, .. }) => match error {
@@ -375,12 +359,8 @@ fn handshake(
     let mut conn = ClientConnection::new(config, tls::server_name())?;
     while conn.is_handshaking() {
         conn.complete_io(&mut stream).map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => {
-                Error::Protocol(format!("TLS handshake with the phone failed: {e}"))
-            }
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                Error::Timeout(REPLY_TIMEOUT.as_secs())
-            }
+            io::ErrorKind::InvalidData => Error::Protocol(format!("TLS handshake with the phone failed: {e}")),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout(REPLY_TIMEOUT.as_secs()),
             _ => Error::Io(e),
         })?;
     }

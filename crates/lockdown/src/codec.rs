@@ -15,8 +15,7 @@ pub fn encode_frame(message: &plist::Value) -> Result<Vec<u8>> {
     message
         .to_writer_xml(&mut body)
         .map_err(|e| Error::Protocol(format!("cannot encode plist: {e}")))?;
-    let length =
-        u32::try_from(body.len()).map_err(|_| Error::Protocol("message too large".into()))?;
+    let length = u32::try_from(body.len()).map_err(|_| Error::Protocol("message too large".into()))?;
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&length.to_be_bytes());
     out.extend_from_slice(&body);
@@ -44,9 +43,7 @@ pub fn decode_body(body: &[u8]) -> Result<plist::Dictionary> {
         .map_err(|e| Error::Protocol(format!("lockdown message is not a plist: {e}")))?;
     match value {
         plist::Value::Dictionary(d) => Ok(d),
-        _ => Err(Error::Protocol(
-            "lockdown message is not a dictionary".into(),
-        )),
+        _ => Err(Error::Protocol("lockdown message is not a dictionary".into())),
     }
 }
 
@@ -58,9 +55,7 @@ pub fn read_frame<R: Read>(reader: &mut R) -> Result<Option<plist::Dictionary>> 
         match reader.read(&mut prefix[filled..]) {
             Ok(0) if filled == 0 => return Ok(None),
             Ok(0) => {
-                return Err(Error::Protocol(
-                    "connection closed inside a length prefix".into(),
-                ));
+                return Err(Error::Protocol("connection closed inside a length prefix".into()));
             }
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -82,12 +77,8 @@ pub fn write_frame<W: Write>(writer: &mut W, message: &plist::Value) -> Result<(
 
 fn map_io(e: io::Error) -> Error {
     match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            Error::Timeout(crate::client::REPLY_TIMEOUT.as_secs())
-        }
-        io::ErrorKind::UnexpectedEof => {
-            Error::Protocol("connection closed in the middle of a message".into())
-        }
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout(crate::client::REPLY_TIMEOUT.as_secs()),
+        io::ErrorKind::UnexpectedEof => Error::Protocol("connection closed in the middle of a message".into()),
         _ => Error::Io(e),
     }
 }
@@ -112,15 +103,9 @@ mod tests {
     fn malformed_frames_are_errors() {
         assert_eq!(read_frame(&mut &b""[..]).unwrap(), None);
         assert!(read_frame(&mut &[0u8, 0][..]).is_err(), "short prefix");
-        assert!(
-            read_frame(&mut &[0xff, 0xff, 0xff, 0xff][..]).is_err(),
-            "huge length"
-        );
+        assert!(read_frame(&mut &[0xff, 0xff, 0xff, 0xff][..]).is_err(), "huge length");
         assert!(read_frame(&mut &[0, 0, 0, 0][..]).is_err(), "zero length");
-        assert!(
-            read_frame(&mut &[0, 0, 0, 9, b'x'][..]).is_err(),
-            "truncated body"
-        );
+        assert!(read_frame(&mut &[0, 0, 0, 9, b'x'][..]).is_err(), "truncated body");
         assert!(
             read_frame(&mut &[0, 0, 0, 3, b'a', b'b', b'c'][..]).is_err(),
             "not a plist"
@@ -132,9 +117,7 @@ mod tests {
         let mut d = plist::Dictionary::new();
         d.insert("Type".into(), crate::LOCKDOWN_TYPE.into());
         let mut body = Vec::new();
-        plist::Value::Dictionary(d.clone())
-            .to_writer_binary(&mut body)
-            .unwrap();
+        plist::Value::Dictionary(d.clone()).to_writer_binary(&mut body).unwrap();
         let mut frame = (body.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
         assert_eq!(read_frame(&mut &frame[..]).unwrap(), Some(d));

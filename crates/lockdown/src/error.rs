@@ -60,13 +60,9 @@ impl fmt::Display for DeviceError {
 pub enum Error {
     #[error(transparent)]
     Usbmux(#[from] usbmux::Error),
-    #[error(
-        "lost the connection to the phone: {0}. Check the cable and that the phone is still plugged in"
-    )]
+    #[error("lost the connection to the phone: {0}. Check the cable and that the phone is still plugged in")]
     Io(#[from] io::Error),
-    #[error(
-        "the phone did not answer within {0} seconds; unplug it, plug it back in and try again"
-    )]
+    #[error("the phone did not answer within {0} seconds; unplug it, plug it back in and try again")]
     Timeout(u64),
     #[error("lockdownd protocol error: {0}")]
     Protocol(String),
@@ -82,9 +78,7 @@ pub enum Error {
         "nobody tapped Trust on the iPhone within {0} seconds. Unlock the iPhone, tap Trust, and run `lifeboat pair` again"
     )]
     PairingTimeout(u64),
-    #[error(
-        "this computer is not paired with the iPhone {udid}. Run `lifeboat pair`, unlock the iPhone and tap Trust"
-    )]
+    #[error("this computer is not paired with the iPhone {udid}. Run `lifeboat pair`, unlock the iPhone and tap Trust")]
     NotPaired { udid: String },
     #[error(
         "the iPhone {udid} no longer trusts this computer (its pairing was reset). Run `lifeboat pair` again and tap Trust"
@@ -96,9 +90,7 @@ pub enum Error {
     Certificate(String),
     #[error("pair record {path}: {message}")]
     PairRecordFile { path: String, message: String },
-    #[error(
-        "the pair record for {0} is damaged (missing or unreadable keys); run `lifeboat pair` again"
-    )]
+    #[error("the pair record for {0} is damaged (missing or unreadable keys); run `lifeboat pair` again")]
     BadPairRecord(String),
 }
 

@@ -33,12 +33,8 @@ pub fn check_reply(name: &str, reply: &Dictionary) -> Result<()> {
     match reply.get("Request").and_then(Value::as_string) {
         Some(echo) if echo == name => Ok(()),
         Some("ValidatePair") if name == "Unpair" => Ok(()),
-        Some(other) => Err(Error::Protocol(format!(
-            "asked {name}, the phone answered {other}"
-        ))),
-        None => Err(Error::Protocol(format!(
-            "reply to {name} does not name its request"
-        ))),
+        Some(other) => Err(Error::Protocol(format!("asked {name}, the phone answered {other}"))),
+        None => Err(Error::Protocol(format!("reply to {name} does not name its request"))),
     }
 }
 
@@ -71,12 +67,8 @@ mod tests {
             check_reply("QueryType", &Dictionary::new()),
             Err(Error::Protocol(_))
         ));
-        let err =
-            check_reply("Pair", &error_reply("Pair", "PairingDialogResponsePending")).unwrap_err();
-        assert_eq!(
-            err.device_error(),
-            Some(&DeviceError::PairingDialogResponsePending)
-        );
+        let err = check_reply("Pair", &error_reply("Pair", "PairingDialogResponsePending")).unwrap_err();
+        assert_eq!(err.device_error(), Some(&DeviceError::PairingDialogResponsePending));
         assert!(check_reply("Unpair", &reply("ValidatePair")).is_ok());
         let mut old = reply("GetValue");
         old.insert("Result".into(), "Failure".into());

@@ -65,14 +65,8 @@ impl PairRecord {
             root_private_key: data("RootPrivateKey")?,
             host_id: string("HostID")?,
             system_buid: string("SystemBUID")?,
-            escrow_bag: d
-                .get("EscrowBag")
-                .and_then(Value::as_data)
-                .map(<[u8]>::to_vec),
-            wifi_mac_address: d
-                .get("WiFiMACAddress")
-                .and_then(Value::as_string)
-                .map(str::to_string),
+            escrow_bag: d.get("EscrowBag").and_then(Value::as_data).map(<[u8]>::to_vec),
+            wifi_mac_address: d.get("WiFiMACAddress").and_then(Value::as_string).map(str::to_string),
             udid: d.get("UDID").and_then(Value::as_string).map(str::to_string),
         })
     }
@@ -80,14 +74,8 @@ impl PairRecord {
     /// The full record, private keys included, for storage.
     pub fn to_dict(&self) -> Dictionary {
         let mut d = self.public_dict();
-        d.insert(
-            "HostPrivateKey".into(),
-            Value::Data(self.host_private_key.clone()),
-        );
-        d.insert(
-            "RootPrivateKey".into(),
-            Value::Data(self.root_private_key.clone()),
-        );
+        d.insert("HostPrivateKey".into(), Value::Data(self.host_private_key.clone()));
+        d.insert("RootPrivateKey".into(), Value::Data(self.root_private_key.clone()));
         if let Some(bag) = &self.escrow_bag {
             d.insert("EscrowBag".into(), Value::Data(bag.clone()));
         }
@@ -100,19 +88,10 @@ impl PairRecord {
     /// What goes in the `Pair` request: like libimobiledevice, no private keys leave the host.
     pub fn public_dict(&self) -> Dictionary {
         let mut d = Dictionary::new();
-        d.insert(
-            "DeviceCertificate".into(),
-            Value::Data(self.device_certificate.clone()),
-        );
-        d.insert(
-            "HostCertificate".into(),
-            Value::Data(self.host_certificate.clone()),
-        );
+        d.insert("DeviceCertificate".into(), Value::Data(self.device_certificate.clone()));
+        d.insert("HostCertificate".into(), Value::Data(self.host_certificate.clone()));
         d.insert("HostID".into(), self.host_id.clone().into());
-        d.insert(
-            "RootCertificate".into(),
-            Value::Data(self.root_certificate.clone()),
-        );
+        d.insert("RootCertificate".into(), Value::Data(self.root_certificate.clone()));
         d.insert("SystemBUID".into(), self.system_buid.clone().into());
         if let Some(mac) = &self.wifi_mac_address {
             d.insert("WiFiMACAddress".into(), mac.clone().into());

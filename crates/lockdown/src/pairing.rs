@@ -3,9 +3,7 @@
 //! issuer names, a self-signed CA root, and host and device certificates signed by the root.
 //! The device certificate certifies the phone's own public key (`DevicePublicKey`).
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, IsCa, KeyPair, KeyUsagePurpose};
 use rsa::pkcs1::{DecodeRsaPublicKey, EncodeRsaPublicKey};
 use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, LineEnding};
 
@@ -25,27 +23,17 @@ pub struct RsaKey {
 
 impl RsaKey {
     pub fn generate() -> Result<RsaKey> {
-        let private =
-            rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS).map_err(cert_err)?;
+        let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS).map_err(cert_err)?;
         Ok(RsaKey { private })
     }
 
     /// PKCS#8 `PRIVATE KEY` PEM, as every client stores private keys.
     pub fn private_pkcs8_pem(&self) -> Result<String> {
-        Ok(self
-            .private
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(cert_err)?
-            .to_string())
+        Ok(self.private.to_pkcs8_pem(LineEnding::LF).map_err(cert_err)?.to_string())
     }
 
     pub fn private_pkcs8_der(&self) -> Result<Vec<u8>> {
-        Ok(self
-            .private
-            .to_pkcs8_der()
-            .map_err(cert_err)?
-            .as_bytes()
-            .to_vec())
+        Ok(self.private.to_pkcs8_der().map_err(cert_err)?.as_bytes().to_vec())
     }
 
     /// PKCS#1 `RSA PUBLIC KEY` PEM: the form of lockdownd's `DevicePublicKey`.
@@ -58,8 +46,7 @@ impl RsaKey {
 
     fn signing_key(&self) -> Result<KeyPair> {
         let der = self.private_pkcs8_der()?;
-        KeyPair::from_pkcs8_der_and_sign_algo(&der.as_slice().into(), &rcgen::PKCS_RSA_SHA256)
-            .map_err(cert_err)
+        KeyPair::from_pkcs8_der_and_sign_algo(&der.as_slice().into(), &rcgen::PKCS_RSA_SHA256).map_err(cert_err)
     }
 }
 
@@ -80,8 +67,7 @@ impl rcgen::PublicKeyData for DevicePublicKey {
 
 /// Reads `DevicePublicKey`: PKCS#1 PEM as phones send it, or SubjectPublicKeyInfo PEM.
 fn parse_device_public_key(pem: &[u8]) -> Result<DevicePublicKey> {
-    let text = std::str::from_utf8(pem)
-        .map_err(|_| Error::Protocol("DevicePublicKey is not PEM text".into()))?;
+    let text = std::str::from_utf8(pem).map_err(|_| Error::Protocol("DevicePublicKey is not PEM text".into()))?;
     let key = rsa::RsaPublicKey::from_pkcs1_pem(text.trim())
         .or_else(|_| rsa::RsaPublicKey::from_public_key_pem(text.trim()))
         .map_err(|e| Error::Protocol(format!("DevicePublicKey is not an RSA public key: {e}")))?;
@@ -111,10 +97,7 @@ fn base_params(is_ca: IsCa) -> CertificateParams {
 
 fn leaf_params() -> CertificateParams {
     let mut params = base_params(IsCa::ExplicitNoCa);
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     params
 }
 
@@ -130,12 +113,8 @@ pub fn generate_certificates(device_public_key_pem: &[u8]) -> Result<PairingCert
     let root_params = base_params(IsCa::Ca(BasicConstraints::Unconstrained));
     let root_cert = root_params.self_signed(&root_signing).map_err(cert_err)?;
     let issuer = rcgen::Issuer::from_params(&root_params, &root_signing);
-    let host_cert = leaf_params()
-        .signed_by(&host_signing, &issuer)
-        .map_err(cert_err)?;
-    let device_cert = leaf_params()
-        .signed_by(&device_key, &issuer)
-        .map_err(cert_err)?;
+    let host_cert = leaf_params().signed_by(&host_signing, &issuer).map_err(cert_err)?;
+    let device_cert = leaf_params().signed_by(&device_key, &issuer).map_err(cert_err)?;
 
     Ok(PairingCertificates {
         root_certificate: root_cert.pem(),
@@ -163,11 +142,7 @@ mod tests {
         ] {
             assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
         }
-        assert!(
-            certs
-                .host_private_key
-                .starts_with("-----BEGIN PRIVATE KEY-----")
-        );
+        assert!(certs.host_private_key.starts_with("-----BEGIN PRIVATE KEY-----"));
         // The device certificate certifies the device's key: its DER contains the PKCS#1 key.
         let device_der = pem_body(&certs.device_certificate);
         let device_pkcs1 = device.private.to_public_key().to_pkcs1_der().unwrap();
@@ -184,9 +159,7 @@ mod tests {
 
     fn pem_body(pem: &str) -> Vec<u8> {
         use rustls::pki_types::{CertificateDer, pem::PemObject};
-        CertificateDer::from_pem_slice(pem.as_bytes())
-            .unwrap()
-            .to_vec()
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
     }
 
     fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -56,9 +56,7 @@ pub fn system_dirs() -> Vec<PathBuf> {
 
 /// A UDID is used as a file name: refuse anything that could leave the folder.
 fn record_file_name(udid: &str) -> Result<String> {
-    let safe = !udid.is_empty()
-        && udid.len() <= 64
-        && udid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let safe = !udid.is_empty() && udid.len() <= 64 && udid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if safe {
         Ok(format!("{udid}.plist"))
     } else {
@@ -77,11 +75,7 @@ impl<'a> PairRecordStore<'a> {
         }
     }
 
-    pub fn with_dirs(
-        mux: &'a UsbmuxClient,
-        system_dirs: Vec<PathBuf>,
-        own_dir: PathBuf,
-    ) -> PairRecordStore<'a> {
+    pub fn with_dirs(mux: &'a UsbmuxClient, system_dirs: Vec<PathBuf>, own_dir: PathBuf) -> PairRecordStore<'a> {
         PairRecordStore {
             mux,
             system_dirs,
@@ -102,11 +96,7 @@ impl<'a> PairRecordStore<'a> {
         {
             return Ok(Some((record, RecordSource::Usbmuxd)));
         }
-        for dir in self
-            .system_dirs
-            .iter()
-            .chain(std::iter::once(&self.own_dir))
-        {
+        for dir in self.system_dirs.iter().chain(std::iter::once(&self.own_dir)) {
             let path = dir.join(&file_name);
             let Ok(bytes) = fs::read(&path) else { continue };
             match PairRecord::from_bytes(&bytes) {
@@ -118,12 +108,7 @@ impl<'a> PairRecordStore<'a> {
     }
 
     /// Saves through usbmuxd and to lifeboat's folder. Fails only if neither took it.
-    pub fn save(
-        &self,
-        udid: &str,
-        device_id: Option<u32>,
-        record: &PairRecord,
-    ) -> Result<Vec<RecordSource>> {
+    pub fn save(&self, udid: &str, device_id: Option<u32>, record: &PairRecord) -> Result<Vec<RecordSource>> {
         let bytes = record.to_bytes();
         let mut saved = Vec::new();
         let via_daemon = self.mux.save_pair_record(udid, device_id, &bytes);
@@ -175,9 +160,7 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
     builder.create(dir).map_err(err)?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("record"),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("record"),
         std::process::id()
     ));
     let mut options = fs::OpenOptions::new();
@@ -223,10 +206,7 @@ mod tests {
         let path = dir.path().join("sub").join("X.plist");
         write_private_file(&path, b"hello").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"hello");
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(
             fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1,

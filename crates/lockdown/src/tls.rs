@@ -61,14 +61,12 @@ impl ServerCertVerifier for AcceptDeviceCertificate {
 
 /// A certificate from a pair record's PEM.
 pub fn certificate(pem: &[u8]) -> Result<CertificateDer<'static>> {
-    CertificateDer::from_pem_slice(pem)
-        .map_err(|e| Error::Certificate(format!("bad certificate PEM: {e}")))
+    CertificateDer::from_pem_slice(pem).map_err(|e| Error::Certificate(format!("bad certificate PEM: {e}")))
 }
 
 /// A private key from a pair record's PEM (PKCS#8 or PKCS#1).
 pub fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|e| Error::Certificate(format!("bad private key PEM: {e}")))
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| Error::Certificate(format!("bad private key PEM: {e}")))
 }
 
 /// The client configuration for sessions and services with the phone of `record`.

@@ -99,10 +99,7 @@ mod tests {
         let target = dir.path().join("IMG_0001.HEIC");
         let mut file = AtomicFile::create(&target).unwrap();
         file.write_all(b"half").unwrap();
-        assert!(
-            !target.exists(),
-            "nothing under the final name while writing"
-        );
+        assert!(!target.exists(), "nothing under the final name while writing");
         drop(file);
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),

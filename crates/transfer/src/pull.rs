@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 use afc::kv::FileKind;
+use sha2::{Digest, Sha256};
 
 use crate::atomic::{AtomicFile, sync_dir};
 use crate::names::{self, Folder};
@@ -63,20 +64,25 @@ fn local_err(path: &Path) -> impl FnOnce(io::Error) -> PullError + '_ {
     }
 }
 
+/// How to pull.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PullOptions {
+    /// Read every file a second time and compare SHA-256: AFC itself carries no checksum,
+    /// so this is what catches bytes damaged on the way.
+    pub verify: bool,
+}
+
 /// Copies `remote` to `dest`. An existing folder `dest` receives `remote` inside it.
 pub fn pull<S: Read + Write>(
     afc: &mut AfcClient<S>,
     remote: &str,
     dest: &Path,
+    options: PullOptions,
     progress: &mut dyn PullProgress,
 ) -> Result<PullReport, PullError> {
     let mut report = PullReport::default();
     let info = afc.file_info(remote)?;
-    let base = remote
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or("");
+    let base = remote.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     let target = |report: &mut PullReport| -> Option<PathBuf> {
         if !dest.is_dir() || base.is_empty() {
             return Some(dest.to_path_buf());
@@ -84,9 +90,7 @@ pub fn pull<S: Read + Write>(
         match names::check(base) {
             Ok(name) => Some(dest.join(name)),
             Err(reason) => {
-                report
-                    .skipped
-                    .push((remote.to_string(), reason.to_string()));
+                report.skipped.push((remote.to_string(), reason.to_string()));
                 None
             }
         }
@@ -125,13 +129,80 @@ pub fn pull<S: Read + Write>(
         report: &mut report,
         progress,
         folders: BTreeSet::new(),
+        written: HashMap::new(),
     };
     afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink)?;
     let folders = std::mem::take(&mut sink.folders);
+    let written = std::mem::take(&mut sink.written);
     for folder in folders {
         sync_dir(&folder).map_err(local_err(&folder))?;
     }
+    if options.verify {
+        verify_again(afc, &plan, &written, &mut report)?;
+    }
     Ok(report)
+}
+
+/// Reads the written files again from the phone and compares digests. A file whose two
+/// reads differ is removed, so no damaged copy stays under its name.
+fn verify_again<S: Read + Write>(
+    afc: &mut AfcClient<S>,
+    plan: &[Planned],
+    written: &HashMap<usize, [u8; 32]>,
+    report: &mut PullReport,
+) -> Result<(), PullError> {
+    let indices: Vec<usize> = (0..plan.len()).filter(|i| written.contains_key(i)).collect();
+    let remotes: Vec<RemoteFile> = indices.iter().map(|&i| plan[i].remote.clone()).collect();
+    let mut second = Digests {
+        hashers: HashMap::new(),
+        done: HashMap::new(),
+    };
+    afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut second)?;
+    for (position, &index) in indices.iter().enumerate() {
+        let again = second.done.remove(&position);
+        if again.as_ref() == Some(&written[&index]) {
+            continue;
+        }
+        let planned = &plan[index];
+        let reason = match again {
+            Some(_) => {
+                "two reads from the phone gave different bytes (damaged in transfer); the copy was removed, pull it again"
+            }
+            None => "could not be read a second time to verify it; the copy was removed",
+        };
+        fs::remove_file(&planned.local).map_err(local_err(&planned.local))?;
+        report.files -= 1;
+        report.bytes -= planned.remote.size;
+        report.failed.push((planned.remote.path.clone(), reason.to_string()));
+    }
+    Ok(())
+}
+
+/// Hashes fetched files without keeping them.
+struct Digests {
+    hashers: HashMap<usize, Sha256>,
+    done: HashMap<usize, [u8; 32]>,
+}
+
+impl FetchSink for Digests {
+    fn begin(&mut self, index: usize) -> io::Result<()> {
+        self.hashers.insert(index, Sha256::new());
+        Ok(())
+    }
+
+    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+        if let Some(hasher) = self.hashers.get_mut(&index) {
+            hasher.update(bytes);
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+        if let (Ok(_), Some(hasher)) = (outcome, self.hashers.remove(&index)) {
+            self.done.insert(index, hasher.finalize().into());
+        }
+        Ok(())
+    }
 }
 
 fn time(nanos: u64) -> SystemTime {
@@ -162,9 +233,7 @@ fn walk<S: Read + Write>(
         let infos = afc.file_infos(&paths, DEFAULT_WINDOW)?;
         for ((name, remote_path), info) in entries.into_iter().zip(infos) {
             match info {
-                Ok(info) if info.kind == FileKind::Directory => {
-                    queue.push((remote_path, local_dir.join(&name)))
-                }
+                Ok(info) if info.kind == FileKind::Directory => queue.push((remote_path, local_dir.join(&name))),
                 Ok(info) if info.kind == FileKind::File => plan.push(Planned {
                     remote: RemoteFile {
                         path: remote_path,
@@ -191,8 +260,10 @@ fn walk<S: Read + Write>(
 struct Sink<'a> {
     plan: &'a [Planned],
     /// Several files are open at once: the fetch opens later files while earlier ones are
-    /// still arriving.
-    open: HashMap<usize, AtomicFile>,
+    /// still arriving. Each is hashed as its bytes stream through.
+    open: HashMap<usize, (AtomicFile, Sha256)>,
+    /// SHA-256 of each file written, by plan index.
+    written: HashMap<usize, [u8; 32]>,
     report: &'a mut PullReport,
     progress: &'a mut dyn PullProgress,
     folders: BTreeSet<PathBuf>,
@@ -200,17 +271,18 @@ struct Sink<'a> {
 
 impl FetchSink for Sink<'_> {
     fn begin(&mut self, index: usize) -> io::Result<()> {
-        self.open
-            .insert(index, AtomicFile::create(&self.plan[index].local)?);
+        let file = AtomicFile::create(&self.plan[index].local)?;
+        self.open.insert(index, (file, Sha256::new()));
         Ok(())
     }
 
     fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        let file = self
+        let (file, hasher) = self
             .open
             .get_mut(&index)
             .ok_or_else(|| io::Error::other("data for a file that is not open"))?;
         file.write_all(bytes)?;
+        hasher.update(bytes);
         self.progress.bytes(bytes.len() as u64);
         Ok(())
     }
@@ -219,8 +291,9 @@ impl FetchSink for Sink<'_> {
         let planned = &self.plan[index];
         let file = self.open.remove(&index);
         match (outcome, file) {
-            (Ok(bytes), Some(file)) => {
+            (Ok(bytes), Some((file, hasher))) => {
                 file.commit(Some(planned.modified))?;
+                self.written.insert(index, hasher.finalize().into());
                 if let Some(parent) = planned.local.parent() {
                     self.folders.insert(parent.to_path_buf());
                 }
@@ -228,10 +301,7 @@ impl FetchSink for Sink<'_> {
                 self.report.bytes += bytes;
             }
             // Dropping the file removes what was written of it.
-            (Err(e), _) => self
-                .report
-                .failed
-                .push((planned.remote.path.clone(), e.to_string())),
+            (Err(e), _) => self.report.failed.push((planned.remote.path.clone(), e.to_string())),
             (Ok(_), None) => self
                 .report
                 .failed

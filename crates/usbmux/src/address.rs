@@ -117,10 +117,7 @@ mod tests {
                 port: 5000
             }
         );
-        assert_eq!(
-            UsbmuxAddress::parse("[::1]:5000").unwrap().to_string(),
-            "[::1]:5000"
-        );
+        assert_eq!(UsbmuxAddress::parse("[::1]:5000").unwrap().to_string(), "[::1]:5000");
     }
 
     #[test]
@@ -136,10 +133,7 @@ mod tests {
             "::1:80",
             "a:b",
         ] {
-            assert!(
-                UsbmuxAddress::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(UsbmuxAddress::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 }

@@ -74,10 +74,7 @@ impl UsbmuxClient {
                 request: request.name(),
                 code,
             }),
-            None => Err(Error::Protocol(format!(
-                "{} reply is not a Result",
-                request.name()
-            ))),
+            None => Err(Error::Protocol(format!("{} reply is not a Result", request.name()))),
         }
     }
 
@@ -92,9 +89,7 @@ impl UsbmuxClient {
                         code,
                     });
                 }
-                return Err(Error::Protocol(
-                    "ListDevices reply has no DeviceList".into(),
-                ));
+                return Err(Error::Protocol("ListDevices reply has no DeviceList".into()));
             }
         };
         list.iter()
@@ -130,9 +125,7 @@ impl UsbmuxClient {
                 Ok(stream)
             }
             Some(ResultCode::BadDevice) => Err(Error::NoSuchDevice(device_id)),
-            Some(ResultCode::ConnectionRefused) => {
-                Err(Error::ConnectionRefused { device_id, port })
-            }
+            Some(ResultCode::ConnectionRefused) => Err(Error::ConnectionRefused { device_id, port }),
             Some(code) => Err(Error::Refused {
                 request: "Connect",
                 code,
@@ -153,9 +146,7 @@ impl UsbmuxClient {
 
     /// The stored pair record for `udid`, as the bytes the daemon keeps, or `None`.
     pub fn read_pair_record(&self, udid: &str) -> Result<Option<Vec<u8>>> {
-        let request = Request::ReadPairRecord {
-            udid: udid.to_string(),
-        };
+        let request = Request::ReadPairRecord { udid: udid.to_string() };
         let reply = self.request(&request)?;
         if let Some(data) = reply.get("PairRecordData").and_then(Value::as_data) {
             return Ok(Some(data.to_vec()));
@@ -180,9 +171,7 @@ impl UsbmuxClient {
     }
 
     pub fn delete_pair_record(&self, udid: &str) -> Result<()> {
-        let request = Request::DeletePairRecord {
-            udid: udid.to_string(),
-        };
+        let request = Request::DeletePairRecord { udid: udid.to_string() };
         let reply = self.request(&request)?;
         Self::expect_ok(&request, &reply)
     }
@@ -217,17 +206,10 @@ impl Listener {
             let mut chunk = [0u8; 4096];
             match std::io::Read::read(&mut self.stream, &mut chunk) {
                 Ok(0) => {
-                    return Err(Error::Protocol(
-                        "usbmuxd closed the Listen connection".into(),
-                    ));
+                    return Err(Error::Protocol("usbmuxd closed the Listen connection".into()));
                 }
                 Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                     return Ok(None);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -34,8 +34,7 @@ impl Header {
 
     /// Decodes and checks a header; `max_len` bounds the payload we are willing to allocate.
     pub fn decode(bytes: &[u8; HEADER_LEN], max_len: u32) -> Result<Header> {
-        let word =
-            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let header = Header {
             length: word(0),
             version: word(4),
@@ -80,8 +79,8 @@ pub fn encode_message(tag: u32, payload: &plist::Value) -> Result<Vec<u8>> {
     payload
         .to_writer_xml(&mut body)
         .map_err(|e| Error::Protocol(format!("cannot encode plist: {e}")))?;
-    let length = u32::try_from(HEADER_LEN + body.len())
-        .map_err(|_| Error::Protocol("usbmux message too large".into()))?;
+    let length =
+        u32::try_from(HEADER_LEN + body.len()).map_err(|_| Error::Protocol("usbmux message too large".into()))?;
     let header = Header {
         length,
         version: PLIST_VERSION,
@@ -128,24 +127,15 @@ mod tests {
             message: 8,
             tag: 0,
         };
-        assert!(
-            Header::decode(&h.encode(), 1000).is_err(),
-            "shorter than header"
-        );
+        assert!(Header::decode(&h.encode(), 1000).is_err(), "shorter than header");
         h.length = u32::MAX;
         assert!(Header::decode(&h.encode(), 1000).is_err(), "huge length");
         h.length = 20;
         h.version = 0;
-        assert!(
-            Header::decode(&h.encode(), 1000).is_err(),
-            "binary protocol"
-        );
+        assert!(Header::decode(&h.encode(), 1000).is_err(), "binary protocol");
         h.version = 1;
         h.message = 3;
-        assert!(
-            Header::decode(&h.encode(), 1000).is_err(),
-            "wrong message type"
-        );
+        assert!(Header::decode(&h.encode(), 1000).is_err(), "wrong message type");
     }
 
     #[test]
@@ -167,9 +157,6 @@ mod tests {
             message: 8,
             tag: 1,
         };
-        assert_eq!(
-            h.encode(),
-            [0xab, 1, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0]
-        );
+        assert_eq!(h.encode(), [0xab, 1, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0]);
     }
 }

@@ -75,9 +75,7 @@ impl Device {
             },
             Some(other) => ConnectionKind::Other(other.to_string()),
             None => {
-                return Err(Error::Protocol(
-                    "Attached device without ConnectionType".into(),
-                ));
+                return Err(Error::Protocol("Attached device without ConnectionType".into()));
             }
         };
         Ok(Device {
@@ -96,20 +94,11 @@ impl Device {
                 product_id,
                 location_id,
             } => {
-                props.insert(
-                    "ConnectionSpeed".into(),
-                    speed.unwrap_or(480_000_000).into(),
-                );
+                props.insert("ConnectionSpeed".into(), speed.unwrap_or(480_000_000).into());
                 props.insert("ConnectionType".into(), "USB".into());
                 props.insert("DeviceID".into(), u64::from(self.device_id).into());
-                props.insert(
-                    "LocationID".into(),
-                    u64::from(location_id.unwrap_or(0)).into(),
-                );
-                props.insert(
-                    "ProductID".into(),
-                    u64::from(product_id.unwrap_or(0x12a8)).into(),
-                );
+                props.insert("LocationID".into(), u64::from(location_id.unwrap_or(0)).into());
+                props.insert("ProductID".into(), u64::from(product_id.unwrap_or(0x12a8)).into());
             }
             ConnectionKind::Network { address } => {
                 props.insert("ConnectionType".into(), "Network".into());
@@ -159,10 +148,7 @@ mod tests {
         props.insert("SerialNumber".into(), "x".into());
         d.insert("Properties".into(), Value::Dictionary(props.clone()));
         d.insert("DeviceID".into(), 1u64.into());
-        assert!(
-            Device::from_attached_plist(&d).is_err(),
-            "no ConnectionType"
-        );
+        assert!(Device::from_attached_plist(&d).is_err(), "no ConnectionType");
         props.insert("ConnectionType".into(), "Network".into());
         d.insert("Properties".into(), Value::Dictionary(props));
         assert!(Device::from_attached_plist(&d).unwrap().connection_label() == "Wi-Fi");

@@ -21,9 +21,7 @@ pub enum Error {
         request: &'static str,
         code: crate::ResultCode,
     },
-    #[error(
-        "device {device_id} refused a connection to port {port}: is the service running on the phone?"
-    )]
+    #[error("device {device_id} refused a connection to port {port}: is the service running on the phone?")]
     ConnectionRefused { device_id: u32, port: u16 },
     #[error("the device is no longer connected (usbmux device {0}); plug it back in")]
     NoSuchDevice(u32),

@@ -73,11 +73,7 @@ impl Request {
             Request::ReadPairRecord { udid } | Request::DeletePairRecord { udid } => {
                 d.insert("PairRecordID".into(), udid.clone().into());
             }
-            Request::SavePairRecord {
-                udid,
-                data,
-                device_id,
-            } => {
+            Request::SavePairRecord { udid, data, device_id } => {
                 d.insert("PairRecordID".into(), udid.clone().into());
                 d.insert("PairRecordData".into(), Value::Data(data.clone()));
                 if let Some(id) = device_id {
@@ -105,10 +101,7 @@ impl Request {
             "ListDevices" => Request::ListDevices,
             "Listen" => Request::Listen,
             "Connect" => {
-                let device_id = d
-                    .get("DeviceID")
-                    .and_then(as_u32)
-                    .ok_or(ResultCode::BadDevice)?;
+                let device_id = d.get("DeviceID").and_then(as_u32).ok_or(ResultCode::BadDevice)?;
                 let wire_port = d
                     .get("PortNumber")
                     .and_then(as_u32)
@@ -194,9 +187,7 @@ impl ResultCode {
         if d.get("MessageType").and_then(Value::as_string) != Some("Result") {
             return None;
         }
-        d.get("Number")
-            .and_then(as_u32)
-            .map(ResultCode::from_number)
+        d.get("Number").and_then(as_u32).map(ResultCode::from_number)
     }
 }
 
@@ -270,25 +261,15 @@ mod tests {
             device_id: 7,
             port: 62078,
         };
-        let Value::Dictionary(d) = req.to_plist() else {
-            panic!()
-        };
-        assert_eq!(
-            d.get("PortNumber").and_then(Value::as_unsigned_integer),
-            Some(32498)
-        );
+        let Value::Dictionary(d) = req.to_plist() else { panic!() };
+        assert_eq!(d.get("PortNumber").and_then(Value::as_unsigned_integer), Some(32498));
         assert_eq!(Request::from_plist(&d).unwrap(), req);
         let afc = Request::Connect {
             device_id: 1,
             port: 49152,
         };
-        let Value::Dictionary(d) = afc.to_plist() else {
-            panic!()
-        };
-        assert_eq!(
-            d.get("PortNumber").and_then(Value::as_unsigned_integer),
-            Some(192)
-        );
+        let Value::Dictionary(d) = afc.to_plist() else { panic!() };
+        assert_eq!(d.get("PortNumber").and_then(Value::as_unsigned_integer), Some(192));
     }
 
     #[test]
@@ -303,21 +284,13 @@ mod tests {
         assert_eq!(Request::from_plist(&d), Err(ResultCode::BadCommand));
         let mut d = Dictionary::new();
         d.insert("MessageType".into(), "Frobnicate".into());
-        assert_eq!(
-            Request::from_plist(&d),
-            Ok(Request::Unknown("Frobnicate".into()))
-        );
+        assert_eq!(Request::from_plist(&d), Ok(Request::Unknown("Frobnicate".into())));
     }
 
     #[test]
     fn events_round_trip() {
-        for ev in [
-            Event::Detached { device_id: 4 },
-            Event::Paired { device_id: 9 },
-        ] {
-            let Value::Dictionary(d) = ev.to_plist() else {
-                panic!()
-            };
+        for ev in [Event::Detached { device_id: 4 }, Event::Paired { device_id: 9 }] {
+            let Value::Dictionary(d) = ev.to_plist() else { panic!() };
             assert_eq!(Event::from_plist(&d).unwrap(), Some(ev));
         }
     }

@@ -27,9 +27,7 @@ impl UsbmuxStream {
         };
         match address {
             #[cfg(unix)]
-            UsbmuxAddress::Unix(path) => UnixStream::connect(path)
-                .map(UsbmuxStream::Unix)
-                .map_err(unreachable),
+            UsbmuxAddress::Unix(path) => UnixStream::connect(path).map(UsbmuxStream::Unix).map_err(unreachable),
             #[cfg(not(unix))]
             UsbmuxAddress::Unix(_) => Err(unreachable(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -37,10 +35,7 @@ impl UsbmuxStream {
             ))),
             UsbmuxAddress::Tcp { host, port } => {
                 let mut last = io::Error::new(io::ErrorKind::NotFound, "host name did not resolve");
-                for addr in (host.as_str(), *port)
-                    .to_socket_addrs()
-                    .map_err(unreachable)?
-                {
+                for addr in (host.as_str(), *port).to_socket_addrs().map_err(unreachable)? {
                     match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
                         Ok(stream) => {
                             // Small request/reply messages: do not let Nagle delay them.

@@ -7,10 +7,7 @@ use crate::codec::{self, HEADER_LEN, Header};
 use crate::error::{Error, Result};
 
 /// Reads one message. `Ok(None)` on a clean end of stream before any header byte.
-pub fn read_message<R: Read>(
-    reader: &mut R,
-    max_len: u32,
-) -> Result<Option<(Header, plist::Dictionary)>> {
+pub fn read_message<R: Read>(reader: &mut R, max_len: u32) -> Result<Option<(Header, plist::Dictionary)>> {
     let mut header_bytes = [0u8; HEADER_LEN];
     match read_exact_or_eof(reader, &mut header_bytes)? {
         0 => return Ok(None),
@@ -24,14 +21,10 @@ pub fn read_message<R: Read>(
     let header = Header::decode(&header_bytes, max_len)?;
     // The length is bounded by max_len above, so this allocation is too.
     let mut payload = vec![0u8; header.payload_len()];
-    reader
-        .read_exact(&mut payload)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                Error::Protocol("connection closed in the middle of a usbmux message".into())
-            }
-            _ => Error::Io(e),
-        })?;
+    reader.read_exact(&mut payload).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => Error::Protocol("connection closed in the middle of a usbmux message".into()),
+        _ => Error::Io(e),
+    })?;
     Ok(Some((header, codec::decode_payload(&payload)?)))
 }
 
@@ -113,9 +106,7 @@ mod tests {
         dict.insert("BUID".into(), "ABC".into());
         let mut buf = Vec::new();
         write_message(&mut buf, 42, &plist::Value::Dictionary(dict.clone())).unwrap();
-        let (header, got) = read_message(&mut &buf[..], CLIENT_MAX_MESSAGE)
-            .unwrap()
-            .unwrap();
+        let (header, got) = read_message(&mut &buf[..], CLIENT_MAX_MESSAGE).unwrap().unwrap();
         assert_eq!(header.tag, 42);
         assert_eq!(got, dict);
     }

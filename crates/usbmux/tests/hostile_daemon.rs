@@ -68,14 +68,8 @@ fn malformed_replies_are_protocol_errors() {
             .encode()
             .to_vec(),
         ),
-        (
-            "truncated payload",
-            plist_message(1, BUID_XML)[..40].to_vec(),
-        ),
-        (
-            "non-plist payload",
-            plist_message(1, "this is not a plist at all"),
-        ),
+        ("truncated payload", plist_message(1, BUID_XML)[..40].to_vec()),
+        ("non-plist payload", plist_message(1, "this is not a plist at all")),
         (
             "array payload",
             plist_message(1, r#"<plist version="1.0"><array/></plist>"#),
@@ -106,17 +100,10 @@ fn malformed_replies_are_protocol_errors() {
 #[test]
 fn malformed_device_lists_are_errors() {
     let no_serial = r#"<plist version="1.0"><dict><key>DeviceList</key><array><dict><key>DeviceID</key><integer>1</integer><key>Properties</key><dict/></dict></array></dict></plist>"#;
-    let err = hostile(plist_message(1, no_serial))
-        .list_devices()
-        .unwrap_err();
+    let err = hostile(plist_message(1, no_serial)).list_devices().unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err}");
-    let not_a_list =
-        r#"<plist version="1.0"><dict><key>DeviceList</key><string>x</string></dict></plist>"#;
-    assert!(
-        hostile(plist_message(1, not_a_list))
-            .list_devices()
-            .is_err()
-    );
+    let not_a_list = r#"<plist version="1.0"><dict><key>DeviceList</key><string>x</string></dict></plist>"#;
+    assert!(hostile(plist_message(1, not_a_list)).list_devices().is_err());
 }
 
 #[test]
