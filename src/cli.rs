@@ -48,6 +48,8 @@ pub enum Command {
         #[arg(long, value_name = "UDID")]
         device: Option<String>,
     },
+    /// Copy every original photo and video to DEST, checked by SHA-256, each only once.
+    ExportPhotos(ExportArgs),
     /// Look around the iPhone's media folder (what Finder calls its files).
     Files {
         #[arg(long, global = true, value_name = "UDID")]
@@ -75,4 +77,61 @@ pub enum FilesCommand {
         #[arg(long)]
         verify: bool,
     },
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Where the photos go (default: your Pictures folder, under "iPhone").
+    pub dest: Option<PathBuf>,
+    #[arg(long, value_name = "UDID")]
+    pub device: Option<String>,
+    /// date: YYYY/MM folders by capture date; device: the phone's own folders; flat: one folder.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Date)]
+    pub layout: LayoutArg,
+    /// Leave out edited versions (IMG_1234_edited.HEIC next to the original).
+    #[arg(long)]
+    pub no_edited: bool,
+    /// Also copy what is in Recently Deleted.
+    #[arg(long)]
+    pub include_trashed: bool,
+    /// Leave out photos in the Hidden album.
+    #[arg(long)]
+    pub exclude_hidden: bool,
+    /// Only photos taken on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub since: Option<i64>,
+    #[arg(long, conflicts_with = "videos_only")]
+    pub photos_only: bool,
+    #[arg(long)]
+    pub videos_only: bool,
+    /// Only photos in this album.
+    #[arg(long, value_name = "NAME")]
+    pub album: Option<String>,
+    /// Show what would be copied, and copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A JSON summary on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LayoutArg {
+    Date,
+    Device,
+    Flat,
+}
+
+/// `YYYY-MM-DD` as Unix seconds at midnight UTC.
+fn parse_day(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a date like 2024-06-01");
+    let mut parts = text.splitn(3, '-').map(|p| p.parse::<i32>().map_err(|_| bad()));
+    let (year, month, day) = (
+        parts.next().ok_or_else(bad)??,
+        parts.next().ok_or_else(bad)??,
+        parts.next().ok_or_else(bad)??,
+    );
+    let month = time::Month::try_from(u8::try_from(month).map_err(|_| bad())?).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| bad())?).map_err(|_| bad())?;
+    Ok(date.midnight().assume_utc().unix_timestamp())
 }

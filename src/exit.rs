@@ -12,6 +12,8 @@ pub enum Unavailable {
     SeveralPhones(String),
     #[error("No connected iPhone has the UDID {wanted}. Connected:\n{connected}")]
     NotConnected { wanted: String, connected: String },
+    #[error("cannot use {path} as the destination: {reason}")]
+    Destination { path: String, reason: String },
 }
 
 pub fn code_for(error: &anyhow::Error) -> u8 {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod devices;
+mod export;
 mod files;
 mod info;
 mod pair;
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pair { device, timeout, force } => pair::run(&mux, device.as_deref(), timeout, force),
         Command::Unpair { device } => unpair::run(&mux, device.as_deref()),
         Command::Files { device, command } => files::run(&mux, device.as_deref(), command),
+        Command::ExportPhotos(args) => export::run(&mux, args),
     }
 }

@@ -80,6 +80,14 @@ impl Drop for AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Like [`commit`](Self::commit), but into `other` instead of the planned target.
+    pub fn commit_as(mut self, other: &Path, modified: Option<SystemTime>) -> io::Result<()> {
+        self.target = other.to_path_buf();
+        self.commit(modified)
+    }
+}
+
 /// Makes a rename in `dir` durable (a directory fsync, where the platform has one).
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]

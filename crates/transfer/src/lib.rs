@@ -1,6 +1,12 @@
-//! What lifeboat does with the phone's files: turning device names into safe local names,
-//! writing files so that only complete ones ever appear, and pulling folders.
+//! What lifeboat does with the phone's files: the photo library model, export with a
+//! manifest, turning device names into safe local names, writing files so that only
+//! complete ones ever appear, and pulling folders.
 
 pub mod atomic;
+pub mod export;
+pub mod library;
+pub mod load;
+pub mod manifest;
 pub mod names;
 pub mod pull;
+pub mod walk;

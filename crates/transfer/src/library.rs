@@ -1,0 +1,408 @@
+//! The phone's photo library: Photos.sqlite joined with the files actually present.
+//!
+//! Table and column names differ across iOS versions (photos.md A4), so they are found at
+//! run time. DCIM alone is not the library: originals that came through iCloud live under
+//! PhotoData/CPLAssets, edits under PhotoData/Mutations, and Live Photo videos have no row of
+//! their own. Files present but unknown to the database are kept too, so nothing on the
+//! phone is left behind; without a readable database the folders alone are used.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::walk::DeviceFile;
+
+/// Core Data counts seconds from 2001-01-01.
+const CORE_DATA_EPOCH: f64 = 978_307_200.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Original,
+    /// The video half of a Live Photo.
+    LiveVideo,
+    /// The `.AAE` edit instructions.
+    Sidecar,
+    /// The edited image or video (`FullSizeRender.*`).
+    Render,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Original => "original",
+            Role::LiveVideo => "live-video",
+            Role::Sidecar => "sidecar",
+            Role::Render => "render",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Photo,
+    Video,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub role: Role,
+    pub file: DeviceFile,
+}
+
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// Photos' UUID, or for files the database does not know, their device path.
+    pub id: String,
+    pub kind: MediaKind,
+    /// Capture time, Unix seconds.
+    pub created: Option<i64>,
+    pub trashed: bool,
+    pub hidden: bool,
+    pub albums: Vec<String>,
+    /// The original's device path (even when it is not on the phone).
+    pub original_path: String,
+    pub resources: Vec<Resource>,
+    /// The original is only in iCloud ("Optimize iPhone Storage").
+    pub cloud_only: bool,
+}
+
+/// Where the asset list came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Database {
+        asset_table: String,
+    },
+    /// No usable Photos.sqlite; the reason is shown to the user.
+    FoldersOnly {
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct Library {
+    pub assets: Vec<Asset>,
+    pub source: Source,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("Photos.sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("Photos.sqlite has no asset table (neither ZASSET nor ZGENERICASSET)")]
+    NoAssetTable,
+}
+
+fn stem_and_ext(path: &str) -> (&str, &str) {
+    match path.rsplit_once('.') {
+        Some((stem, ext)) if !stem.ends_with('/') && !ext.contains('/') => (stem, ext),
+        _ => (path, ""),
+    }
+}
+
+fn is_video_ext(ext: &str) -> bool {
+    matches!(ext.to_ascii_uppercase().as_str(), "MOV" | "MP4" | "M4V")
+}
+
+fn is_media_ext(ext: &str) -> bool {
+    is_video_ext(ext)
+        || matches!(
+            ext.to_ascii_uppercase().as_str(),
+            "HEIC" | "HEIF" | "JPG" | "JPEG" | "PNG" | "DNG" | "GIF" | "TIFF" | "TIF" | "WEBP"
+        )
+}
+
+/// The files of the walk, indexed for the join.
+struct Present<'a> {
+    by_path: HashMap<&'a str, &'a DeviceFile>,
+    /// `dir/stem` (case-insensitive) -> files with that stem.
+    by_stem: HashMap<String, Vec<&'a DeviceFile>>,
+    claimed: HashSet<&'a str>,
+}
+
+impl<'a> Present<'a> {
+    fn new(files: &'a [DeviceFile]) -> Present<'a> {
+        let mut by_stem: HashMap<String, Vec<&DeviceFile>> = HashMap::new();
+        for file in files {
+            by_stem
+                .entry(stem_and_ext(&file.path).0.to_ascii_lowercase())
+                .or_default()
+                .push(file);
+        }
+        Present {
+            by_path: files.iter().map(|f| (f.path.as_str(), f)).collect(),
+            by_stem,
+            claimed: HashSet::new(),
+        }
+    }
+
+    fn take(&mut self, path: &str) -> Option<DeviceFile> {
+        let file = *self.by_path.get(path)?;
+        self.claimed.insert(file.path.as_str()).then(|| file.clone())
+    }
+
+    /// Unclaimed files beside `original` with the same stem and one of `exts`.
+    fn siblings(&mut self, original: &str, wanted: impl Fn(&str) -> bool) -> Vec<DeviceFile> {
+        let key = stem_and_ext(original).0.to_ascii_lowercase();
+        let candidates: Vec<&DeviceFile> = self.by_stem.get(&key).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for file in candidates {
+            if file.path != original && wanted(stem_and_ext(&file.path).1) && self.claimed.insert(file.path.as_str()) {
+                out.push(file.clone());
+            }
+        }
+        out
+    }
+
+    /// The edited render of `original`: PhotoData/Mutations/<dir>/<stem>/Adjustments/FullSizeRender.*
+    fn render(&mut self, original: &str) -> Option<DeviceFile> {
+        let stem = stem_and_ext(original).0;
+        let key = format!("PhotoData/Mutations/{stem}/Adjustments/FullSizeRender").to_ascii_lowercase();
+        let candidates: Vec<&DeviceFile> = self.by_stem.get(&key).cloned().unwrap_or_default();
+        candidates
+            .into_iter()
+            .find(|f| self.claimed.insert(f.path.as_str()))
+            .cloned()
+    }
+}
+
+/// Attaches a Live video, sidecar and render to an asset whose original is at `original`.
+fn companions(present: &mut Present, original: &str, kind: MediaKind, resources: &mut Vec<Resource>) {
+    if kind == MediaKind::Photo {
+        for file in present.siblings(original, is_video_ext) {
+            resources.push(Resource {
+                role: Role::LiveVideo,
+                file,
+            });
+        }
+    }
+    for file in present.siblings(original, |ext| ext.eq_ignore_ascii_case("AAE")) {
+        resources.push(Resource {
+            role: Role::Sidecar,
+            file,
+        });
+    }
+    if let Some(file) = present.render(original) {
+        resources.push(Resource {
+            role: Role::Render,
+            file,
+        });
+    }
+}
+
+/// Builds the library from a copied Photos.sqlite and the files present.
+pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, LibraryError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let tables: HashSet<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let asset_table = ["ZASSET", "ZGENERICASSET"]
+        .into_iter()
+        .find(|t| tables.contains(*t))
+        .ok_or(LibraryError::NoAssetTable)?;
+    let columns: HashSet<String> = conn
+        .prepare(&format!("SELECT name FROM pragma_table_info('{asset_table}')"))?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    // Optional columns read as a constant when this iOS version lacks them.
+    let column = |name: &str, default: &str| {
+        if columns.contains(name) {
+            name.to_string()
+        } else {
+            default.to_string()
+        }
+    };
+    let sql = format!(
+        "SELECT Z_PK, ZUUID, ZDIRECTORY, ZFILENAME, {}, {}, {}, {} FROM {asset_table}",
+        column("ZDATECREATED", "NULL"),
+        column("ZKIND", "0"),
+        column("ZTRASHEDSTATE", "0"),
+        column("ZHIDDEN", "0"),
+    );
+    let albums = album_titles(&conn, &tables)?;
+    let mut present = Present::new(files);
+    let mut assets = Vec::new();
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, Option<String>>(2)?,
+            row.get::<_, Option<String>>(3)?,
+            row.get::<_, Option<f64>>(4)?,
+            row.get::<_, Option<i64>>(5)?,
+            row.get::<_, Option<i64>>(6)?,
+            row.get::<_, Option<i64>>(7)?,
+        ))
+    })?;
+    for row in rows {
+        let (pk, uuid, directory, filename, created, kind, trashed, hidden) = row?;
+        let (Some(directory), Some(filename)) = (directory, filename) else {
+            continue;
+        };
+        // A database row naming a path outside the media tree is not followed.
+        if directory
+            .split('/')
+            .chain([filename.as_str()])
+            .any(|part| crate::names::check(part).is_err())
+        {
+            continue;
+        }
+        let original_path = format!("{directory}/{filename}");
+        let kind = if kind == Some(1) {
+            MediaKind::Video
+        } else {
+            MediaKind::Photo
+        };
+        let mut resources = Vec::new();
+        let original = present.take(&original_path);
+        let cloud_only = original.is_none();
+        if let Some(file) = original {
+            resources.push(Resource {
+                role: Role::Original,
+                file,
+            });
+        }
+        companions(&mut present, &original_path, kind, &mut resources);
+        assets.push(Asset {
+            id: uuid.unwrap_or_else(|| original_path.clone()),
+            kind,
+            created: created.map(|c| (c + CORE_DATA_EPOCH).round() as i64),
+            trashed: trashed == Some(1),
+            hidden: hidden == Some(1),
+            albums: albums.get(&pk).cloned().unwrap_or_default(),
+            original_path,
+            resources,
+            cloud_only,
+        });
+    }
+    drop(statement);
+    assets.extend(unknown_files(&mut present, files));
+    Ok(Library {
+        assets,
+        source: Source::Database {
+            asset_table: asset_table.to_string(),
+        },
+    })
+}
+
+/// Album titles per asset key, through the join table whose name this iOS version uses:
+/// `Z_<album entity>ASSETS` with columns `Z_<album entity>ALBUMS` and `Z_<asset entity>ASSETS`.
+fn album_titles(conn: &Connection, tables: &HashSet<String>) -> Result<HashMap<i64, Vec<String>>, LibraryError> {
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    if !tables.contains("Z_PRIMARYKEY") || !tables.contains("ZGENERICALBUM") {
+        return Ok(out);
+    }
+    let entity = |name: &str| -> Result<Option<i64>, rusqlite::Error> {
+        conn.query_row("SELECT Z_ENT FROM Z_PRIMARYKEY WHERE Z_NAME = ?1", [name], |r| r.get(0))
+            .optional()
+    };
+    let (Some(album), Some(asset)) = (entity("GenericAlbum")?, entity("Asset")?) else {
+        return Ok(out);
+    };
+    let join = format!("Z_{album}ASSETS");
+    if !tables.contains(&join) {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT j.Z_{asset}ASSETS, a.ZTITLE FROM {join} j JOIN ZGENERICALBUM a ON a.Z_PK = j.Z_{album}ALBUMS WHERE a.ZTITLE IS NOT NULL"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    for row in statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+        let (pk, title) = row?;
+        out.entry(pk).or_default().push(title);
+    }
+    Ok(out)
+}
+
+/// Media files no database row claimed (taken after the database copy, imported, or a
+/// library without a database), grouped by name as Photos groups them.
+fn unknown_files(present: &mut Present, files: &[DeviceFile]) -> Vec<Asset> {
+    let mut assets = Vec::new();
+    // Stills first, so a Live Photo's video joins its still rather than standing alone.
+    let mut candidates: Vec<&DeviceFile> = files
+        .iter()
+        .filter(|f| !f.path.starts_with("PhotoData/Mutations/") && is_media_ext(stem_and_ext(&f.path).1))
+        .collect();
+    candidates.sort_by_key(|f| (is_video_ext(stem_and_ext(&f.path).1), f.path.clone()));
+    for file in candidates {
+        let Some(file) = present.take(&file.path) else { continue };
+        let kind = if is_video_ext(stem_and_ext(&file.path).1) {
+            MediaKind::Video
+        } else {
+            MediaKind::Photo
+        };
+        let original_path = file.path.clone();
+        let created = Some((file.mtime_ns / 1_000_000_000) as i64);
+        let mut resources = vec![Resource {
+            role: Role::Original,
+            file,
+        }];
+        companions(present, &original_path, kind, &mut resources);
+        assets.push(Asset {
+            id: original_path.clone(),
+            kind,
+            created,
+            trashed: false,
+            hidden: false,
+            albums: Vec::new(),
+            original_path,
+            resources,
+            cloud_only: false,
+        });
+    }
+    assets
+}
+
+/// The library from the folders alone, when Photos.sqlite cannot be read.
+pub fn from_files(files: &[DeviceFile], reason: String) -> Library {
+    let mut present = Present::new(files);
+    Library {
+        assets: unknown_files(&mut present, files),
+        source: Source::FoldersOnly { reason },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str) -> DeviceFile {
+        DeviceFile {
+            path: path.into(),
+            size: 10,
+            mtime_ns: 1_700_000_000_000_000_000,
+        }
+    }
+
+    #[test]
+    fn folders_alone_pair_live_photos_sidecars_and_renders() {
+        let files = vec![
+            file("DCIM/100APPLE/IMG_0001.HEIC"),
+            file("DCIM/100APPLE/IMG_0001.MOV"),
+            file("DCIM/100APPLE/IMG_0002.MOV"),
+            file("DCIM/100APPLE/IMG_0003.JPG"),
+            file("DCIM/100APPLE/IMG_0003.AAE"),
+            file("PhotoData/Mutations/DCIM/100APPLE/IMG_0003/Adjustments/FullSizeRender.jpg"),
+            file("PhotoData/Mutations/DCIM/100APPLE/IMG_0003/Adjustments/Adjustments.plist"),
+            file("PhotoData/CPLAssets/group1/ABC.JPG"),
+        ];
+        let library = from_files(&files, "test".into());
+        let roles = |id: &str| -> Vec<Role> {
+            let asset = library.assets.iter().find(|a| a.id == id).unwrap();
+            asset.resources.iter().map(|r| r.role).collect()
+        };
+        assert_eq!(library.assets.len(), 4);
+        assert_eq!(
+            roles("DCIM/100APPLE/IMG_0001.HEIC"),
+            vec![Role::Original, Role::LiveVideo]
+        );
+        assert_eq!(roles("DCIM/100APPLE/IMG_0002.MOV"), vec![Role::Original]);
+        assert_eq!(
+            roles("DCIM/100APPLE/IMG_0003.JPG"),
+            vec![Role::Original, Role::Sidecar, Role::Render]
+        );
+        assert_eq!(roles("PhotoData/CPLAssets/group1/ABC.JPG"), vec![Role::Original]);
+    }
+}

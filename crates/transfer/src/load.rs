@@ -1,0 +1,141 @@
+//! Reading the library off the phone: the folders, and a consistent copy of Photos.sqlite
+//! with its `-wal` and `-shm` (the Photos app keeps writing while we copy; a torn copy is
+//! "database disk image is malformed", osxphotos #1743, so it is checked and retried).
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
+
+use crate::library::{self, Library};
+use crate::walk::{self, Skipped};
+
+pub const DATABASE: &str = "PhotoData/Photos.sqlite";
+pub const ROOTS: [&str; 3] = ["DCIM", "PhotoData/CPLAssets", "PhotoData/Mutations"];
+const ATTEMPTS: usize = 3;
+
+/// Copies fetched files whole into local paths.
+struct ToFiles<'a> {
+    targets: &'a [PathBuf],
+    open: HashMap<usize, std::fs::File>,
+    failed: Option<String>,
+}
+
+impl FetchSink for ToFiles<'_> {
+    fn begin(&mut self, index: usize) -> io::Result<()> {
+        self.open.insert(index, std::fs::File::create(&self.targets[index])?);
+        Ok(())
+    }
+    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+        match self.open.get_mut(&index) {
+            Some(file) => file.write_all(bytes),
+            None => Ok(()),
+        }
+    }
+    fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+        self.open.remove(&index);
+        if let Err(e) = outcome {
+            self.failed = Some(e.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Sizes and times of the database files, to see whether they changed while copying.
+fn stamp<S: Read + Write>(afc: &mut AfcClient<S>) -> Result<Vec<Option<(u64, u64)>>, AfcError> {
+    let paths: Vec<String> = ["", "-wal", "-shm"].iter().map(|s| format!("{DATABASE}{s}")).collect();
+    Ok(afc
+        .file_infos(&paths, 3)?
+        .into_iter()
+        .map(|i| i.ok().map(|i| (i.size, i.mtime_ns)))
+        .collect())
+}
+
+/// A checked copy of Photos.sqlite in `dir`, or why there is none. A copy already in `dir`
+/// is reused when the phone's files have not changed since it was made, so a run with
+/// nothing new reads nothing.
+pub fn copy_database<S: Read + Write>(afc: &mut AfcClient<S>, dir: &Path) -> Result<Result<PathBuf, String>, AfcError> {
+    let mut reason = String::from("PhotoData/Photos.sqlite is not on the phone or cannot be read");
+    let stamp_file = dir.join("stamp");
+    for _ in 0..ATTEMPTS {
+        let before = stamp(afc)?;
+        let cached = dir.join("Photos.sqlite");
+        if std::fs::read_to_string(&stamp_file).ok() == Some(format!("{before:?}")) && quick_check(&cached).is_ok() {
+            return Ok(Ok(cached));
+        }
+        let _ = std::fs::remove_file(&stamp_file);
+        let Some((size, _)) = before[0] else {
+            return Ok(Err(reason));
+        };
+        let mut remotes = vec![RemoteFile {
+            path: DATABASE.into(),
+            size,
+        }];
+        let mut targets = vec![dir.join("Photos.sqlite")];
+        for (suffix, stamp) in ["-wal", "-shm"].iter().zip(&before[1..]) {
+            let target = dir.join(format!("Photos.sqlite{suffix}"));
+            let _ = std::fs::remove_file(&target);
+            if let Some((size, _)) = stamp {
+                remotes.push(RemoteFile {
+                    path: format!("{DATABASE}{suffix}"),
+                    size: *size,
+                });
+                targets.push(target);
+            }
+        }
+        let mut sink = ToFiles {
+            targets: &targets,
+            open: HashMap::new(),
+            failed: None,
+        };
+        afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink)?;
+        if let Some(failure) = sink.failed {
+            reason = format!("copying Photos.sqlite failed: {failure}");
+            continue;
+        }
+        if stamp(afc)? != before {
+            reason = "Photos.sqlite kept changing while it was copied".into();
+            continue;
+        }
+        match quick_check(&targets[0]) {
+            Ok(()) => {
+                let _ = std::fs::write(&stamp_file, format!("{before:?}"));
+                return Ok(Ok(targets[0].clone()));
+            }
+            Err(e) => reason = format!("the copy of Photos.sqlite is damaged: {e}"),
+        }
+    }
+    Ok(Err(reason))
+}
+
+fn quick_check(db: &Path) -> Result<(), String> {
+    let conn = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if verdict == "ok" { Ok(()) } else { Err(verdict) }
+}
+
+/// The library on the phone, and what the walk passed over. `cache` keeps the database copy
+/// between runs; without it a temporary folder is used.
+pub fn load<S: Read + Write>(afc: &mut AfcClient<S>, cache: Option<&Path>) -> Result<(Library, Skipped), AfcError> {
+    let (files, skipped) = walk::walk(afc, &ROOTS)?;
+    let local = |e| AfcError::Sink {
+        path: "the database copy's folder".into(),
+        source: e,
+    };
+    let scratch = tempfile::tempdir().map_err(local)?;
+    let dir = match cache {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(local)?;
+            dir
+        }
+        None => scratch.path(),
+    };
+    let library = match copy_database(afc, dir)? {
+        Ok(db) => library::from_database(&db, &files).unwrap_or_else(|e| library::from_files(&files, e.to_string())),
+        Err(reason) => library::from_files(&files, reason),
+    };
+    Ok((library, skipped))
+}

@@ -1,0 +1,128 @@
+//! The manifest: what has been exported to a destination, kept in
+//! `DEST/.lifeboat/manifest.db` with paths relative to DEST, so the folder can move.
+//! A row is written only after its file is complete and synced; a file without a row (the
+//! process was killed in between) is adopted by the next run when its hash matches.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub const DIR: &str = ".lifeboat";
+pub const FILE: &str = "manifest.db";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub asset_id: String,
+    pub role: String,
+    pub device_path: String,
+    pub size: u64,
+    pub device_mtime_ns: u64,
+    pub capture_date: Option<i64>,
+    pub sha256: String,
+    /// Relative to DEST, with `/` separators.
+    pub dest_path: String,
+}
+
+pub struct Manifest {
+    conn: Connection,
+}
+
+impl Manifest {
+    pub fn open(dest: &Path) -> rusqlite::Result<Manifest> {
+        let conn = Connection::open(dest.join(DIR).join(FILE))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS files (
+                id INTEGER PRIMARY KEY,
+                asset_id TEXT NOT NULL,
+                role TEXT NOT NULL,
+                device_path TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                device_mtime_ns INTEGER NOT NULL,
+                capture_date INTEGER,
+                sha256 TEXT NOT NULL,
+                dest_path TEXT NOT NULL UNIQUE,
+                copied_at INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS files_by_device ON files (device_path, size, device_mtime_ns);
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        )?;
+        Ok(Manifest { conn })
+    }
+
+    /// The entry for this exact device file (same path, size and time), if exported.
+    pub fn find(&self, device_path: &str, size: u64, mtime_ns: u64) -> rusqlite::Result<Option<Entry>> {
+        self.conn
+            .query_row(
+                "SELECT asset_id, role, device_path, size, device_mtime_ns, capture_date, sha256, dest_path
+                 FROM files WHERE device_path = ?1 AND size = ?2 AND device_mtime_ns = ?3",
+                params![device_path, size as i64, mtime_ns as i64],
+                row_to_entry,
+            )
+            .optional()
+    }
+
+    pub fn by_dest(&self, dest_path: &str) -> rusqlite::Result<Option<Entry>> {
+        self.conn
+            .query_row(
+                "SELECT asset_id, role, device_path, size, device_mtime_ns, capture_date, sha256, dest_path
+                 FROM files WHERE dest_path = ?1",
+                [dest_path],
+                row_to_entry,
+            )
+            .optional()
+    }
+
+    pub fn all(&self) -> rusqlite::Result<Vec<Entry>> {
+        let mut statement = self.conn.prepare(
+            "SELECT asset_id, role, device_path, size, device_mtime_ns, capture_date, sha256, dest_path
+             FROM files ORDER BY dest_path",
+        )?;
+        let rows = statement.query_map([], row_to_entry)?;
+        rows.collect()
+    }
+
+    /// Records a batch in one transaction.
+    pub fn record(&mut self, entries: &[Entry]) -> rusqlite::Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT OR REPLACE INTO files
+                 (asset_id, role, device_path, size, device_mtime_ns, capture_date, sha256, dest_path, copied_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for e in entries {
+                insert.execute(params![
+                    e.asset_id,
+                    e.role,
+                    e.device_path,
+                    e.size as i64,
+                    e.device_mtime_ns as i64,
+                    e.capture_date,
+                    e.sha256,
+                    e.dest_path,
+                    now as i64
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+fn row_to_entry(row: &rusqlite::Row) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        asset_id: row.get(0)?,
+        role: row.get(1)?,
+        device_path: row.get(2)?,
+        size: row.get::<_, i64>(3)? as u64,
+        device_mtime_ns: row.get::<_, i64>(4)? as u64,
+        capture_date: row.get(5)?,
+        sha256: row.get(6)?,
+        dest_path: row.get(7)?,
+    })
+}
