@@ -50,6 +50,8 @@ pub enum Command {
     },
     /// Copy every original photo and video to DEST, checked by SHA-256, each only once.
     ExportPhotos(ExportArgs),
+    /// Prove a backup folder is whole; with --against-device, that nothing on the phone is missing from it.
+    Verify(VerifyArgs),
     /// Look around the iPhone's media folder (what Finder calls its files).
     Files {
         #[arg(long, global = true, value_name = "UDID")]
@@ -134,4 +136,29 @@ fn parse_day(text: &str) -> Result<i64, String> {
     let month = time::Month::try_from(u8::try_from(month).map_err(|_| bad())?).map_err(|_| bad())?;
     let date = time::Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| bad())?).map_err(|_| bad())?;
     Ok(date.midnight().assume_utc().unix_timestamp())
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    pub dir: PathBuf,
+    /// Check a random share of the files, in percent (for quick nightly checks).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent, conflicts_with_all = ["against_device", "init"])]
+    pub sample: Option<f64>,
+    /// Say which photos on the connected iPhone are not in DIR (any folder, matched by content).
+    #[arg(long, conflicts_with = "init")]
+    pub against_device: bool,
+    /// Write a manifest for a folder made by another tool, so later checks can find bit rot.
+    #[arg(long)]
+    pub init: bool,
+    #[arg(long, value_name = "UDID")]
+    pub device: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p / 100.0),
+        _ => Err(format!("{text:?} is not a percentage between 0 and 100")),
+    }
 }

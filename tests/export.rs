@@ -30,6 +30,7 @@ fn spec(ios: &str) -> LibrarySpec {
         trashed: 2,
         hidden: 1,
         albums: 2,
+        truncated: 0,
         photo_padding: 20_000,
         video_padding: 60_000,
     }

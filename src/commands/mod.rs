@@ -6,6 +6,7 @@ mod files;
 mod info;
 mod pair;
 mod unpair;
+mod verify;
 
 use anyhow::Result;
 
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unpair { device } => unpair::run(&mux, device.as_deref()),
         Command::Files { device, command } => files::run(&mux, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux, args),
+        Command::Verify(args) => verify::run(&mux, args),
     }
 }

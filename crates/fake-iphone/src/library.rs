@@ -30,6 +30,8 @@ pub struct LibrarySpec {
     pub albums: usize,
     /// Originals that came through iCloud Photos, under `PhotoData/CPLAssets`.
     pub cpl: usize,
+    /// JPEG photos that were cut short on the phone itself (they copy "correctly").
+    pub truncated: usize,
     /// Extra bytes per photo, to make files of a realistic size.
     pub photo_padding: usize,
     pub video_padding: usize,
@@ -46,6 +48,8 @@ pub enum AssetKind {
     Trashed,
     Hidden,
     Cpl,
+    /// A JPEG missing its last bytes (and its EOI marker) on the phone.
+    Truncated,
 }
 
 /// What the generator made, for tests to check an export against.
@@ -173,12 +177,17 @@ impl Builder {
                     AssetKind::Video => Format::Mov,
                     AssetKind::Screenshot => Format::Png,
                     AssetKind::Photo if n % 3 == 1 => Format::Jpeg,
+                    AssetKind::Truncated => Format::Jpeg,
                     _ => Format::Heic,
                 };
                 original = format!("{folder}/{base}.{}", format.extension());
                 let padding = if format == Format::Mov { pad_video } else { pad_photo };
                 if kind != AssetKind::CloudOnly {
-                    self.write(&original, &media::unique(format, &tag, padding))?;
+                    let mut bytes = media::unique(format, &tag, padding);
+                    if kind == AssetKind::Truncated {
+                        bytes.truncate(bytes.len() * 3 / 4);
+                    }
+                    self.write(&original, &bytes)?;
                     files.push(original.clone());
                 }
                 if kind == AssetKind::Live {
@@ -245,6 +254,7 @@ pub fn make_library(out: &Path, spec: &LibrarySpec) -> Result<Vec<Asset>> {
         (AssetKind::CloudOnly, spec.cloud_only),
         (AssetKind::Trashed, spec.trashed),
         (AssetKind::Hidden, spec.hidden),
+        (AssetKind::Truncated, spec.truncated),
     ];
     for (kind, count) in groups {
         for i in 0..count {

@@ -55,6 +55,9 @@ struct MakeLibrary {
     /// Originals that came through iCloud Photos (PhotoData/CPLAssets).
     #[arg(long, default_value_t = 0)]
     cpl: usize,
+    /// JPEG photos cut short on the phone itself (copy "correctly", fail a structure check).
+    #[arg(long, default_value_t = 0)]
+    truncated: usize,
     /// Extra bytes per photo, for realistic sizes (an iPhone photo is 2-4 MB).
     #[arg(long, default_value_t = 0)]
     photo_bytes: usize,
@@ -147,6 +150,7 @@ fn make_library(args: MakeLibrary) -> anyhow::Result<()> {
         hidden: args.hidden,
         albums: args.albums,
         cpl: args.cpl,
+        truncated: args.truncated,
         photo_padding: args.photo_bytes,
         video_padding: args.video_bytes,
     };

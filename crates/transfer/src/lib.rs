@@ -3,10 +3,12 @@
 //! complete ones ever appear, and pulling folders.
 
 pub mod atomic;
+pub mod content;
 pub mod export;
 pub mod library;
 pub mod load;
 pub mod manifest;
 pub mod names;
 pub mod pull;
+pub mod verify;
 pub mod walk;
