@@ -7,6 +7,7 @@ mod connect;
 mod exit;
 mod json;
 mod models;
+mod progress;
 
 use clap::Parser;
 

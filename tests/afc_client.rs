@@ -26,6 +26,13 @@ fn open_afc(fake: &fake_iphone::RunningFake) -> afc::AfcClient<lockdown::Service
     afc::connect::connect(&mux, &device, &record).expect("AFC")
 }
 
+fn assert_status(err: &AfcError, expected: AfcStatus) {
+    assert!(
+        matches!(err, AfcError::Status { status, .. } if *status == expected),
+        "expected {expected}, got {err}"
+    );
+}
+
 /// Distinct content per file, so any mix-up shows.
 fn content(n: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + n * 7) % 251) as u8).collect()
@@ -135,27 +142,9 @@ fn per_file_failures_do_not_stop_the_others() {
     assert_eq!(sink.outcomes[&3], Ok(5000));
 
     let err = afc.list_dir("/a.JPG").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AfcError::Status {
-                status: AfcStatus::ReadError,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_status(&err, AfcStatus::ReadError);
     let err = afc.file_info("/nope").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AfcError::Status {
-                status: AfcStatus::ObjectNotFound,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_status(&err, AfcStatus::ObjectNotFound);
 }
 
 #[test]
@@ -171,38 +160,11 @@ fn paths_cannot_leave_the_media_folder() {
     // A symlink out of the tree is described but never followed.
     assert_eq!(afc.file_info("/escape").unwrap().kind, FileKind::Symlink);
     let err = afc.list_dir("/escape").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AfcError::Status {
-                status: AfcStatus::PermDenied,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_status(&err, AfcStatus::PermDenied);
     let err = afc.open("/escape/secret", afc::codec::OpenMode::ReadOnly).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AfcError::Status {
-                status: AfcStatus::PermDenied,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_status(&err, AfcStatus::PermDenied);
     let err = afc.open("/escape/new", afc::codec::OpenMode::WriteOnly).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AfcError::Status {
-                status: AfcStatus::PermDenied,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_status(&err, AfcStatus::PermDenied);
     assert!(!outside.path().join("new").exists());
 }
 
@@ -348,14 +310,5 @@ fn positioned_reads_seek_tell_and_lock() {
     assert_eq!(afc.read(handle, 100).unwrap(), Vec::<u8>::new(), "empty at EOF");
     afc.close(handle).unwrap();
     let err = afc.close(handle).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AfcError::Status {
-                status: AfcStatus::InvalidArg,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_status(&err, AfcStatus::InvalidArg);
 }

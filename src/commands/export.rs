@@ -1,10 +1,9 @@
 //! `lifeboat export-photos`: the main job.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::json;
 use transfer::export::{self, ExportOptions, ExportProgress, ExportReport, Layout, Planned, Selection};
 use transfer::library::Source;
@@ -33,14 +32,8 @@ struct Progress {
 
 impl ExportProgress for Progress {
     fn planned(&mut self, files: u64, bytes: u64) {
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(bytes);
-            let style = ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.set_message(format!("{files} files"));
-            self.bar = Some(bar);
-        } else if self.lines {
+        self.bar = crate::progress::transfer_bar(files, bytes);
+        if self.bar.is_none() && self.lines {
             eprintln!("copying {files} files ({:.1} MB)", bytes as f64 / 1e6);
         }
     }

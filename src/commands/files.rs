@@ -1,9 +1,7 @@
 //! `lifeboat files`: look around the phone's media folder.
 
-use std::io::IsTerminal;
-
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use transfer::pull::{PullOptions, PullProgress};
 use usbmux::UsbmuxClient;
 
@@ -51,14 +49,7 @@ struct Bar(Option<ProgressBar>);
 
 impl PullProgress for Bar {
     fn planned(&mut self, files: u64, bytes: u64) {
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(bytes);
-            let style = ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.set_message(format!("{files} files"));
-            self.0 = Some(bar);
-        }
+        self.0 = crate::progress::transfer_bar(files, bytes);
     }
 
     fn bytes(&mut self, bytes: u64) {

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::atomic::{AtomicFile, TEMP_SUFFIX, sync_dir};
 use crate::library::{Asset, Library, MediaKind, Role, Source};
 use crate::manifest::{self, Entry, Manifest};
+use crate::sinks::{HashedFiles, hex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
@@ -349,7 +350,7 @@ pub fn export<S: Read + Write>(
     let mut sink = Sink {
         dest,
         planned: &planned,
-        open: HashMap::new(),
+        open: HashedFiles::default(),
         batch: Vec::new(),
         batch_started: Instant::now(),
         manifest: &mut manifest,
@@ -407,7 +408,7 @@ const BATCH_TIME: Duration = Duration::from_secs(2);
 struct Sink<'a> {
     dest: &'a Path,
     planned: &'a [Planned],
-    open: HashMap<usize, (AtomicFile, Sha256)>,
+    open: HashedFiles,
     /// Files complete on disk whose rows are not committed yet.
     batch: Vec<(Entry, PathBuf)>,
     batch_started: Instant,
@@ -425,10 +426,6 @@ fn capture_time(planned: &Planned) -> SystemTime {
     }
 }
 
-fn hex(digest: [u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn sha256_file(path: &Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut file = fs::File::open(path)?;
@@ -440,7 +437,7 @@ fn sha256_file(path: &Path) -> io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(hasher.finalize().into()))
+    Ok(hex(&hasher.finalize()))
 }
 
 impl Sink<'_> {
@@ -494,26 +491,19 @@ impl Sink<'_> {
 
 impl FetchSink for Sink<'_> {
     fn begin(&mut self, index: usize) -> io::Result<()> {
-        let target = self.dest.join(&self.planned[index].dest_path);
-        self.open.insert(index, (AtomicFile::create(&target)?, Sha256::new()));
-        Ok(())
+        self.open.begin(index, &self.dest.join(&self.planned[index].dest_path))
     }
 
     fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        let (file, hasher) = self
-            .open
-            .get_mut(&index)
-            .ok_or_else(|| io::Error::other("data for a file that is not open"))?;
-        file.write_all(bytes)?;
-        hasher.update(bytes);
+        self.open.write(index, bytes)?;
         self.progress.bytes(bytes.len() as u64);
         Ok(())
     }
 
     fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
         let planned = &self.planned[index];
-        let opened = self.open.remove(&index);
-        let (bytes, (file, hasher)) = match (outcome, opened) {
+        let opened = self.open.finish(index);
+        let (bytes, (file, digest)) = match (outcome, opened) {
             (Ok(bytes), Some(opened)) => (bytes, opened),
             (Err(e), _) => {
                 self.report.failed.push((planned.device_path.clone(), e.to_string()));
@@ -521,7 +511,7 @@ impl FetchSink for Sink<'_> {
             }
             (Ok(_), None) => return Ok(()),
         };
-        let sha = hex(hasher.finalize().into());
+        let sha = hex(&digest);
         let (path, rel, adopt) = self.place(planned, &sha)?;
         if adopt {
             drop(file);

@@ -10,5 +10,6 @@ pub mod load;
 pub mod manifest;
 pub mod names;
 pub mod pull;
+pub mod sinks;
 pub mod verify;
 pub mod walk;

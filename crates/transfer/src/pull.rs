@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 use afc::kv::FileKind;
-use sha2::{Digest, Sha256};
 
-use crate::atomic::{AtomicFile, sync_dir};
+use crate::atomic::sync_dir;
 use crate::names::{self, Folder};
+use crate::sinks::{Digests, HashedFiles};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -125,7 +125,7 @@ pub fn pull<S: Read + Write>(
     let remotes: Vec<RemoteFile> = plan.iter().map(|p| p.remote.clone()).collect();
     let mut sink = Sink {
         plan: &plan,
-        open: HashMap::new(),
+        open: HashedFiles::default(),
         report: &mut report,
         progress,
         folders: BTreeSet::new(),
@@ -153,13 +153,10 @@ fn verify_again<S: Read + Write>(
 ) -> Result<(), PullError> {
     let indices: Vec<usize> = (0..plan.len()).filter(|i| written.contains_key(i)).collect();
     let remotes: Vec<RemoteFile> = indices.iter().map(|&i| plan[i].remote.clone()).collect();
-    let mut second = Digests {
-        hashers: HashMap::new(),
-        done: HashMap::new(),
-    };
+    let mut second = Digests::default();
     afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut second)?;
     for (position, &index) in indices.iter().enumerate() {
-        let again = second.done.remove(&position);
+        let again = second.done.remove(&position).and_then(Result::ok);
         if again.as_ref() == Some(&written[&index]) {
             continue;
         }
@@ -176,33 +173,6 @@ fn verify_again<S: Read + Write>(
         report.failed.push((planned.remote.path.clone(), reason.to_string()));
     }
     Ok(())
-}
-
-/// Hashes fetched files without keeping them.
-struct Digests {
-    hashers: HashMap<usize, Sha256>,
-    done: HashMap<usize, [u8; 32]>,
-}
-
-impl FetchSink for Digests {
-    fn begin(&mut self, index: usize) -> io::Result<()> {
-        self.hashers.insert(index, Sha256::new());
-        Ok(())
-    }
-
-    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        if let Some(hasher) = self.hashers.get_mut(&index) {
-            hasher.update(bytes);
-        }
-        Ok(())
-    }
-
-    fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
-        if let (Ok(_), Some(hasher)) = (outcome, self.hashers.remove(&index)) {
-            self.done.insert(index, hasher.finalize().into());
-        }
-        Ok(())
-    }
 }
 
 fn time(nanos: u64) -> SystemTime {
@@ -259,9 +229,7 @@ fn walk<S: Read + Write>(
 
 struct Sink<'a> {
     plan: &'a [Planned],
-    /// Several files are open at once: the fetch opens later files while earlier ones are
-    /// still arriving. Each is hashed as its bytes stream through.
-    open: HashMap<usize, (AtomicFile, Sha256)>,
+    open: HashedFiles,
     /// SHA-256 of each file written, by plan index.
     written: HashMap<usize, [u8; 32]>,
     report: &'a mut PullReport,
@@ -271,29 +239,22 @@ struct Sink<'a> {
 
 impl FetchSink for Sink<'_> {
     fn begin(&mut self, index: usize) -> io::Result<()> {
-        let file = AtomicFile::create(&self.plan[index].local)?;
-        self.open.insert(index, (file, Sha256::new()));
-        Ok(())
+        self.open.begin(index, &self.plan[index].local)
     }
 
     fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        let (file, hasher) = self
-            .open
-            .get_mut(&index)
-            .ok_or_else(|| io::Error::other("data for a file that is not open"))?;
-        file.write_all(bytes)?;
-        hasher.update(bytes);
+        self.open.write(index, bytes)?;
         self.progress.bytes(bytes.len() as u64);
         Ok(())
     }
 
     fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
         let planned = &self.plan[index];
-        let file = self.open.remove(&index);
+        let file = self.open.finish(index);
         match (outcome, file) {
-            (Ok(bytes), Some((file, hasher))) => {
+            (Ok(bytes), Some((file, digest))) => {
                 file.commit(Some(planned.modified))?;
-                self.written.insert(index, hasher.finalize().into());
+                self.written.insert(index, digest);
                 if let Some(parent) = planned.local.parent() {
                     self.folders.insert(parent.to_path_buf());
                 }

@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
+use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, RemoteFile};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::TEMP_SUFFIX;
 use crate::content;
 use crate::library::Library;
 use crate::manifest::{self, Entry, Manifest};
+use crate::sinks::{Digests, hex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -91,10 +92,6 @@ pub struct Hashed {
     pub size: u64,
     /// The structural check, for the kinds that have one.
     pub content: Option<Result<(), String>>,
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads a file once, streaming, for its hash and its structural check.
@@ -309,35 +306,6 @@ pub struct AgainstDevice {
     pub unreadable: Vec<(String, String)>,
 }
 
-/// Hashes fetched files without keeping them.
-struct Digests {
-    hashers: HashMap<usize, Sha256>,
-    done: HashMap<usize, Result<String, String>>,
-}
-
-impl FetchSink for Digests {
-    fn begin(&mut self, index: usize) -> io::Result<()> {
-        self.hashers.insert(index, Sha256::new());
-        Ok(())
-    }
-    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        if let Some(h) = self.hashers.get_mut(&index) {
-            h.update(bytes);
-        }
-        Ok(())
-    }
-    fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
-        let hasher = self.hashers.remove(&index);
-        let result = match (outcome, hasher) {
-            (Ok(_), Some(h)) => Ok(hex(&h.finalize())),
-            (Err(e), _) => Err(e.to_string()),
-            (Ok(_), None) => Err("no data".into()),
-        };
-        self.done.insert(index, result);
-        Ok(())
-    }
-}
-
 /// Which of the phone's photo files (originals, Live videos, sidecars, edits; Recently
 /// Deleted left out) are in `dir`, matched by content. A phone file no local file has the
 /// size of is missing without reading it; the rest are read from the phone and hashed.
@@ -367,10 +335,7 @@ pub fn against_device<S: Read + Write>(
             }
         }
     }
-    let mut digests = Digests {
-        hashers: HashMap::new(),
-        done: HashMap::new(),
-    };
+    let mut digests = Digests::default();
     afc.fetch(&to_read, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut digests)?;
     // Local candidates are hashed once each, only for the sizes the phone has.
     let candidates: Vec<String> = {
@@ -386,7 +351,7 @@ pub fn against_device<S: Read + Write>(
         .collect();
     for (index, remote) in to_read.iter().enumerate() {
         match digests.done.remove(&index) {
-            Some(Ok(sha)) => match local.get(&sha) {
+            Some(Ok(digest)) => match local.get(&hex(&digest)) {
                 Some(local_path) => report.present.push((remote.path.clone(), local_path.clone())),
                 None => report.missing.push(remote.path.clone()),
             },
