@@ -98,6 +98,12 @@ fn finds_exactly_what_changed() {
     assert_eq!(code, Some(0), "{clean}");
     assert_eq!(clean["ok"], clean["recorded"]);
     assert_eq!(findings(&clean), vec![]);
+    // Each byte is read once: hash and structure check share one pass.
+    let on_disk: u64 = walkdir(dest.path())
+        .iter()
+        .map(|p| std::fs::metadata(dest.path().join(p)).unwrap().len())
+        .sum();
+    assert_eq!(clean["bytes_read"].as_u64(), Some(on_disk));
     let total = clean["recorded"].as_u64().unwrap();
     assert!(total > 15);
 
