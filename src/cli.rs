@@ -52,6 +52,27 @@ pub enum Command {
     ExportPhotos(ExportArgs),
     /// Prove a backup folder is whole; with --against-device, that nothing on the phone is missing from it.
     Verify(VerifyArgs),
+    /// One unattended backup: wait for a configured iPhone, export what is new, check a sample.
+    Backup {
+        /// The configuration file (default: the platform's config folder, lifeboat/config.toml).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// How long to wait for the phone: 30s, 10m, 6h.
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+        wait: std::time::Duration,
+    },
+    /// Run `lifeboat backup` every night: a systemd timer, a launchd agent or a scheduled task.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// When each phone was last backed up, and how the last runs went.
+    Status {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Look around the iPhone's media folder (what Finder calls its files).
     Files {
         #[arg(long, global = true, value_name = "UDID")]
@@ -161,4 +182,48 @@ fn parse_percent(text: &str) -> Result<f64, String> {
         Ok(p) if p > 0.0 && p <= 100.0 => Ok(p / 100.0),
         _ => Err(format!("{text:?} is not a percentage between 0 and 100")),
     }
+}
+
+#[derive(Subcommand)]
+pub enum ScheduleCommand {
+    /// Install the nightly run.
+    Install {
+        /// Time of day, local time.
+        #[arg(long, default_value = "02:00")]
+        at: nightly::schedule::At,
+        /// How long each night's run waits for the phone.
+        #[arg(long, default_value = "6h")]
+        wait: String,
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Show the files and commands, and change nothing.
+        #[arg(long)]
+        print: bool,
+        /// With --print: the platform to show (linux, macos, windows).
+        #[arg(long, value_parser = ["linux", "macos", "windows"])]
+        platform: Option<String>,
+    },
+    /// Show the installed schedule, the next run and the last result.
+    Status {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Remove the nightly run.
+    Remove,
+}
+
+/// `30s`, `10m`, `6h`, or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 10m or 6h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?} is not a duration like 30s, 10m or 6h")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }

@@ -1,10 +1,12 @@
 //! One module per command.
 
+mod backup;
 mod devices;
 mod export;
 mod files;
 mod info;
 mod pair;
+mod schedule;
 mod unpair;
 mod verify;
 
@@ -23,5 +25,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Files { device, command } => files::run(&mux, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux, args),
         Command::Verify(args) => verify::run(&mux, args),
+        Command::Backup { config, wait } => backup::run(&mux, config, wait),
+        Command::Schedule { command } => schedule::run(command),
+        Command::Status { config, json } => backup::status(config, json),
     }
 }

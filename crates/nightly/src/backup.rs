@@ -1,0 +1,373 @@
+//! One unattended run: wait for a configured phone, export what is new, check a sample,
+//! and leave a log, a status and a notification. Every failure ends up as one clear line
+//! for the person reading the log in the morning.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lockdown::{LockdownClient, PairRecordStore};
+use serde_json::json;
+use transfer::export::{self, ExportError, ExportOptions, Layout as ExportLayout, Selection};
+use usbmux::{Device, Event, UsbmuxClient};
+
+use crate::config::{Config, Layout, Phone};
+use crate::status::{self, RunRecord};
+
+/// How a run ended, for the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No configured phone came within the wait: a normal night.
+    NoPhone,
+    Ok,
+    /// Some files are only in iCloud or failed; the rest is safe.
+    Incomplete,
+    /// Another backup holds the destination; this run did nothing.
+    Busy,
+    Failed,
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::NoPhone => "no-phone",
+            Outcome::Ok => "ok",
+            Outcome::Incomplete => "incomplete",
+            Outcome::Busy => "busy",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// The run's log: a file in the log folder, each line also on standard error.
+pub struct Log {
+    file: Option<std::fs::File>,
+    pub path: Option<PathBuf>,
+}
+
+impl Log {
+    pub fn open(dir: &Path) -> Log {
+        let t = time::OffsetDateTime::now_utc();
+        let name = format!(
+            "backup-{:04}{:02}{:02}-{:02}{:02}{:02}-{}.log",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            std::process::id()
+        );
+        let path = dir.join(name);
+        let file = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::File::create(&path))
+            .ok();
+        let path = file.as_ref().map(|_| path);
+        Log { file, path }
+    }
+
+    pub fn line(&mut self, text: &str) {
+        let stamp = status::format_time(status::now());
+        eprintln!("lifeboat: {text}");
+        if let Some(file) = &mut self.file {
+            let _ = writeln!(file, "{stamp} {text}");
+            let _ = file.flush();
+        }
+    }
+}
+
+/// Waits until `deadline` for a phone the configuration names; USB is preferred when a
+/// phone shows up both ways at once. A daemon that is not running yet is retried.
+pub fn wait_for_phone(mux: &UsbmuxClient, config: &Config, deadline: Instant, log: &mut Log) -> Option<Device> {
+    let mut told = false;
+    loop {
+        let remaining = deadline.checked_duration_since(Instant::now())?;
+        let mut listener = match mux.listen() {
+            Ok(listener) => listener,
+            Err(e) => {
+                if !told {
+                    log.line(&format!("usbmuxd is not answering yet ({e}); waiting for it"));
+                    told = true;
+                }
+                std::thread::sleep(remaining.min(Duration::from_secs(2)));
+                continue;
+            }
+        };
+        loop {
+            let remaining = deadline.checked_duration_since(Instant::now())?;
+            match listener.next_event(Some(remaining)) {
+                Ok(Some(Event::Attached(device))) if config.phone(&device.udid).is_some() => {
+                    if device.is_usb() {
+                        return Some(device);
+                    }
+                    // A Wi-Fi sighting: give USB a moment, it is faster and steadier.
+                    let usb = mux
+                        .list_devices()
+                        .ok()
+                        .and_then(|list| list.into_iter().find(|d| d.udid == device.udid && d.is_usb()));
+                    return Some(usb.unwrap_or(device));
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn export_options(phone: &Phone) -> ExportOptions {
+    ExportOptions {
+        layout: match phone.layout {
+            Layout::Date => ExportLayout::Date,
+            Layout::Device => ExportLayout::Device,
+            Layout::Flat => ExportLayout::Flat,
+        },
+        selection: Selection {
+            include_trashed: phone.include_trashed,
+            exclude_hidden: phone.exclude_hidden,
+            skip_edited: phone.skip_edited,
+            album: phone.album.clone(),
+            ..Default::default()
+        },
+        dry_run: false,
+    }
+}
+
+/// Below this much free space the phone is called nearly full in the log.
+const NEARLY_FULL: u64 = 1_000_000_000;
+
+/// Backs up `device`, whose configuration is `phone`, and fills in `record`.
+fn back_up(
+    mux: &UsbmuxClient,
+    device: &Device,
+    phone: &Phone,
+    config: &Config,
+    record: &mut RunRecord,
+    log: &mut Log,
+) -> Outcome {
+    let dest = &phone.destination;
+    record.destination = dest.display().to_string();
+    if let Err(e) = std::fs::create_dir_all(dest) {
+        record.errors.push(format!(
+            "cannot use the destination {}: {e}. Is the backup disk connected?",
+            dest.display()
+        ));
+        return Outcome::Failed;
+    }
+    let lock = match export::lock_destination(dest) {
+        Ok(lock) => lock,
+        Err(ExportError::Busy(_)) => {
+            record.errors.push(format!(
+                "another backup into {} is running; this run skipped it",
+                dest.display()
+            ));
+            return Outcome::Busy;
+        }
+        Err(e) => {
+            record.errors.push(e.to_string());
+            return Outcome::Failed;
+        }
+    };
+    let store = PairRecordStore::new(mux);
+    let pair_record = match store.load(&device.udid) {
+        Ok(Some((record, _))) => record,
+        _ => {
+            record.errors.push(
+                lockdown::Error::NotPaired {
+                    udid: device.udid.clone(),
+                }
+                .to_string(),
+            );
+            return Outcome::Failed;
+        }
+    };
+    // A look at the phone first: it tells locked-since-boot and untrusted apart, and its free space.
+    let session = LockdownClient::connect(mux, device).and_then(|mut client| {
+        client.start_session(&pair_record)?;
+        let free = client
+            .get_value(Some("com.apple.disk_usage"), Some("TotalDataAvailable"))
+            .ok()
+            .and_then(|v| v.as_unsigned_integer());
+        let _ = client.stop_session();
+        Ok(free)
+    });
+    match session {
+        Ok(Some(free)) if free < NEARLY_FULL => log.line(&format!(
+            "{} is nearly full ({} MB free); iCloud and the Photos app may stop working until space is freed",
+            phone.label(),
+            free / 1_000_000
+        )),
+        Ok(_) => {}
+        Err(e) => {
+            record.errors.push(e.to_string());
+            return Outcome::Failed;
+        }
+    }
+    let mut afc = match afc::connect::connect(mux, device, &pair_record) {
+        Ok(afc) => afc,
+        Err(lockdown::Error::Locked) => {
+            record.errors.push(format!(
+                "{} has been locked since it was switched on; unlock it once and leave it plugged in",
+                phone.label()
+            ));
+            return Outcome::Failed;
+        }
+        Err(e) => {
+            record.errors.push(e.to_string());
+            return Outcome::Failed;
+        }
+    };
+    let library = match transfer::load::load(&mut afc, Some(&export::database_cache(dest))) {
+        Ok((library, _)) => library,
+        Err(e) => {
+            record.errors.push(e.to_string());
+            return Outcome::Failed;
+        }
+    };
+    let report = match export::export(&mut afc, &library, dest, &export_options(phone), &mut (), &lock) {
+        Ok(report) => report,
+        Err(e) => {
+            record.errors.push(e.to_string());
+            return Outcome::Failed;
+        }
+    };
+    drop(lock);
+    record.copied = report.copied.len() as u64;
+    record.bytes = report.bytes_copied;
+    record.already_there = report.already_there;
+    record.cloud_only = report.cloud_only.len() as u64;
+    record.failed = report.failed.len() as u64;
+    log.line(&format!(
+        "copied {} files ({:.1} MB) from {}; {} already there",
+        record.copied,
+        record.bytes as f64 / 1e6,
+        phone.label(),
+        record.already_there
+    ));
+    for (path, reason) in &report.failed {
+        record.errors.push(format!("{path}: {reason}"));
+    }
+    if record.cloud_only > 0 {
+        record.errors.push(format!(
+            "{} originals are only in iCloud; on the iPhone turn on Settings > Photos > Download and Keep Originals",
+            record.cloud_only
+        ));
+    }
+    if config.verify_sample_percent > 0.0 {
+        match transfer::verify::verify(dest, Some(config.verify_sample_percent / 100.0), &|_| {}) {
+            Ok(check) => {
+                record.verified = check.checked;
+                record.verify_problems = check.findings.len() as u64;
+                for finding in &check.findings {
+                    record
+                        .errors
+                        .push(format!("verify: {} is {}", finding.path, finding.status.label()));
+                }
+                log.line(&format!(
+                    "verified a {}% sample: {} files, {} problems",
+                    config.verify_sample_percent,
+                    check.checked,
+                    check.findings.len()
+                ));
+            }
+            Err(e) => record.errors.push(format!("verify: {e}")),
+        }
+    }
+    if record.failed > 0 || record.verify_problems > 0 || record.cloud_only > 0 {
+        Outcome::Incomplete
+    } else {
+        Outcome::Ok
+    }
+}
+
+/// The summary `notify_command` receives.
+pub fn summary(outcome: &Outcome, phone: Option<(&Phone, &RunRecord)>) -> serde_json::Value {
+    match phone {
+        None => json!({"outcome": outcome.label(), "message": "no configured iPhone was connected"}),
+        Some((phone, record)) => json!({
+            "outcome": outcome.label(),
+            "phone": phone.label(),
+            "udid": phone.udid,
+            "run": record,
+        }),
+    }
+}
+
+/// Runs `command` through the shell with `summary` on its standard input.
+pub fn notify(command: &str, summary: &serde_json::Value, log: &mut Log) {
+    let shell = if cfg!(windows) { ("cmd", "/C") } else { ("sh", "-c") };
+    let spawned = Command::new(shell.0)
+        .args([shell.1, command])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            if let Some(mut stdin) = child.stdin.take() {
+                let _ = stdin.write_all(summary.to_string().as_bytes());
+            }
+            match child.wait() {
+                Ok(status) if status.success() => {}
+                Ok(status) => log.line(&format!("notify_command exited with {status}")),
+                Err(e) => log.line(&format!("notify_command: {e}")),
+            }
+        }
+        Err(e) => log.line(&format!("cannot run notify_command {command:?}: {e}")),
+    }
+}
+
+/// The whole run. Returns how it ended; the status file and log are written either way.
+pub fn run(mux: &UsbmuxClient, config: &Config, wait: Duration) -> Outcome {
+    let state_dir = config.state_dir();
+    let mut log = Log::open(&config.log_dir());
+    let names: Vec<&str> = config.phones.iter().map(Phone::label).collect();
+    log.line(&format!("waiting up to {}s for {}", wait.as_secs(), names.join(", ")));
+    let started = status::now();
+    let Some(device) = wait_for_phone(mux, config, Instant::now() + wait, &mut log) else {
+        log.line("no configured iPhone was connected; nothing to do tonight");
+        let mut status_file = status::load(&state_dir);
+        status_file.last_empty_night = Some(status::now());
+        if let Err(e) = status::save(&state_dir, &status_file) {
+            log.line(&format!("cannot write the status file: {e}"));
+        }
+        if let Some(command) = &config.notify_command {
+            notify(command, &summary(&Outcome::NoPhone, None), &mut log);
+        }
+        return Outcome::NoPhone;
+    };
+    let Some(phone) = config.phone(&device.udid) else {
+        return Outcome::NoPhone;
+    };
+    log.line(&format!(
+        "{} is connected over {}",
+        phone.label(),
+        device.connection_label()
+    ));
+    let mut record = RunRecord {
+        started,
+        log: log.path.as_ref().map(|p| p.display().to_string()),
+        ..Default::default()
+    };
+    let outcome = back_up(mux, &device, phone, config, &mut record, &mut log);
+    record.finished = status::now();
+    record.outcome = outcome.label().into();
+    for error in &record.errors {
+        log.line(error);
+    }
+    log.line(&format!("finished: {}", outcome.label()));
+    let mut status_file = status::load(&state_dir);
+    let entry = status_file.phones.entry(phone.udid.clone()).or_default();
+    entry.name = phone.label().to_string();
+    if outcome == Outcome::Ok || outcome == Outcome::Incomplete {
+        entry.last_success = Some(record.finished);
+    }
+    entry.last_run = Some(record.clone());
+    if let Err(e) = status::save(&state_dir, &status_file) {
+        log.line(&format!("cannot write the status file: {e}"));
+    }
+    if let Some(command) = &config.notify_command {
+        notify(command, &summary(&outcome, Some((phone, &record))), &mut log);
+    }
+    outcome
+}

@@ -1,0 +1,178 @@
+//! The configuration file (TOML), in the platform's config folder unless `--config` says
+//! otherwise.
+//!
+//! ```toml
+//! notify_command = "notify-send lifeboat"   # gets the run's JSON summary on stdin
+//! verify_sample_percent = 5                 # after each run; 0 turns it off
+//! warn_after_days = 3
+//!
+//! [[phone]]
+//! udid = "00008110-001A2B3C4D5E6F70"
+//! name = "Ada's iPhone"
+//! destination = "/mnt/backup/ada-iphone"
+//! layout = "date"                           # date, device or flat
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where each run's log goes (default: the platform's state folder, under "logs").
+    pub log_dir: Option<PathBuf>,
+    /// Where the status file goes (default: the platform's state folder).
+    pub state_dir: Option<PathBuf>,
+    /// A shell command run after each run, with the JSON summary on its standard input.
+    pub notify_command: Option<String>,
+    /// Percent of the destination to re-verify after each run (0 for none).
+    #[serde(default = "default_sample")]
+    pub verify_sample_percent: f64,
+    /// `lifeboat status` warns when a phone's last backup is older than this.
+    #[serde(default = "default_warn_days")]
+    pub warn_after_days: u64,
+    #[serde(default, rename = "phone")]
+    pub phones: Vec<Phone>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Phone {
+    pub udid: String,
+    pub name: Option<String>,
+    pub destination: PathBuf,
+    #[serde(default)]
+    pub layout: Layout,
+    #[serde(default)]
+    pub include_trashed: bool,
+    #[serde(default)]
+    pub exclude_hidden: bool,
+    #[serde(default)]
+    pub skip_edited: bool,
+    pub album: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    #[default]
+    Date,
+    Device,
+    Flat,
+}
+
+fn default_sample() -> f64 {
+    5.0
+}
+
+fn default_warn_days() -> u64 {
+    3
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no configuration at {0}: write one (see `lifeboat backup --help`) with a [[phone]] section naming the UDID and destination"
+    )]
+    Missing(PathBuf),
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Phone {
+    /// The name to show: the configured one, else the UDID.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.udid)
+    }
+}
+
+fn dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "lifeboat")
+}
+
+/// `~/.config/lifeboat/config.toml` on Linux, the Application Support folder on macOS.
+pub fn default_path() -> PathBuf {
+    dirs()
+        .map(|d| d.config_dir().join("config.toml"))
+        .unwrap_or_else(|| PathBuf::from("lifeboat.toml"))
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::Missing(path.to_path_buf())),
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if config.phones.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: "no [[phone]] is configured".into(),
+            });
+        }
+        if !(0.0..=100.0).contains(&config.verify_sample_percent) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: "verify_sample_percent must be between 0 and 100".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// The state folder: status file and, by default, logs.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| {
+            dirs()
+                .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
+                .unwrap_or_else(|| PathBuf::from(".lifeboat-state"))
+        })
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.log_dir.clone().unwrap_or_else(|| self.state_dir().join("logs"))
+    }
+
+    pub fn phone(&self, udid: &str) -> Option<&Phone> {
+        self.phones.iter().find(|p| p.udid.eq_ignore_ascii_case(udid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_config_and_rejects_mistakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert!(matches!(Config::load(&path), Err(ConfigError::Missing(_))));
+        std::fs::write(
+            &path,
+            "notify_command = \"cat\"\n[[phone]]\nudid = \"U1\"\nname = \"Ada\"\ndestination = \"/b\"\nlayout = \"flat\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.phones[0].layout, Layout::Flat);
+        assert_eq!(config.verify_sample_percent, 5.0);
+        assert_eq!(config.phone("u1").map(Phone::label), Some("Ada"));
+        std::fs::write(
+            &path,
+            "[[phone]]\nudid = \"U1\"\ndestination = \"/b\"\nlayuot = \"flat\"\n",
+        )
+        .unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("layuot"), "a misspelt key is named: {err}");
+        std::fs::write(&path, "warn_after_days = 3\n").unwrap();
+        assert!(Config::load(&path).unwrap_err().to_string().contains("no [[phone]]"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Backups that run by themselves: the phone charges on the desk overnight, iCloud has
+//! failed, and the computer copies what is new.
+//!
+//! [`config`] is what the user wrote down, [`backup`] one unattended run, [`status`] what
+//! the runs left behind, and [`schedule`] the units each platform's scheduler needs.
+
+pub mod backup;
+pub mod config;
+pub mod schedule;
+pub mod status;

@@ -1,0 +1,291 @@
+//! Nightly backups: the scheduler files each platform accepts, and `lifeboat backup` when
+//! no phone comes, when one is plugged in later, when another run holds the destination,
+//! and when the phone does not trust this computer.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fake_iphone::library::{LibrarySpec, make_library};
+use fake_iphone::{FakeIphone, PhoneConfig, RunningFake};
+use nightly::schedule::{self, At, Invocation};
+
+fn invocation() -> Invocation {
+    Invocation {
+        exe: env!("CARGO_BIN_EXE_lifeboat").into(),
+        config: Some("/etc/lifeboat test/config.toml".into()),
+        wait: "6h".into(),
+    }
+}
+
+#[test]
+fn systemd_units_pass_systemd_analyze_verify() {
+    let Some(analyze) = peer("systemd-analyze") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let at = At { hour: 2, minute: 30 };
+    let files = schedule::files(schedule::Platform::Linux, &invocation(), at, dir.path(), dir.path());
+    let mut paths = Vec::new();
+    for file in &files {
+        let path = dir.path().join(file.path.file_name().unwrap());
+        std::fs::write(&path, &file.contents).unwrap();
+        paths.push(path);
+    }
+    let mut cmd = Command::new(analyze);
+    cmd.env("XDG_RUNTIME_DIR", runtime.path())
+        .arg("verify")
+        .arg("--user")
+        .args(&paths);
+    let out = run(&mut cmd, Duration::from_secs(60));
+    assert_success(&out, "systemd-analyze verify");
+    assert!(
+        text(&out.stderr).trim().is_empty(),
+        "no warnings: {}",
+        text(&out.stderr)
+    );
+    let timer = &files[1].contents;
+    assert!(
+        timer.contains("OnCalendar=*-*-* 02:30:00") && timer.contains("Persistent=true"),
+        "{timer}"
+    );
+
+    // The CLI prints the same files without touching anything.
+    let home = Home::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    home.apply(&mut cmd);
+    cmd.args(["schedule", "install", "--print", "--platform", "linux", "--at", "02:30"]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_success(&out, "schedule install --print");
+    assert!(
+        text(&out.stdout).contains("lifeboat-backup.timer")
+            && text(&out.stdout).contains("systemctl --user enable --now")
+    );
+    assert!(!home.path().join(".config/systemd").exists(), "--print writes nothing");
+}
+
+#[test]
+fn launchd_plist_and_task_xml_are_well_formed() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = At { hour: 3, minute: 15 };
+    let plist_file = &schedule::files(schedule::Platform::MacOs, &invocation(), at, dir.path(), dir.path())[0];
+    let path = dir.path().join("agent.plist");
+    std::fs::write(&path, &plist_file.contents).unwrap();
+    if let Some(plistutil) = peer("plistutil") {
+        let out = run(
+            Command::new(plistutil)
+                .arg("-i")
+                .arg(&path)
+                .arg("-o")
+                .arg(dir.path().join("agent.bin")),
+            Duration::from_secs(30),
+        );
+        assert_success(&out, "plistutil");
+    }
+    let value = plist::Value::from_file(&path).unwrap();
+    let d = value.as_dictionary().unwrap();
+    assert_eq!(d["Label"].as_string(), Some(schedule::LAUNCHD_LABEL));
+    let args: Vec<&str> = d["ProgramArguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect();
+    assert_eq!(
+        args,
+        vec![
+            env!("CARGO_BIN_EXE_lifeboat"),
+            "backup",
+            "--wait",
+            "6h",
+            "--config",
+            "/etc/lifeboat test/config.toml"
+        ]
+    );
+    let interval = d["StartCalendarInterval"].as_dictionary().unwrap();
+    assert_eq!(
+        (
+            interval["Hour"].as_unsigned_integer(),
+            interval["Minute"].as_unsigned_integer()
+        ),
+        (Some(3), Some(15))
+    );
+
+    let xml = &schedule::files(schedule::Platform::Windows, &invocation(), at, dir.path(), dir.path())[0].contents;
+    let path = dir.path().join("task.xml");
+    std::fs::write(&path, xml).unwrap();
+    if let Some(xmllint) = peer("xmllint") {
+        assert_success(
+            &run(Command::new(xmllint).arg("--noout").arg(&path), Duration::from_secs(30)),
+            "xmllint",
+        );
+    }
+    assert!(
+        xml.contains(&format!("<Command>{}</Command>", env!("CARGO_BIN_EXE_lifeboat"))),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<Arguments>backup --wait 6h --config &quot;/etc/lifeboat test/config.toml&quot;</Arguments>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<StartBoundary>2024-01-01T03:15:00</StartBoundary>")
+            && xml.contains("<StartWhenAvailable>true</StartWhenAvailable>")
+    );
+}
+
+struct Night {
+    fake: RunningFake,
+    home: Home,
+    _media: tempfile::TempDir,
+    config: std::path::PathBuf,
+    dest: tempfile::TempDir,
+    notified: std::path::PathBuf,
+}
+
+fn night(paired: bool) -> Night {
+    let media = tempfile::tempdir().unwrap();
+    make_library(
+        media.path(),
+        &LibrarySpec {
+            ios: "17.5".into(),
+            photos: 6,
+            live: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let fake = FakeIphone::new()
+        .phone(PhoneConfig::new(UDID, media.path()).name("Ada's iPhone"))
+        .start()
+        .unwrap();
+    let home = Home::new();
+    if paired {
+        assert_success(&lifeboat(&fake, &home, &["pair"]), "pair");
+    }
+    let dest = tempfile::tempdir().unwrap();
+    let notified = home.path().join("notified.json");
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "notify_command = \"cat > '{}'\"\nverify_sample_percent = 50\nstate_dir = '{}'\n\n[[phone]]\nudid = \"{UDID}\"\nname = \"Ada\"\ndestination = '{}'\n",
+            notified.display(),
+            home.path().join("state").display(),
+            dest.path().display()
+        ),
+    )
+    .unwrap();
+    Night {
+        fake,
+        home,
+        _media: media,
+        config,
+        dest,
+        notified,
+    }
+}
+
+fn backup(night: &Night, wait: &str) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    let out = lifeboat(
+        &night.fake,
+        &night.home,
+        &["backup", "--config", night.config.to_str().unwrap(), "--wait", wait],
+    );
+    (out, started.elapsed())
+}
+
+fn last_log(night: &Night) -> String {
+    let logs = night.home.path().join("state/logs");
+    let mut files: Vec<_> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    std::fs::read_to_string(files.last().unwrap()).unwrap()
+}
+
+fn status_json(night: &Night) -> serde_json::Value {
+    let out = lifeboat(
+        &night.fake,
+        &night.home,
+        &["status", "--json", "--config", night.config.to_str().unwrap()],
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_night_without_the_phone_is_normal() {
+    let night = night(true);
+    assert!(night.fake.detach(None));
+    let (out, took) = backup(&night, "2s");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(took < Duration::from_secs(20), "returned within the wait: {took:?}");
+    assert!(last_log(&night).contains("no configured iPhone was connected"));
+    let notified: serde_json::Value = serde_json::from_slice(&std::fs::read(&night.notified).unwrap()).unwrap();
+    assert_eq!(notified["outcome"], "no-phone");
+    assert!(status_json(&night)["last_empty_night"].is_i64());
+}
+
+#[test]
+fn a_phone_plugged_in_later_is_backed_up_and_verified() {
+    let night = night(true);
+    assert!(night.fake.detach(None));
+    let fake = &night.fake;
+    let (out, _) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1500));
+            fake.attach(None);
+        });
+        backup(&night, "60s")
+    });
+    assert_success(&out, "backup");
+    let exported = std::fs::read_dir(night.dest.path().join("2019/01")).unwrap().count();
+    assert_eq!(exported, 9, "6 photos, a Live pair and SHA256SUMS");
+    let notified: serde_json::Value = serde_json::from_slice(&std::fs::read(&night.notified).unwrap()).unwrap();
+    assert_eq!(notified["outcome"], "ok");
+    assert_eq!(notified["phone"], "Ada");
+    assert_eq!(notified["run"]["copied"], 8);
+    assert_eq!(notified["run"]["verified"], 4, "a 50% sample of 8 files");
+    let status = status_json(&night);
+    assert!(status["phones"][UDID]["last_success"].is_i64());
+    let human = lifeboat(
+        &night.fake,
+        &night.home,
+        &["status", "--config", night.config.to_str().unwrap()],
+    );
+    assert_success(&human, "status");
+    assert!(
+        text(&human.stdout).contains("Ada: last backed up"),
+        "{}",
+        text(&human.stdout)
+    );
+    // The next night copies nothing.
+    let (out, _) = backup(&night, "30s");
+    assert_success(&out, "second night");
+    let notified: serde_json::Value = serde_json::from_slice(&std::fs::read(&night.notified).unwrap()).unwrap();
+    assert_eq!(notified["run"]["copied"], 0);
+    assert_eq!(notified["run"]["already_there"], 8);
+}
+
+#[test]
+fn a_run_holding_the_destination_makes_the_next_skip_and_say_so() {
+    let night = night(true);
+    let held = transfer::export::lock_destination(night.dest.path()).unwrap();
+    let (out, _) = backup(&night, "30s");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(last_log(&night).contains("another backup into"), "{}", last_log(&night));
+    assert_eq!(status_json(&night)["phones"][UDID]["last_run"]["outcome"], "busy");
+    drop(held);
+}
+
+#[test]
+fn an_untrusted_phone_gets_one_clear_line() {
+    let night = night(false);
+    let (out, _) = backup(&night, "30s");
+    assert_eq!(out.status.code(), Some(1));
+    let log = last_log(&night);
+    assert!(log.contains("not paired") && log.contains("lifeboat pair"), "{log}");
+    assert!(!log.contains("panicked") && !log.contains("RUST_BACKTRACE"));
+    let errors = &status_json(&night)["phones"][UDID]["last_run"]["errors"];
+    assert_eq!(errors.as_array().map(Vec::len), Some(1), "{errors}");
+}
