@@ -289,3 +289,18 @@ fn an_untrusted_phone_gets_one_clear_line() {
     let errors = &status_json(&night)["phones"][UDID]["last_run"]["errors"];
     assert_eq!(errors.as_array().map(Vec::len), Some(1), "{errors}");
 }
+
+#[test]
+fn a_phone_locked_since_boot_gets_one_clear_line() {
+    let night = night(true);
+    assert!(night.fake.set_locked(None, true));
+    let (out, _) = backup(&night, "30s");
+    assert_eq!(out.status.code(), Some(1));
+    let errors = status_json(&night)["phones"][UDID]["last_run"]["errors"].clone();
+    assert_eq!(errors.as_array().map(Vec::len), Some(1), "{errors}");
+    assert!(
+        errors[0].as_str().unwrap().contains("locked since it was switched on"),
+        "{errors}"
+    );
+    assert!(last_log(&night).contains("unlock it once"));
+}

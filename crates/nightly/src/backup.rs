@@ -193,7 +193,7 @@ fn back_up(
         Ok(free)
     });
     match session {
-        Ok(Some(free)) if free < NEARLY_FULL => log.line(&format!(
+        Ok(Some(free)) if free < NEARLY_FULL => record.errors.push(format!(
             "{} is nearly full ({} MB free); iCloud and the Photos app may stop working until space is freed",
             phone.label(),
             free / 1_000_000

@@ -21,7 +21,7 @@ use crate::sinks::{HashedFiles, hex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
-    /// `YYYY/MM/` by capture date.
+    /// `YYYY/MM/` by capture date, in the time zone it was taken in where the phone knows it.
     #[default]
     Date,
     /// The phone's own folders (`DCIM/100APPLE/`).
@@ -180,7 +180,7 @@ fn folder_for(asset: &Asset, layout: Layout) -> String {
             .unwrap_or_default(),
         Layout::Date => match asset
             .created
-            .and_then(|c| time::OffsetDateTime::from_unix_timestamp(c).ok())
+            .and_then(|c| time::OffsetDateTime::from_unix_timestamp(c + asset.utc_offset.unwrap_or(0)).ok())
         {
             Some(t) => format!("{:04}/{:02}", t.year(), u8::from(t.month())),
             None => "undated".into(),
@@ -543,5 +543,66 @@ impl FetchSink for Sink<'_> {
             self.flush()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(created: i64, utc_offset: Option<i64>) -> Asset {
+        Asset {
+            id: "A".into(),
+            kind: MediaKind::Photo,
+            created: Some(created),
+            utc_offset,
+            trashed: false,
+            hidden: false,
+            albums: Vec::new(),
+            original_path: "DCIM/100APPLE/IMG_0001.HEIC".into(),
+            resources: Vec::new(),
+            cloud_only: false,
+        }
+    }
+
+    #[test]
+    fn date_folders_use_the_capture_time_zone() {
+        // 2019-01-31 23:30 UTC is already February in Paris.
+        let late = 1_548_977_400;
+        assert_eq!(folder_for(&asset(late, None), Layout::Date), "2019/01");
+        assert_eq!(folder_for(&asset(late, Some(3600)), Layout::Date), "2019/02");
+        assert_eq!(folder_for(&asset(late, Some(-3600)), Layout::Date), "2019/01");
+        assert_eq!(folder_for(&asset(late, None), Layout::Device), "DCIM/100APPLE");
+        assert_eq!(folder_for(&asset(late, None), Layout::Flat), "");
+    }
+
+    #[test]
+    fn an_asset_shares_one_base_name_and_suffixes_together() {
+        use crate::library::Resource;
+        use crate::walk::DeviceFile;
+        let file = |path: &str| DeviceFile {
+            path: path.into(),
+            size: 1,
+            mtime_ns: 0,
+        };
+        let mut live = asset(0, None);
+        live.resources = vec![
+            Resource {
+                role: Role::Original,
+                file: file("DCIM/100APPLE/IMG_0001.HEIC"),
+            },
+            Resource {
+                role: Role::LiveVideo,
+                file: file("DCIM/100APPLE/IMG_0001.MOV"),
+            },
+            Resource {
+                role: Role::Render,
+                file: file("PhotoData/Mutations/DCIM/100APPLE/IMG_0001/Adjustments/FullSizeRender.heic"),
+            },
+        ];
+        let names: Vec<String> = names_for(&live, 0, false).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, vec!["IMG_0001.HEIC", "IMG_0001.MOV", "IMG_0001_edited.HEIC"]);
+        let names: Vec<String> = names_for(&live, 2, true).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, vec!["IMG_0001 (2).HEIC", "IMG_0001 (2).MOV"]);
     }
 }

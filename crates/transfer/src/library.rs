@@ -57,6 +57,9 @@ pub struct Asset {
     pub kind: MediaKind,
     /// Capture time, Unix seconds.
     pub created: Option<i64>,
+    /// The capture's offset from UTC in seconds, where the database records it, so the
+    /// date layout files a photo under the month it was taken in, where it was taken.
+    pub utc_offset: Option<i64>,
     pub trashed: bool,
     pub hidden: bool,
     pub albums: Vec<String>,
@@ -213,6 +216,7 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             default.to_string()
         }
     };
+    let offsets = utc_offsets(&conn, &tables, &columns)?;
     let sql = format!(
         "SELECT Z_PK, ZUUID, ZDIRECTORY, ZFILENAME, {}, {}, {}, {} FROM {asset_table}",
         column("ZDATECREATED", "NULL"),
@@ -269,6 +273,7 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             id: uuid.unwrap_or_else(|| original_path.clone()),
             kind,
             created: created.map(|c| (c + CORE_DATA_EPOCH).round() as i64),
+            utc_offset: offsets.get(&pk).copied(),
             trashed: trashed == Some(1),
             hidden: hidden == Some(1),
             albums: albums.get(&pk).cloned().unwrap_or_default(),
@@ -285,6 +290,36 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             asset_table: asset_table.to_string(),
         },
     })
+}
+
+/// Each asset's `ZTIMEZONEOFFSET` from ZADDITIONALASSETATTRIBUTES, by asset key, when the
+/// database has the table and columns (it is optional: dates fall back to UTC).
+fn utc_offsets(
+    conn: &Connection,
+    tables: &HashSet<String>,
+    asset_columns: &HashSet<String>,
+) -> Result<HashMap<i64, i64>, LibraryError> {
+    let mut out = HashMap::new();
+    if !tables.contains("ZADDITIONALASSETATTRIBUTES") || !asset_columns.contains("ZADDITIONALATTRIBUTES") {
+        return Ok(out);
+    }
+    let columns: HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('ZADDITIONALASSETATTRIBUTES')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !columns.contains("ZASSET") || !columns.contains("ZTIMEZONEOFFSET") {
+        return Ok(out);
+    }
+    let mut statement = conn
+        .prepare("SELECT ZASSET, ZTIMEZONEOFFSET FROM ZADDITIONALASSETATTRIBUTES WHERE ZTIMEZONEOFFSET IS NOT NULL")?;
+    for row in statement.query_map([], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?)))? {
+        let (asset, offset) = row?;
+        // Offsets beyond ±18 h are not time zones; leave those dates in UTC.
+        if let Some(asset) = asset.filter(|_| offset.abs() <= 18 * 3600) {
+            out.insert(asset, offset);
+        }
+    }
+    Ok(out)
 }
 
 /// Album titles per asset key, through the join table whose name this iOS version uses:
@@ -344,6 +379,7 @@ fn unknown_files(present: &mut Present, files: &[DeviceFile]) -> Vec<Asset> {
             id: original_path.clone(),
             kind,
             created,
+            utc_offset: None,
             trashed: false,
             hidden: false,
             albums: Vec::new(),
