@@ -304,3 +304,37 @@ fn a_phone_locked_since_boot_gets_one_clear_line() {
     );
     assert!(last_log(&night).contains("unlock it once"));
 }
+
+#[test]
+fn schedule_status_reads_the_installed_time() {
+    let home = Home::new();
+    let status = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        home.apply(&mut cmd);
+        cmd.args(["schedule", "status"]);
+        run(&mut cmd, Duration::from_secs(30))
+    };
+    let out = status();
+    assert_success(&out, "schedule status");
+    assert!(text(&out.stdout).contains("not installed"), "{}", text(&out.stdout));
+    // Installed by hand here, as `schedule install` would write them (it also runs systemctl).
+    let units = home.path().join(".config/systemd/user");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(
+        units.join("lifeboat-backup.service"),
+        schedule::systemd_service(&invocation()),
+    )
+    .unwrap();
+    std::fs::write(
+        units.join("lifeboat-backup.timer"),
+        schedule::systemd_timer(At { hour: 2, minute: 30 }),
+    )
+    .unwrap();
+    let out = status();
+    assert_success(&out, "schedule status");
+    assert!(
+        text(&out.stdout).contains("next run is at 02:30"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -93,7 +93,18 @@ pub fn run(command: ScheduleCommand) -> Result<()> {
             let at = "02:00".parse().map_err(anyhow::Error::msg)?;
             let files = unit_files(platform, at, "6h".into(), config.clone())?;
             let installed = files.iter().all(|f| f.path.exists());
-            println!("schedule: {}", if installed { "installed" } else { "not installed" });
+            let time = files
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(&f.path).ok())
+                .find_map(|contents| schedule::installed_time(platform, &contents));
+            match (installed, time) {
+                (true, Some(at)) => println!(
+                    "schedule: installed; the next run is at {:02}:{:02} local time (and at wake-up if a night was missed)",
+                    at.hour, at.minute
+                ),
+                (true, None) => println!("schedule: installed"),
+                (false, _) => println!("schedule: not installed; `lifeboat schedule install --at 02:00` sets it up"),
+            }
             for file in &files {
                 println!(
                     "  {}{}",

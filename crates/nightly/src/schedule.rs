@@ -201,6 +201,35 @@ pub fn task_xml(invocation: &Invocation, at: At) -> String {
     )
 }
 
+/// The time of day an installed schedule runs at, read back from its file.
+pub fn installed_time(platform: Platform, contents: &str) -> Option<At> {
+    let hh_mm = |text: &str| text.get(..5)?.parse::<At>().ok();
+    match platform {
+        Platform::Linux => contents
+            .lines()
+            .find_map(|l| l.strip_prefix("OnCalendar=*-*-* "))
+            .and_then(hh_mm),
+        Platform::Windows => {
+            let start = contents.find("<StartBoundary>")? + "<StartBoundary>".len();
+            contents.get(start..)?.split_once('T').and_then(|(_, time)| hh_mm(time))
+        }
+        Platform::MacOs => {
+            let value = plist::Value::from_reader(std::io::Cursor::new(contents.as_bytes())).ok()?;
+            let interval = value.as_dictionary()?.get("StartCalendarInterval")?.as_dictionary()?;
+            let field = |key: &str| {
+                interval
+                    .get(key)?
+                    .as_unsigned_integer()
+                    .and_then(|n| u8::try_from(n).ok())
+            };
+            Some(At {
+                hour: field("Hour")?,
+                minute: field("Minute")?,
+            })
+        }
+    }
+}
+
 /// A file the scheduler needs, and where it goes.
 #[derive(Debug, Clone)]
 pub struct UnitFile {
@@ -282,5 +311,16 @@ mod tests {
         assert!(
             task_xml(&invocation(), At { hour: 3, minute: 0 }).contains("<Command>/opt/life boat/lifeboat</Command>")
         );
+    }
+
+    #[test]
+    fn the_time_reads_back_from_each_platforms_file() {
+        let at = At { hour: 4, minute: 45 };
+        let dir = std::path::Path::new("/tmp");
+        for platform in [Platform::Linux, Platform::MacOs, Platform::Windows] {
+            let files = files(platform, &invocation(), at, dir, dir);
+            let found = files.iter().find_map(|f| installed_time(platform, &f.contents));
+            assert_eq!(found, Some(at), "{platform:?}");
+        }
     }
 }
