@@ -92,18 +92,7 @@ pub fn unique(format: Format, tag: &str, padding: usize) -> Vec<u8> {
 
 /// CRC-32 (IEEE), as PNG chunks carry it.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
 
 #[cfg(test)]

@@ -85,22 +85,8 @@ pub struct Png {
     data_left: u64,
     chunk_type: [u8; 4],
     /// CRC-32 over the chunk's type and data, so far.
-    crc: u32,
+    crc: crc32fast::Hasher,
     error: Option<String>,
-}
-
-fn crc_update(mut crc: u32, bytes: &[u8]) -> u32 {
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
 }
 
 impl Png {
@@ -129,7 +115,8 @@ impl Png {
                         let g = &self.gathered;
                         self.data_left = u64::from(u32::from_be_bytes([g[0], g[1], g[2], g[3]]));
                         self.chunk_type.copy_from_slice(&g[4..8]);
-                        self.crc = crc_update(0xFFFF_FFFF, &self.chunk_type);
+                        self.crc = crc32fast::Hasher::new();
+                        self.crc.update(&self.chunk_type);
                         self.gathered.clear();
                         self.part = if self.data_left > 0 {
                             PngPart::Data
@@ -140,7 +127,7 @@ impl Png {
                 }
                 PngPart::Data => {
                     let take = self.data_left.min(bytes.len() as u64) as usize;
-                    self.crc = crc_update(self.crc, &bytes[..take]);
+                    self.crc.update(&bytes[..take]);
                     self.data_left -= take as u64;
                     bytes = &bytes[take..];
                     if self.data_left == 0 {
@@ -150,7 +137,7 @@ impl Png {
                 PngPart::Crc => {
                     if self.gather(&mut bytes, 4) {
                         let g = &self.gathered;
-                        if u32::from_be_bytes([g[0], g[1], g[2], g[3]]) != !self.crc {
+                        if u32::from_be_bytes([g[0], g[1], g[2], g[3]]) != self.crc.clone().finalize() {
                             let name = String::from_utf8_lossy(&self.chunk_type).into_owned();
                             self.error = Some(format!("PNG chunk {name} has a bad CRC"));
                         }
