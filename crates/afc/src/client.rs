@@ -3,7 +3,7 @@
 //! number and per-request latency does not cap throughput (protocol.md 3.6).
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::time::Duration;
 
 use crate::codec::{OpenMode, Reply, Request};
@@ -14,8 +14,8 @@ use crate::wire::{self, WireError};
 /// Reads this large keep the link busy without holding much memory (1 MiB, as afcclient
 /// and idevice read; pymobiledevice3 reads 4 MiB).
 pub const DEFAULT_CHUNK: u64 = 1 << 20;
-/// Requests in flight at once. Opens count, so this also bounds the phone's open files
-/// (afcd has a limited number of file slots).
+/// Requests in flight at once; in a fetch, reads in flight, with up to twice as many files
+/// open ahead (afcd has a limited number of file slots).
 pub const DEFAULT_WINDOW: usize = 8;
 /// Largest reply accepted: a read chunk plus headroom. Anything larger is hostile.
 const MAX_REPLY: u64 = 64 << 20;
@@ -89,31 +89,50 @@ pub struct RemoteFile {
 pub trait FetchSink {
     fn begin(&mut self, index: usize) -> io::Result<()>;
     fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()>;
+    /// `data` with the buffer handed over (each reply is its own buffer), so a sink that
+    /// passes bytes to another thread need not copy them.
+    fn data_owned(&mut self, index: usize, bytes: Vec<u8>) -> io::Result<()> {
+        self.data(index, &bytes)
+    }
+    /// A buffer from an earlier `data_owned` the sink is done with, for the fetch to reuse.
+    fn spare(&mut self) -> Option<Vec<u8>> {
+        None
+    }
     /// `Ok` when every byte arrived and matched the reported size.
     fn end(&mut self, index: usize, outcome: Result<u64>) -> io::Result<()>;
 }
 
 pub struct AfcClient<S: Read + Write> {
-    stream: S,
+    /// Buffered for reading only: a walk's small replies then cost one read call for many,
+    /// and large bodies bypass the buffer. Requests are written to the inner stream.
+    stream: BufReader<S>,
     /// Requests queued since the last flush, sent in one write.
     outgoing: Vec<u8>,
     next_packet: u64,
     /// Packet numbers sent and not yet answered, oldest first.
     in_flight: VecDeque<u64>,
+    /// Buffers of finished large replies, given back for reuse.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Replies at least this large are read into reused buffers.
+const REUSE_FROM: usize = 64 << 10;
+/// Buffers kept for reuse: a window of reads and the queue behind it.
+const SPARE_LIMIT: usize = 32;
 
 impl<S: Read + Write> AfcClient<S> {
     pub fn new(stream: S) -> AfcClient<S> {
         AfcClient {
-            stream,
+            stream: BufReader::with_capacity(64 << 10, stream),
             outgoing: Vec::new(),
             next_packet: 0,
             in_flight: VecDeque::new(),
+            spare: Vec::new(),
         }
     }
 
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        self.stream.get_ref()
     }
 
     /// Queues a request; it goes out at the next [`flush`](Self::flush) or receive.
@@ -127,11 +146,20 @@ impl<S: Read + Write> AfcClient<S> {
 
     pub fn flush(&mut self) -> Result<()> {
         if !self.outgoing.is_empty() {
-            self.stream.write_all(&self.outgoing).map_err(io_error)?;
-            self.stream.flush().map_err(io_error)?;
+            let stream = self.stream.get_mut();
+            stream.write_all(&self.outgoing).map_err(io_error)?;
+            stream.flush().map_err(io_error)?;
             self.outgoing.clear();
         }
         Ok(())
+    }
+
+    /// Gives a data buffer back (from a `Reply::Data` the caller is done with) for the next
+    /// large reply.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.spare.len() < SPARE_LIMIT && buffer.capacity() >= REUSE_FROM {
+            self.spare.push(buffer);
+        }
     }
 
     pub fn in_flight(&self) -> usize {
@@ -145,7 +173,16 @@ impl<S: Read + Write> AfcClient<S> {
             .in_flight
             .pop_front()
             .ok_or_else(|| AfcError::Malformed("waiting for a reply with no request in flight".into()))?;
-        let (header, body) = wire::read_packet(&mut self.stream, MAX_REPLY)?
+        let spare = &mut self.spare;
+        let buffer = |len| match spare.pop() {
+            Some(buffer) if len >= REUSE_FROM => buffer,
+            Some(buffer) => {
+                spare.push(buffer);
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let (header, body) = wire::read_packet_with(&mut self.stream, MAX_REPLY, buffer)?
             .ok_or_else(|| AfcError::Disconnected("the phone closed the AFC connection".into()))?;
         if header.packet_num != expected {
             return Err(AfcError::OutOfOrder {
@@ -187,12 +224,16 @@ impl<S: Read + Write> AfcClient<S> {
     pub fn file_infos(&mut self, paths: &[String], window: usize) -> Result<Vec<Result<FileInfo>>> {
         let mut out = Vec::with_capacity(paths.len());
         let mut sent = 0;
+        let window = window.max(1);
         while out.len() < paths.len() {
-            while sent < paths.len() && self.in_flight() < window.max(1) {
-                self.send(&Request::GetFileInfo {
-                    path: paths[sent].clone(),
-                })?;
-                sent += 1;
+            // Top up once half the window has drained, so requests go out many to a write.
+            if self.in_flight() <= window / 2 {
+                while sent < paths.len() && self.in_flight() < window {
+                    self.send(&Request::GetFileInfo {
+                        path: paths[sent].clone(),
+                    })?;
+                    sent += 1;
+                }
             }
             let path = &paths[out.len()];
             let info = expect_data(self.receive()?, path, "GetFileInfo")
@@ -308,9 +349,10 @@ impl<S: Read + Write> AfcClient<S> {
         )
     }
 
-    /// Fetches files whole, keeping up to `window` requests in flight across files: opens of
-    /// later files go out while earlier ones are still being read. Each file's reads and
-    /// close are sent as soon as its handle is known; the phone handles them in order.
+    /// Fetches files whole, keeping up to `window` reads of up to `chunk` bytes in flight
+    /// across files, and up to `2 * window` files open ahead of them, so the phone always
+    /// has a read queued. Each file's reads and close are sent as soon as its handle is
+    /// known; the phone handles them in order.
     /// A file's own failure is reported through `sink.end` and the others go on; a lost
     /// connection stops everything and is returned.
     pub fn fetch(&mut self, files: &[RemoteFile], chunk: u64, window: usize, sink: &mut impl FetchSink) -> Result<()> {
@@ -385,49 +427,64 @@ mod fetch {
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut active: VecDeque<Active> = VecDeque::new();
         let mut next_open = 0;
+        // Reads in flight carry the data; opens and closes are tiny and must not take their
+        // place, or the phone's reply queue runs dry while a handle is awaited and the link
+        // idles for a round trip per file. Files open on the phone (open sent, close not
+        // answered) are bounded separately: afcd has a limited number of file slots.
+        let mut reads_in_flight = 0usize;
+        let mut files_open = 0usize;
+        let open_limit = window.saturating_mul(2);
         let sink_err = |index: usize, source: io::Error| AfcError::Sink {
             path: files[index].path.clone(),
             source,
         };
         loop {
-            // Fill the window: the oldest open file's reads and close first, then opens.
-            while client.in_flight() < window {
-                if let Some(file) = active.iter_mut().find(|a| !a.close_sent) {
-                    if file.to_request > 0 && file.failed.is_none() {
-                        let requested = file.to_request.min(chunk);
-                        client.send(&Request::FileRefRead {
-                            handle: file.handle,
-                            size: requested,
-                        })?;
-                        pending.push_back(Pending::Read {
-                            index: file.index,
-                            requested,
-                        });
-                        file.to_request -= requested;
-                    } else {
-                        client.send(&Request::FileRefClose { handle: file.handle })?;
-                        pending.push_back(Pending::Close { index: file.index });
-                        file.close_sent = true;
-                    }
-                } else if next_open < files.len() {
-                    let path = files[next_open].path.clone();
-                    client.send(&Request::FileRefOpen {
-                        mode: OpenMode::ReadOnly as u64,
-                        path,
+            // Reads first, oldest file first, then the closes of files fully asked for.
+            for file in active.iter_mut().filter(|a| !a.close_sent) {
+                while reads_in_flight < window && file.to_request > 0 && file.failed.is_none() {
+                    let requested = file.to_request.min(chunk);
+                    client.send(&Request::FileRefRead {
+                        handle: file.handle,
+                        size: requested,
                     })?;
-                    pending.push_back(Pending::Open { index: next_open });
-                    next_open += 1;
-                } else {
+                    pending.push_back(Pending::Read {
+                        index: file.index,
+                        requested,
+                    });
+                    reads_in_flight += 1;
+                    file.to_request -= requested;
+                }
+                if file.to_request > 0 && file.failed.is_none() {
                     break;
                 }
+                client.send(&Request::FileRefClose { handle: file.handle })?;
+                pending.push_back(Pending::Close { index: file.index });
+                file.close_sent = true;
+            }
+            // Then open files ahead, so a handle is ready when a read slot frees.
+            while files_open < open_limit && next_open < files.len() {
+                let path = files[next_open].path.clone();
+                client.send(&Request::FileRefOpen {
+                    mode: OpenMode::ReadOnly as u64,
+                    path,
+                })?;
+                pending.push_back(Pending::Open { index: next_open });
+                next_open += 1;
+                files_open += 1;
             }
             let Some(what) = pending.pop_front() else {
                 return Ok(());
             };
+            while let Some(buffer) = sink.spare() {
+                client.recycle(buffer);
+            }
             let reply = client.receive()?;
             match what {
                 Pending::Open { index } => {
                     sink.begin(index).map_err(|e| sink_err(index, e))?;
+                    if !matches!(reply, Reply::FileRefOpenResult(_)) {
+                        files_open -= 1;
+                    }
                     match reply {
                         Reply::FileRefOpenResult(handle) => active.push_back(Active {
                             index,
@@ -450,6 +507,7 @@ mod fetch {
                     }
                 }
                 Pending::Read { index, requested } => {
+                    reads_in_flight -= 1;
                     let Some(file) = active.iter_mut().find(|a| a.index == index) else {
                         continue;
                     };
@@ -468,7 +526,7 @@ mod fetch {
                                 });
                             } else {
                                 file.received += got;
-                                sink.data(index, &bytes).map_err(|e| sink_err(index, e))?;
+                                sink.data_owned(index, bytes).map_err(|e| sink_err(index, e))?;
                                 if got < requested {
                                     // End of file: nothing more to ask for.
                                     file.to_request = 0;
@@ -485,6 +543,7 @@ mod fetch {
                     }
                 }
                 Pending::Close { index } => {
+                    files_open -= 1;
                     let Some(position) = active.iter().position(|a| a.index == index) else {
                         continue;
                     };

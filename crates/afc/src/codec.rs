@@ -359,24 +359,39 @@ impl Reply {
     /// Status, OpenResult and TellResult carry their u64 inside the header (this = entire = 48);
     /// Data carries its bytes after a 40-byte header, as every client accepts.
     pub fn encode(&self, packet_num: u64) -> Vec<u8> {
-        let (operation, params, data): (Opcode, Vec<u8>, &[u8]) = match self {
-            Reply::Status(status) => (Opcode::Status, u64s(&[status.code()]), &[]),
-            Reply::FileRefOpenResult(handle) => (Opcode::FileRefOpenResult, u64s(&[*handle]), &[]),
-            Reply::FileRefTellResult(pos) => (Opcode::FileRefTellResult, u64s(&[*pos]), &[]),
-            Reply::Data(bytes) => (Opcode::Data, Vec::new(), bytes),
+        let mut out = self.encode_head(packet_num);
+        out.extend_from_slice(self.payload());
+        out
+    }
+
+    /// The header and parameters alone; [`payload`](Self::payload) follows them on the wire.
+    /// A server can send the two without copying a large read into one buffer.
+    pub fn encode_head(&self, packet_num: u64) -> Vec<u8> {
+        let (operation, params): (Opcode, Vec<u8>) = match self {
+            Reply::Status(status) => (Opcode::Status, u64s(&[status.code()])),
+            Reply::FileRefOpenResult(handle) => (Opcode::FileRefOpenResult, u64s(&[*handle])),
+            Reply::FileRefTellResult(pos) => (Opcode::FileRefTellResult, u64s(&[*pos])),
+            Reply::Data(_) => (Opcode::Data, Vec::new()),
         };
         let this_length = (HEADER_LEN + params.len()) as u64;
         let header = Header {
-            entire_length: this_length + data.len() as u64,
+            entire_length: this_length + self.payload().len() as u64,
             this_length,
             packet_num,
             operation: operation as u64,
         };
-        let mut out = Vec::with_capacity(header.entire_length as usize);
+        let mut out = Vec::with_capacity(this_length as usize);
         out.extend_from_slice(&header.encode());
         out.extend_from_slice(&params);
-        out.extend_from_slice(data);
         out
+    }
+
+    /// The bytes after the header and parameters.
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Reply::Data(bytes) => bytes,
+            _ => &[],
+        }
     }
 
     /// Client side: interprets a reply's body (everything after the header).

@@ -16,6 +16,17 @@ pub enum WireError {
 
 /// Reads one packet: header and body. `Ok(None)` at a clean end of stream.
 pub fn read_packet<R: Read>(reader: &mut R, max_len: u64) -> Result<Option<(Header, Vec<u8>)>, WireError> {
+    read_packet_with(reader, max_len, |_| Vec::new())
+}
+
+/// [`read_packet`], with the body read into a buffer `buffer(len)` supplies, so a reader of
+/// many large replies can reuse its buffers instead of asking the allocator (and the kernel,
+/// for fresh pages) for a megabyte each time.
+pub fn read_packet_with<R: Read>(
+    reader: &mut R,
+    max_len: u64,
+    buffer: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Option<(Header, Vec<u8>)>, WireError> {
     let mut header_bytes = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
@@ -29,7 +40,9 @@ pub fn read_packet<R: Read>(reader: &mut R, max_len: u64) -> Result<Option<(Head
     }
     let header = Header::decode(&header_bytes, max_len)?;
     // Bounded by max_len in decode, so the claimed length cannot force a huge allocation.
-    let mut body = vec![0u8; header.body_len()];
+    let mut body = buffer(header.body_len());
+    body.clear();
+    body.resize(header.body_len(), 0);
     reader.read_exact(&mut body).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => WireError::Truncated,
         _ => WireError::Io(e),

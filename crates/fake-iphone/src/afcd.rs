@@ -76,7 +76,8 @@ enum Outcome {
 }
 
 enum Outgoing {
-    Reply(Instant, Vec<u8>),
+    /// Due time, header, body (sent after the header, not copied next to it).
+    Reply(Instant, Vec<u8>, Vec<u8>),
     Close,
 }
 
@@ -96,7 +97,7 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
         faults: context.faults,
         stats: context.stats,
     };
-    let mut reader = stream;
+    let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
     let mut stalled = false;
     // End of stream or a malformed packet: a phone drops the connection.
     while let Ok(Some((header, body))) = wire::read_packet(&mut reader, MAX_REQUEST) {
@@ -111,11 +112,18 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
         };
         let due = arrived + link.latency;
         let message = match outcome {
-            Outcome::Send(reply) => Outgoing::Reply(due, reply.encode(header.packet_num)),
+            Outcome::Send(reply) => {
+                let head = reply.encode_head(header.packet_num);
+                let body = match reply {
+                    Reply::Data(bytes) => bytes,
+                    _ => Vec::new(),
+                };
+                Outgoing::Reply(due, head, body)
+            }
             Outcome::SendPartThenDrop(reply, keep) => {
                 let mut bytes = reply.encode(header.packet_num);
                 bytes.truncate(keep);
-                let _ = replies.send(Outgoing::Reply(due, bytes));
+                let _ = replies.send(Outgoing::Reply(due, bytes, Vec::new()));
                 Outgoing::Close
             }
             Outcome::Detach => {
@@ -140,8 +148,8 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
 fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link: Link) {
     let mut link_free = Instant::now();
     for message in queue {
-        let (due, bytes) = match message {
-            Outgoing::Reply(due, bytes) => (due, bytes),
+        let (due, head, body) = match message {
+            Outgoing::Reply(due, head, body) => (due, head, body),
             Outgoing::Close => {
                 let _ = writer.shutdown(std::net::Shutdown::Both);
                 return;
@@ -149,14 +157,15 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
         };
         let start = due.max(link_free);
         if let Some(bandwidth) = link.bandwidth.filter(|&b| b > 0) {
-            link_free = start + Duration::from_secs_f64(bytes.len() as f64 / bandwidth as f64);
+            let len = head.len() + body.len();
+            link_free = start + Duration::from_secs_f64(len as f64 / bandwidth as f64);
         }
         let wait_until = if link.bandwidth.is_some() { link_free } else { start };
         let now = Instant::now();
         if wait_until > now {
             std::thread::sleep(wait_until - now);
         }
-        if writer.write_all(&bytes).is_err() {
+        if writer.write_all(&head).and_then(|()| writer.write_all(&body)).is_err() {
             let _ = writer.shutdown(std::net::Shutdown::Both);
             return;
         }
@@ -375,7 +384,8 @@ impl Afcd {
             }
             Request::FileRefRead { handle, size } => {
                 let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
-                let mut data = Vec::new();
+                // Sized up front: growing by doubling would copy each chunk several times.
+                let mut data = Vec::with_capacity(size.min(MAX_READ) as usize);
                 file.take(size.min(MAX_READ))
                     .read_to_end(&mut data)
                     .map_err(|_| AfcStatus::ReadError)?;

@@ -3,10 +3,14 @@
 
 use std::io::{Read, Write};
 
-use afc::client::{AfcClient, AfcError, DEFAULT_WINDOW};
+use afc::client::{AfcClient, AfcError};
 use afc::kv::FileKind;
 
 use crate::names;
+
+/// GetFileInfo requests in flight. Each is a few dozen bytes each way, so per-request
+/// latency, not the link, bounds a walk; 50,000 files at 0.5 ms take 3 s with 8 in flight.
+const INFO_WINDOW: usize = 64;
 
 /// A file on the phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +46,7 @@ pub fn walk<S: Read + Write>(afc: &mut AfcClient<S>, roots: &[&str]) -> Result<(
                 Err(reason) => skipped.push((path, reason.to_string())),
             }
         }
-        let infos = afc.file_infos(&children, DEFAULT_WINDOW)?;
+        let infos = afc.file_infos(&children, INFO_WINDOW)?;
         for (path, info) in children.into_iter().zip(infos) {
             match info {
                 Ok(info) if info.kind == FileKind::Directory => queue.push(path),
