@@ -3,9 +3,10 @@
 //! A row is written only after its file is complete and synced; a file without a row (the
 //! process was killed in between) is adopted by the next run when its hash matches.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 pub const DIR: &str = ".lifeboat";
 pub const FILE: &str = "manifest.db";
@@ -51,27 +52,30 @@ impl Manifest {
         Ok(Manifest { conn })
     }
 
-    /// The entry for this exact device file (same path, size and time), if exported.
-    pub fn find(&self, device_path: &str, size: u64, mtime_ns: u64) -> rusqlite::Result<Option<Entry>> {
-        self.conn
-            .query_row(
-                "SELECT asset_id, role, device_path, size, device_mtime_ns, capture_date, sha256, dest_path
-                 FROM files WHERE device_path = ?1 AND size = ?2 AND device_mtime_ns = ?3",
-                params![device_path, size as i64, mtime_ns as i64],
-                row_to_entry,
-            )
-            .optional()
-    }
-
-    pub fn by_dest(&self, dest_path: &str) -> rusqlite::Result<Option<Entry>> {
-        self.conn
-            .query_row(
-                "SELECT asset_id, role, device_path, size, device_mtime_ns, capture_date, sha256, dest_path
-                 FROM files WHERE dest_path = ?1",
-                [dest_path],
-                row_to_entry,
-            )
-            .optional()
+    /// Every row's identity and place, read in one query, for planning a run without a
+    /// query per file (a 50,000-asset library would otherwise ask 100,000 times).
+    pub fn index(&self) -> rusqlite::Result<ManifestIndex> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT asset_id, device_path, size, device_mtime_ns, dest_path FROM files")?;
+        let mut index = ManifestIndex::default();
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)? as u64,
+                row.get::<_, i64>(3)? as u64,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (asset_id, device_path, size, mtime_ns, dest_path) = row?;
+            let at = index.rows.len();
+            index.by_device.insert((device_path, size, mtime_ns), at);
+            index.by_dest.insert(dest_path.to_lowercase(), at);
+            index.rows.push(IndexedRow { asset_id, dest_path });
+        }
+        Ok(index)
     }
 
     pub fn all(&self) -> rusqlite::Result<Vec<Entry>> {
@@ -111,6 +115,37 @@ impl Manifest {
             }
         }
         tx.commit()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedRow {
+    pub asset_id: String,
+    pub dest_path: String,
+}
+
+/// The manifest in memory, for lookups by device file and by destination name.
+#[derive(Debug, Default)]
+pub struct ManifestIndex {
+    rows: Vec<IndexedRow>,
+    by_device: HashMap<(String, u64, u64), usize>,
+    /// Keyed by the lower-cased destination path: on the case-insensitive file systems of
+    /// macOS and Windows, names that differ only in case are one file.
+    by_dest: HashMap<String, usize>,
+}
+
+impl ManifestIndex {
+    /// The row for this exact device file (same path, size and time), if exported.
+    pub fn find(&self, device_path: &str, size: u64, mtime_ns: u64) -> Option<&IndexedRow> {
+        // A borrowed tuple key would avoid this allocation; a plan is not hot enough to care.
+        self.by_device
+            .get(&(device_path.to_string(), size, mtime_ns))
+            .map(|&at| &self.rows[at])
+    }
+
+    /// The row whose destination is `dest_path`, compared without case.
+    pub fn by_dest(&self, dest_path: &str) -> Option<&IndexedRow> {
+        self.by_dest.get(&dest_path.to_lowercase()).map(|&at| &self.rows[at])
     }
 }
 
