@@ -18,6 +18,7 @@ use crate::atomic::{AtomicFile, TEMP_SUFFIX, sync_dir};
 use crate::library::{Asset, Library, MediaKind, Role, Source};
 use crate::manifest::{self, Entry, Manifest};
 use crate::sinks::{HashedFiles, hex};
+use crate::threaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
@@ -228,6 +229,7 @@ pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> 
         source: Some(library.source.clone()),
         ..Default::default()
     };
+    let index = manifest.index()?;
     // Lower-cased destination path -> the asset that has it.
     let mut taken: HashMap<String, String> = HashMap::new();
     let mut assets: Vec<&Asset> = library
@@ -247,10 +249,10 @@ pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> 
             if options.selection.skip_edited && resource.role == Role::Render {
                 continue;
             }
-            match manifest.find(&resource.file.path, resource.file.size, resource.file.mtime_ns)? {
-                Some(entry) => {
+            match index.find(&resource.file.path, resource.file.size, resource.file.mtime_ns) {
+                Some(row) => {
                     report.already_there += 1;
-                    taken.insert(entry.dest_path.to_lowercase(), entry.asset_id);
+                    taken.insert(row.dest_path.to_lowercase(), row.asset_id.clone());
                 }
                 None => todo.push(resource),
             }
@@ -267,7 +269,7 @@ pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> 
                 let rel = join_rel(&folder, name);
                 let owner = match taken.get(&rel.to_lowercase()) {
                     Some(owner) => Some(owner.clone()),
-                    None => manifest.by_dest(&rel)?.map(|e| e.asset_id),
+                    None => index.by_dest(&rel).map(|row| row.asset_id.clone()),
                 };
                 if owner.is_some_and(|owner| owner != asset.id) {
                     free = false;
@@ -311,7 +313,7 @@ pub fn export<S: Read + Write>(
     library: &Library,
     dest: &Path,
     options: &ExportOptions,
-    progress: &mut dyn ExportProgress,
+    progress: &mut (dyn ExportProgress + Send),
     _lock: &DestinationLock,
 ) -> Result<ExportReport, ExportError> {
     let dest_err = |path: &Path| {
@@ -359,7 +361,8 @@ pub fn export<S: Read + Write>(
         touched: BTreeSet::new(),
         manifest_error: None,
     };
-    let fetched = afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink);
+    // Hashing and writing run on their own thread, so the link never waits for the disk.
+    let fetched = threaded::fetch(afc, &remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink);
     // Whatever happened, what was completely written is recorded.
     let flushed = sink.flush();
     let touched = std::mem::take(&mut sink.touched);
@@ -414,7 +417,7 @@ struct Sink<'a> {
     batch_started: Instant,
     manifest: &'a mut Manifest,
     report: &'a mut ExportReport,
-    progress: &'a mut dyn ExportProgress,
+    progress: &'a mut (dyn ExportProgress + Send),
     touched: BTreeSet<String>,
     manifest_error: Option<rusqlite::Error>,
 }

@@ -11,5 +11,6 @@ pub mod manifest;
 pub mod names;
 pub mod pull;
 pub mod sinks;
+pub mod threaded;
 pub mod verify;
 pub mod walk;
