@@ -14,6 +14,10 @@ pub struct Cli {
     /// usbmuxd address: UNIX:/path, /path or host:port (default: $USBMUXD_SOCKET_ADDRESS, then the system's).
     #[arg(long, global = true, value_name = "ADDR")]
     pub usbmux: Option<String>,
+    /// Seconds the phone may stay silent before lifeboat gives up on it.
+    #[arg(long, global = true, value_name = "SECONDS", env = "LIFEBOAT_DEVICE_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub device_timeout: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -130,6 +134,10 @@ pub struct ExportArgs {
     /// Only photos in this album.
     #[arg(long, value_name = "NAME")]
     pub album: Option<String>,
+    /// Read every file twice and keep it only if both reads agree (catches bytes damaged
+    /// between the phone and this computer; takes twice as long).
+    #[arg(long)]
+    pub verify_reads: bool,
     /// Show what would be copied, and copy nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -6,6 +6,13 @@ use usbmux::{Device, UsbmuxAddress, UsbmuxClient};
 
 use crate::exit::Unavailable;
 
+/// How long the phone may be silent (`--device-timeout`), set once at start.
+static DEVICE_TIMEOUT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+pub fn set_device_timeout(timeout: std::time::Duration) {
+    let _ = DEVICE_TIMEOUT.set(timeout);
+}
+
 pub fn mux(address: Option<&str>) -> Result<UsbmuxClient> {
     Ok(UsbmuxClient::new(UsbmuxAddress::resolve(address)?))
 }
@@ -71,5 +78,6 @@ pub fn afc(mux: &UsbmuxClient, device: &Device) -> Result<afc::AfcClient<lockdow
     let record = pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
         udid: device.udid.clone(),
     })?;
-    Ok(afc::connect::connect(mux, device, &record)?)
+    let timeout = DEVICE_TIMEOUT.get().copied().unwrap_or(afc::client::REPLY_TIMEOUT);
+    Ok(afc::connect::connect_with_timeout(mux, device, &record, timeout)?)
 }

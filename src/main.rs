@@ -13,6 +13,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    connect::set_device_timeout(std::time::Duration::from_secs(cli.device_timeout));
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => exit::report(&error),

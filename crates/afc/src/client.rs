@@ -46,19 +46,17 @@ pub enum AfcError {
     },
 }
 
-impl From<WireError> for AfcError {
-    fn from(e: WireError) -> AfcError {
-        match e {
-            WireError::Codec(c) => AfcError::Malformed(c.to_string()),
-            WireError::Truncated => AfcError::Disconnected("connection closed in the middle of a reply".into()),
-            WireError::Io(io) => io_error(io),
-        }
+fn wire_error(e: WireError, timeout: Duration) -> AfcError {
+    match e {
+        WireError::Codec(c) => AfcError::Malformed(c.to_string()),
+        WireError::Truncated => AfcError::Disconnected("connection closed in the middle of a reply".into()),
+        WireError::Io(io) => io_error(io, timeout),
     }
 }
 
-fn io_error(e: io::Error) -> AfcError {
+fn io_error(e: io::Error, timeout: Duration) -> AfcError {
     match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => AfcError::Timeout(crate::client::REPLY_TIMEOUT),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => AfcError::Timeout(timeout),
         _ => AfcError::Disconnected(e.to_string()),
     }
 }
@@ -113,6 +111,8 @@ pub struct AfcClient<S: Read + Write> {
     in_flight: VecDeque<u64>,
     /// Buffers of finished large replies, given back for reuse.
     spare: Vec<Vec<u8>>,
+    /// The read timeout the stream was given, for saying how long the phone was silent.
+    timeout: Duration,
 }
 
 /// Replies at least this large are read into reused buffers.
@@ -128,7 +128,15 @@ impl<S: Read + Write> AfcClient<S> {
             next_packet: 0,
             in_flight: VecDeque::new(),
             spare: Vec::new(),
+            timeout: REPLY_TIMEOUT,
         }
+    }
+
+    /// Records the read timeout the caller gave the stream, so that a silent phone is
+    /// reported with the right figure.
+    pub fn with_reply_timeout(mut self, timeout: Duration) -> AfcClient<S> {
+        self.timeout = timeout;
+        self
     }
 
     pub fn get_ref(&self) -> &S {
@@ -146,9 +154,10 @@ impl<S: Read + Write> AfcClient<S> {
 
     pub fn flush(&mut self) -> Result<()> {
         if !self.outgoing.is_empty() {
+            let timeout = self.timeout;
             let stream = self.stream.get_mut();
-            stream.write_all(&self.outgoing).map_err(io_error)?;
-            stream.flush().map_err(io_error)?;
+            stream.write_all(&self.outgoing).map_err(|e| io_error(e, timeout))?;
+            stream.flush().map_err(|e| io_error(e, timeout))?;
             self.outgoing.clear();
         }
         Ok(())
@@ -182,7 +191,8 @@ impl<S: Read + Write> AfcClient<S> {
             }
             None => Vec::new(),
         };
-        let (header, body) = wire::read_packet_with(&mut self.stream, MAX_REPLY, buffer)?
+        let (header, body) = wire::read_packet_with(&mut self.stream, MAX_REPLY, buffer)
+            .map_err(|e| wire_error(e, self.timeout))?
             .ok_or_else(|| AfcError::Disconnected("the phone closed the AFC connection".into()))?;
         if header.packet_num != expected {
             return Err(AfcError::OutOfOrder {
