@@ -58,10 +58,11 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs) -> Result<()> {
         reason: e.to_string(),
     };
     std::fs::create_dir_all(&dest).map_err(unusable)?;
-    let lock = export::lock_destination(&dest)?;
+    let lock = export::lock_destination(&dest).map_err(|e| explain_destination(e.into(), &dest))?;
     let device = connect::select(mux, args.device.as_deref())?;
     let mut afc = connect::afc(mux, &device)?;
-    let (library, walk_skipped) = transfer::load::load(&mut afc, Some(&export::database_cache(&dest)))?;
+    let (library, walk_skipped) =
+        transfer::load::load_with(&mut afc, Some(&export::database_cache(&dest)), args.verify_reads)?;
     if let Source::FoldersOnly { reason } = &library.source {
         eprintln!("lifeboat: {reason}; working from the photo folders alone (albums, hidden and deleted are unknown).");
     }
@@ -81,6 +82,7 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs) -> Result<()> {
             skip_edited: args.no_edited,
         },
         dry_run: args.dry_run,
+        verify_reads: args.verify_reads,
     };
     let mut progress = Progress {
         bar: None,
@@ -90,7 +92,7 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs) -> Result<()> {
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
-    let mut report = result?;
+    let mut report = result.map_err(|e| explain_destination(e.into(), &dest))?;
     report.skipped.extend(walk_skipped);
     if args.json {
         println!(
@@ -109,6 +111,35 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Says what to do when the destination, not the phone, is the problem: full, read-only,
+/// or gone (an external drive unplugged mid-run). What was copied before stays recorded.
+fn explain_destination(error: anyhow::Error, dest: &Path) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let kind = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    // SQLite says so in words when the manifest cannot grow.
+    let manifest_full = error.chain().any(|cause| cause.to_string().contains("disk is full"));
+    let advice = match kind {
+        _ if manifest_full => {
+            "the destination is full. Free some space or choose another folder, then run again: \
+             files copied so far are kept and recorded, and the next run goes on from there"
+        }
+        Some(ErrorKind::StorageFull | ErrorKind::QuotaExceeded) => {
+            "the destination is full. Free some space or choose another folder, then run again: \
+             files copied so far are kept and recorded, and the next run goes on from there"
+        }
+        Some(ErrorKind::ReadOnlyFilesystem) => "the destination is read-only. Choose a folder you can write to",
+        Some(ErrorKind::NotFound) if !dest.exists() => {
+            "the destination is gone (was the drive unplugged?). Plug it back in and run again: \
+             files copied before are kept and recorded"
+        }
+        _ => return error,
+    };
+    error.context(format!("{} ({advice})", dest.display()))
 }
 
 fn source_name(source: &Option<Source>) -> &'static str {

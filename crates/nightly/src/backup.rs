@@ -131,6 +131,7 @@ fn export_options(phone: &Phone) -> ExportOptions {
             ..Default::default()
         },
         dry_run: false,
+        verify_reads: phone.verify_reads,
     }
 }
 
@@ -218,7 +219,7 @@ fn back_up(
             return Outcome::Failed;
         }
     };
-    let library = match transfer::load::load(&mut afc, Some(&export::database_cache(dest))) {
+    let library = match transfer::load::load_with(&mut afc, Some(&export::database_cache(dest)), phone.verify_reads) {
         Ok((library, _)) => library,
         Err(e) => {
             record.errors.push(e.to_string());

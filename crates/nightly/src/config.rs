@@ -11,6 +11,7 @@
 //! name = "Ada's iPhone"
 //! destination = "/mnt/backup/ada-iphone"
 //! layout = "date"                           # date, device or flat
+//! verify_reads = false                      # read each file twice (catches damage in transit)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub struct Phone {
     #[serde(default)]
     pub skip_edited: bool,
     pub album: Option<String>,
+    /// Read every file twice and keep it only when both reads agree.
+    #[serde(default)]
+    pub verify_reads: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]

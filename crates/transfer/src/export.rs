@@ -49,6 +49,10 @@ pub struct ExportOptions {
     pub layout: Layout,
     pub selection: Selection,
     pub dry_run: bool,
+    /// Read every file twice and keep it only when both reads hash the same. AFC carries no
+    /// checksum of its own; this catches bytes damaged between the phone's disk and ours,
+    /// at the price of a second transfer (the phone serves it from its cache).
+    pub verify_reads: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +231,7 @@ fn join_rel(folder: &str, name: &str) -> String {
 pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> Result<ExportReport, rusqlite::Error> {
     let mut report = ExportReport {
         source: Some(library.source.clone()),
+        skipped: library.skipped.clone(),
         ..Default::default()
     };
     let index = manifest.index()?;
@@ -342,17 +347,26 @@ pub fn export<S: Read + Write>(
     {
         fs::create_dir_all(dest.join(folder)).map_err(dest_err(&dest.join(folder)))?;
     }
+    let reads = if options.verify_reads { 2 } else { 1 };
     let remotes: Vec<RemoteFile> = planned
         .iter()
-        .map(|p| RemoteFile {
-            path: p.device_path.clone(),
-            size: p.size,
+        .flat_map(|p| {
+            std::iter::repeat_n(
+                RemoteFile {
+                    path: p.device_path.clone(),
+                    size: p.size,
+                },
+                reads,
+            )
         })
         .collect();
     let mut sink = Sink {
         dest,
         planned: &planned,
+        reads,
         open: HashedFiles::default(),
+        first_reads: HashMap::new(),
+        second_reads: HashMap::new(),
         batch: Vec::new(),
         batch_started: Instant::now(),
         manifest: &mut manifest,
@@ -411,7 +425,12 @@ const BATCH_TIME: Duration = Duration::from_secs(2);
 struct Sink<'a> {
     dest: &'a Path,
     planned: &'a [Planned],
+    /// Fetches per planned file: 2 with `verify_reads`, fetch index = planned index * reads + pass.
+    reads: usize,
     open: HashedFiles,
+    /// With `verify_reads`: files read once, waiting for their second read.
+    first_reads: HashMap<usize, (AtomicFile, [u8; 32], u64)>,
+    second_reads: HashMap<usize, Sha256>,
     /// Files complete on disk whose rows are not committed yet.
     batch: Vec<(Entry, PathBuf)>,
     batch_started: Instant,
@@ -492,28 +511,10 @@ impl Sink<'_> {
     }
 }
 
-impl FetchSink for Sink<'_> {
-    fn begin(&mut self, index: usize) -> io::Result<()> {
-        self.open.begin(index, &self.dest.join(&self.planned[index].dest_path))
-    }
-
-    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        self.open.write(index, bytes)?;
-        self.progress.bytes(bytes.len() as u64);
-        Ok(())
-    }
-
-    fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+impl Sink<'_> {
+    /// Puts a whole, checked file in place and queues its manifest row.
+    fn keep(&mut self, index: usize, file: AtomicFile, digest: [u8; 32], bytes: u64) -> io::Result<()> {
         let planned = &self.planned[index];
-        let opened = self.open.finish(index);
-        let (bytes, (file, digest)) = match (outcome, opened) {
-            (Ok(bytes), Some(opened)) => (bytes, opened),
-            (Err(e), _) => {
-                self.report.failed.push((planned.device_path.clone(), e.to_string()));
-                return Ok(());
-            }
-            (Ok(_), None) => return Ok(()),
-        };
         let sha = hex(&digest);
         let (path, rel, adopt) = self.place(planned, &sha)?;
         if adopt {
@@ -546,6 +547,77 @@ impl FetchSink for Sink<'_> {
             self.flush()?;
         }
         Ok(())
+    }
+
+    fn fail(&mut self, index: usize, why: String) {
+        self.report.failed.push((self.planned[index].device_path.clone(), why));
+    }
+}
+
+impl FetchSink for Sink<'_> {
+    fn begin(&mut self, fetch_index: usize) -> io::Result<()> {
+        let (index, pass) = (fetch_index / self.reads, fetch_index % self.reads);
+        if pass == 0 {
+            self.open.begin(index, &self.dest.join(&self.planned[index].dest_path))
+        } else {
+            self.second_reads.insert(index, Sha256::new());
+            Ok(())
+        }
+    }
+
+    fn data(&mut self, fetch_index: usize, bytes: &[u8]) -> io::Result<()> {
+        let (index, pass) = (fetch_index / self.reads, fetch_index % self.reads);
+        if pass == 0 {
+            self.open.write(index, bytes)?;
+            self.progress.bytes(bytes.len() as u64);
+        } else if let Some(hasher) = self.second_reads.get_mut(&index) {
+            hasher.update(bytes);
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, fetch_index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+        let (index, pass) = (fetch_index / self.reads, fetch_index % self.reads);
+        if pass == 0 {
+            let opened = self.open.finish(index);
+            let (bytes, (file, digest)) = match (outcome, opened) {
+                (Ok(bytes), Some(opened)) => (bytes, opened),
+                (Err(e), _) => {
+                    self.fail(index, e.to_string());
+                    return Ok(());
+                }
+                (Ok(_), None) => return Ok(()),
+            };
+            if self.reads == 1 {
+                return self.keep(index, file, digest, bytes);
+            }
+            self.first_reads.insert(index, (file, digest, bytes));
+            return Ok(());
+        }
+        let second: Option<[u8; 32]> = self.second_reads.remove(&index).map(|h| h.finalize().into());
+        // No first read waiting: it failed and has been reported.
+        let Some((file, digest, bytes)) = self.first_reads.remove(&index) else {
+            return Ok(());
+        };
+        match (outcome, second) {
+            (Ok(_), Some(second)) if second == digest => self.keep(index, file, digest, bytes),
+            (Ok(_), _) => {
+                // Dropping the temporary file removes it; the next run copies it anew.
+                drop(file);
+                self.fail(
+                    index,
+                    "two reads of this file differ: its bytes were damaged on the way; nothing was kept, \
+                     run again to copy it anew (if it happens again, try another cable or port)"
+                        .into(),
+                );
+                Ok(())
+            }
+            (Err(e), _) => {
+                drop(file);
+                self.fail(index, format!("the second read failed: {e}"));
+                Ok(())
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 
 use crate::library::{self, Library};
+use crate::sinks::Digests;
 use crate::walk::{self, Skipped};
 
 pub const DATABASE: &str = "PhotoData/Photos.sqlite";
@@ -55,7 +56,11 @@ fn stamp<S: Read + Write>(afc: &mut AfcClient<S>) -> Result<Vec<Option<(u64, u64
 /// A checked copy of Photos.sqlite in `dir`, or why there is none. A copy already in `dir`
 /// is reused when the phone's files have not changed since it was made, so a run with
 /// nothing new reads nothing.
-pub fn copy_database<S: Read + Write>(afc: &mut AfcClient<S>, dir: &Path) -> Result<Result<PathBuf, String>, AfcError> {
+pub fn copy_database<S: Read + Write>(
+    afc: &mut AfcClient<S>,
+    dir: &Path,
+    verify_reads: bool,
+) -> Result<Result<PathBuf, String>, AfcError> {
     let mut reason = String::from("PhotoData/Photos.sqlite is not on the phone or cannot be read");
     let stamp_file = dir.join("stamp");
     for _ in 0..ATTEMPTS {
@@ -94,6 +99,18 @@ pub fn copy_database<S: Read + Write>(afc: &mut AfcClient<S>, dir: &Path) -> Res
             reason = format!("copying Photos.sqlite failed: {failure}");
             continue;
         }
+        if verify_reads {
+            // A second read must hash the same, or the copy is not trusted (and not cached).
+            let mut digests = Digests::default();
+            afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut digests)?;
+            let same = targets.iter().enumerate().all(
+                |(i, target)| matches!((digests.done.get(&i), sha256_of(target)), (Some(Ok(a)), Ok(b)) if *a == b),
+            );
+            if !same {
+                reason = "two reads of Photos.sqlite differ: its bytes were damaged on the way".into();
+                continue;
+            }
+        }
         if stamp(afc)? != before {
             reason = "Photos.sqlite kept changing while it was copied".into();
             continue;
@@ -109,6 +126,13 @@ pub fn copy_database<S: Read + Write>(afc: &mut AfcClient<S>, dir: &Path) -> Res
     Ok(Err(reason))
 }
 
+fn sha256_of(path: &Path) -> io::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().into())
+}
+
 fn quick_check(db: &Path) -> Result<(), String> {
     let conn = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
     let verdict: String = conn
@@ -120,6 +144,15 @@ fn quick_check(db: &Path) -> Result<(), String> {
 /// The library on the phone, and what the walk passed over. `cache` keeps the database copy
 /// between runs; without it a temporary folder is used.
 pub fn load<S: Read + Write>(afc: &mut AfcClient<S>, cache: Option<&Path>) -> Result<(Library, Skipped), AfcError> {
+    load_with(afc, cache, false)
+}
+
+/// [`load`]; with `verify_reads`, the database is read twice and kept only if both agree.
+pub fn load_with<S: Read + Write>(
+    afc: &mut AfcClient<S>,
+    cache: Option<&Path>,
+    verify_reads: bool,
+) -> Result<(Library, Skipped), AfcError> {
     let (files, skipped) = walk::walk(afc, &ROOTS)?;
     let local = |e| AfcError::Sink {
         path: "the database copy's folder".into(),
@@ -133,7 +166,7 @@ pub fn load<S: Read + Write>(afc: &mut AfcClient<S>, cache: Option<&Path>) -> Re
         }
         None => scratch.path(),
     };
-    let library = match copy_database(afc, dir)? {
+    let library = match copy_database(afc, dir, verify_reads)? {
         Ok(db) => library::from_database(&db, &files).unwrap_or_else(|e| library::from_files(&files, e.to_string())),
         Err(reason) => library::from_files(&files, reason),
     };
