@@ -256,6 +256,19 @@ impl RunningFake {
         .unwrap_or(0)
     }
 
+    /// Arms new one-shot faults for the AFC connections opened from now on, with byte
+    /// positions counted from now (the served-bytes counter and the fired list start over).
+    pub fn arm(&self, udid: Option<&str>, faults: crate::Faults) -> bool {
+        self.with_phone(udid, |p| {
+            p.config.faults = faults;
+            p.stats.file_bytes_served.store(0, std::sync::atomic::Ordering::SeqCst);
+            if let Ok(mut fired) = p.stats.fired.lock() {
+                fired.clear();
+            }
+        })
+        .is_some()
+    }
+
     /// The faults that have fired so far.
     pub fn faults_fired(&self, udid: Option<&str>) -> Vec<&'static str> {
         self.with_phone(udid, |p| p.stats.fired.lock().map(|f| f.clone()).unwrap_or_default())

@@ -86,6 +86,8 @@ pub enum Source {
 pub struct Library {
     pub assets: Vec<Asset>,
     pub source: Source,
+    /// Database rows not followed, with the reason (a path leaving the media folder, say).
+    pub skipped: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +229,7 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
     let albums = album_titles(&conn, &tables)?;
     let mut present = Present::new(files);
     let mut assets = Vec::new();
+    let mut skipped = Vec::new();
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map([], |row| {
         Ok((
@@ -246,11 +249,15 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             continue;
         };
         // A database row naming a path outside the media tree is not followed.
-        if directory
+        if let Some(reason) = directory
             .split('/')
             .chain([filename.as_str()])
-            .any(|part| crate::names::check(part).is_err())
+            .find_map(|part| crate::names::check(part).err())
         {
+            skipped.push((
+                format!("Photos.sqlite: {directory}/{filename}"),
+                format!("not followed: {reason}"),
+            ));
             continue;
         }
         let original_path = format!("{directory}/{filename}");
@@ -289,6 +296,7 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
         source: Source::Database {
             asset_table: asset_table.to_string(),
         },
+        skipped,
     })
 }
 
@@ -397,6 +405,7 @@ pub fn from_files(files: &[DeviceFile], reason: String) -> Library {
     Library {
         assets: unknown_files(&mut present, files),
         source: Source::FoldersOnly { reason },
+        skipped: Vec::new(),
     }
 }
 
