@@ -176,18 +176,15 @@ mod tests {
         // An address the user gave means that daemon, listening or not.
         assert_eq!(client(TransportChoice::Auto, true).unwrap().transport(), daemon);
         assert_eq!(client(TransportChoice::Daemon, false).unwrap().transport(), daemon);
-        match client(TransportChoice::Usb, false) {
-            Ok(usb) => {
-                assert!(USB_SUPPORTED);
+        match (client(TransportChoice::Usb, false), USB_SUPPORTED) {
+            (Ok(usb), true) => {
                 assert_eq!(usb.transport(), TransportInfo::Usb { no_daemon_at: None });
                 assert!(!usb.stores_pair_records());
                 assert_eq!(usb.read_pair_record("UDID").unwrap(), None);
                 assert!(usb.save_pair_record("UDID", None, b"record").is_err());
             }
-            Err(e) => {
-                assert!(!USB_SUPPORTED);
-                assert!(matches!(e, Error::UsbUnavailable(_)), "{e}");
-            }
+            (Err(e), false) => assert!(matches!(e, Error::UsbUnavailable(_)), "{e}"),
+            (other, supported) => panic!("USB support {supported}, yet --transport usb gave {other:?}"),
         }
 
         // A daemon listening at the default address is used.
