@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -14,6 +15,17 @@ pub struct Cli {
     /// usbmuxd address: UNIX:/path, /path or host:port (default: $USBMUXD_SOCKET_ADDRESS, then the system's).
     #[arg(long, global = true, value_name = "ADDR")]
     pub usbmux: Option<String>,
+    /// How to reach the iPhone: daemon (usbmuxd), usb (directly, in-process; Linux), or auto: the daemon if one answers, else USB.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOW",
+        env = "LIFEBOAT_TRANSPORT",
+        default_value = "auto",
+        value_parser = clap::builder::PossibleValuesParser::new(usbmux::TransportChoice::NAMES)
+            .try_map(|name| name.parse::<usbmux::TransportChoice>())
+    )]
+    pub transport: usbmux::TransportChoice,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -5,7 +5,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot reach usbmuxd at {address}: {source}. Is the usbmuxd service running? (Linux: install and start `usbmuxd`; macOS and Windows: Apple's own service, installed with Finder/iTunes)"
+        "cannot reach usbmuxd at {address}: {source}. Is the usbmuxd service running? (Linux: install and start `usbmuxd`{}; macOS and Windows: Apple's own service, installed with Finder/iTunes)",
+        if crate::transport::USB_SUPPORTED { ", or let lifeboat use USB directly with `--transport usb`" } else { "" }
     )]
     Unreachable {
         address: String,
@@ -27,7 +28,7 @@ pub enum Error {
     NoSuchDevice(u32),
     #[error("bad usbmuxd address {0:?}: use UNIX:/path, /path, or host:port")]
     BadAddress(String),
-    #[error("lifeboat cannot talk to the iPhone over USB directly here: {0}")]
+    #[error("cannot talk to the iPhone over USB directly here: {0}")]
     UsbUnavailable(&'static str),
     #[error(
         "permission denied opening the iPhone {udid} at {node}. Let your user open it with a udev rule, then unplug and replug the iPhone:\n{}",

@@ -91,9 +91,9 @@ impl fmt::Display for TransportInfo {
             TransportInfo::Usb {
                 no_daemon_at: Some(address),
             } => {
-                write!(f, "USB directly (no usbmuxd daemon answered at {address})")
+                write!(f, "USB directly, as no usbmuxd daemon answered at {address}")
             }
-            TransportInfo::Usb { no_daemon_at: None } => write!(f, "USB directly (--transport usb)"),
+            TransportInfo::Usb { no_daemon_at: None } => write!(f, "USB directly, as asked"),
         }
     }
 }
@@ -167,7 +167,7 @@ mod tests {
                 }
             );
             assert!(
-                auto.to_string().contains("no usbmuxd daemon answered at UNIX:"),
+                auto.to_string().contains("as no usbmuxd daemon answered at UNIX:"),
                 "{auto}"
             );
         } else {
