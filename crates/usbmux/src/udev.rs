@@ -14,3 +14,14 @@ pub const RULE: &str = r#"SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ATTR{idV
 pub fn instructions() -> String {
     format!("  echo '{RULE}' | sudo tee {RULE_PATH}\n  sudo udevadm control --reload && sudo udevadm trigger")
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_readme_shows_the_same_rule() {
+        let readme = include_str!("../../../README.md");
+        assert!(readme.contains(super::RULE), "README.md must show udev::RULE as is");
+        assert!(readme.contains(super::RULE_PATH));
+        assert!(readme.contains("sudo udevadm control --reload && sudo udevadm trigger"));
+    }
+}
