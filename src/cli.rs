@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -18,6 +19,17 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECONDS", env = "LIFEBOAT_DEVICE_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub device_timeout: u64,
+    /// How to reach the iPhone: daemon (usbmuxd), usb (directly, in-process; Linux), or auto: the daemon if one answers, else USB.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOW",
+        env = "LIFEBOAT_TRANSPORT",
+        default_value = "auto",
+        value_parser = clap::builder::PossibleValuesParser::new(usbmux::TransportChoice::NAMES)
+            .try_map(|name| name.parse::<usbmux::TransportChoice>())
+    )]
+    pub transport: usbmux::TransportChoice,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use lockdown::{LockdownClient, PairRecord, PairRecordStore};
-use usbmux::{Device, UsbmuxAddress, UsbmuxClient};
+use usbmux::{Device, TransportChoice, UsbSettings, UsbmuxAddress, UsbmuxClient};
 
 use crate::exit::Unavailable;
 
@@ -13,8 +13,28 @@ pub fn set_device_timeout(timeout: std::time::Duration) {
     let _ = DEVICE_TIMEOUT.set(timeout);
 }
 
-pub fn mux(address: Option<&str>) -> Result<UsbmuxClient> {
-    Ok(UsbmuxClient::new(UsbmuxAddress::resolve(address)?))
+/// The client for `--usbmux address` and `--transport choice`. With `auto`, a daemon
+/// address the user gave (the flag or `USBMUXD_SOCKET_ADDRESS`) is kept to: falling back to
+/// USB would hide a mistyped address, and could take the phone from a daemon that is
+/// restarting. Only the platform's default address is probed.
+pub fn mux(address: Option<&str>, transport: TransportChoice) -> Result<UsbmuxClient> {
+    if address.is_some() && transport == TransportChoice::Usb {
+        return Err(Unavailable::Usage(
+            "--usbmux names a usbmuxd daemon, which --transport usb does not use; give one or the other".into(),
+        )
+        .into());
+    }
+    let given = transport != TransportChoice::Usb && UsbmuxAddress::is_given(address);
+    let resolved = match transport {
+        // The environment's daemon address is beside the point when USB was asked for.
+        TransportChoice::Usb => UsbmuxAddress::platform_default(),
+        _ => UsbmuxAddress::resolve(address)?,
+    };
+    let usb = UsbSettings {
+        records_dir: lockdown::store::default_own_dir(),
+        system_dirs: lockdown::store::system_dirs(),
+    };
+    Ok(UsbmuxClient::with_transport(transport, resolved, given, usb)?)
 }
 
 /// Connected phones, one entry per UDID: a phone on both USB and Wi-Fi is listed by USB.
@@ -44,7 +64,7 @@ pub fn select(mux: &UsbmuxClient, wanted: Option<&str>) -> Result<Device> {
     match wanted {
         Some(udid) => match devices.iter().find(|d| d.udid.eq_ignore_ascii_case(udid)) {
             Some(device) => Ok(device.clone()),
-            None if devices.is_empty() => Err(Unavailable::NoPhone.into()),
+            None if devices.is_empty() => Err(Unavailable::NoPhone(mux.transport()).into()),
             None => Err(Unavailable::NotConnected {
                 wanted: udid.to_string(),
                 connected: listing(&devices),
@@ -52,7 +72,7 @@ pub fn select(mux: &UsbmuxClient, wanted: Option<&str>) -> Result<Device> {
             .into()),
         },
         None => match devices.as_slice() {
-            [] => Err(Unavailable::NoPhone.into()),
+            [] => Err(Unavailable::NoPhone(mux.transport()).into()),
             [one] => Ok(one.clone()),
             several => Err(Unavailable::SeveralPhones(listing(several)).into()),
         },

@@ -6,14 +6,29 @@ use std::process::ExitCode;
 /// Errors that mean "nothing to work with" rather than "the work failed".
 #[derive(Debug, thiserror::Error)]
 pub enum Unavailable {
-    #[error("No iPhone is connected. Plug it in with a USB cable, unlock it, and try again.")]
-    NoPhone,
+    #[error("No iPhone is connected (looked via {0}). Plug it in with a USB cable, unlock it, and try again.")]
+    NoPhone(usbmux::TransportInfo),
     #[error("Several iPhones are connected; choose one with --device UDID:\n{0}")]
     SeveralPhones(String),
     #[error("No connected iPhone has the UDID {wanted}. Connected:\n{connected}")]
     NotConnected { wanted: String, connected: String },
     #[error("cannot use {path} as the destination: {reason}")]
     Destination { path: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// usbmux errors that mean nothing can reach the phone from here: no daemon, a bad
+/// address, or a phone lifeboat may not open over USB.
+fn unreachable(error: &usbmux::Error) -> bool {
+    matches!(
+        error,
+        usbmux::Error::Unreachable { .. }
+            | usbmux::Error::BadAddress(_)
+            | usbmux::Error::UsbUnavailable(_)
+            | usbmux::Error::UsbPermission { .. }
+            | usbmux::Error::UsbBusy { .. }
+    )
 }
 
 pub fn code_for(error: &anyhow::Error) -> u8 {
@@ -21,13 +36,11 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<Unavailable>().is_some() {
             return 2;
         }
-        if let Some(usbmux::Error::Unreachable { .. } | usbmux::Error::BadAddress(_)) =
-            cause.downcast_ref::<usbmux::Error>()
-        {
+        if cause.downcast_ref::<usbmux::Error>().is_some_and(unreachable) {
             return 2;
         }
-        if let Some(lockdown::Error::Usbmux(usbmux::Error::Unreachable { .. })) =
-            cause.downcast_ref::<lockdown::Error>()
+        if let Some(lockdown::Error::Usbmux(inner)) = cause.downcast_ref::<lockdown::Error>()
+            && unreachable(inner)
         {
             return 2;
         }

@@ -18,6 +18,8 @@ struct Row {
     model: Option<String>,
     ios_version: Option<String>,
     connection: String,
+    /// How lifeboat reached it: `usbmuxd` or `usb` (directly, in-process).
+    transport: &'static str,
     paired: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -32,6 +34,7 @@ fn describe(mux: &UsbmuxClient, device: &Device) -> Row {
         model: None,
         ios_version: None,
         connection: device.connection_label().to_string(),
+        transport: mux.transport().kind(),
         paired: false,
         error: None,
     };
@@ -95,6 +98,7 @@ pub fn run(mux: &UsbmuxClient, json: bool) -> Result<()> {
             let cells: Vec<String> = line.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             println!("{}", cells.join("  ").trim_end());
         }
+        println!("Transport: {}", mux.transport());
         for row in rows.iter().filter(|r| r.error.is_some()) {
             eprintln!("lifeboat: {}: {}", row.udid, row.error.as_deref().unwrap_or_default());
         }
@@ -103,7 +107,7 @@ pub fn run(mux: &UsbmuxClient, json: bool) -> Result<()> {
         }
     }
     if rows.is_empty() {
-        return Err(Unavailable::NoPhone.into());
+        return Err(Unavailable::NoPhone(mux.transport()).into());
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::cli::{Cli, Command};
 use crate::connect;
 
 pub fn run(cli: Cli) -> Result<()> {
-    let mux = connect::mux(cli.usbmux.as_deref())?;
+    let mux = connect::mux(cli.usbmux.as_deref(), cli.transport)?;
     match cli.command {
         Command::Devices { json } => devices::run(&mux, json),
         Command::Info { device, json } => info::run(&mux, device.as_deref(), json),

@@ -2,6 +2,8 @@
 //! (where usbmuxd and iTunes keep them), then lifeboat's own folder. Saving: through usbmuxd
 //! `SavePairRecord`, so other tools on this computer share the pairing, and to lifeboat's
 //! folder with mode 0600, so lifeboat still works where the daemon is gone or replaced.
+//! When lifeboat reaches the phone over USB itself there is no daemon to ask: records live
+//! in lifeboat's folder, and the platform's folder is still read.
 
 use std::fs;
 use std::io::Write;
@@ -91,7 +93,8 @@ impl<'a> PairRecordStore<'a> {
     pub fn load(&self, udid: &str) -> Result<Option<(PairRecord, RecordSource)>> {
         let file_name = record_file_name(udid)?;
         // A daemon that cannot answer is not fatal: the files may still hold a record.
-        if let Ok(Some(bytes)) = self.mux.read_pair_record(udid)
+        if self.mux.stores_pair_records()
+            && let Ok(Some(bytes)) = self.mux.read_pair_record(udid)
             && let Ok(record) = PairRecord::from_bytes(&bytes)
         {
             return Ok(Some((record, RecordSource::Usbmuxd)));
@@ -111,8 +114,7 @@ impl<'a> PairRecordStore<'a> {
     pub fn save(&self, udid: &str, device_id: Option<u32>, record: &PairRecord) -> Result<Vec<RecordSource>> {
         let bytes = record.to_bytes();
         let mut saved = Vec::new();
-        let via_daemon = self.mux.save_pair_record(udid, device_id, &bytes);
-        if via_daemon.is_ok() {
+        if self.mux.stores_pair_records() && self.mux.save_pair_record(udid, device_id, &bytes).is_ok() {
             saved.push(RecordSource::Usbmuxd);
         }
         let path = self.own_dir.join(record_file_name(udid)?);
@@ -127,7 +129,9 @@ impl<'a> PairRecordStore<'a> {
     /// Forgets the record everywhere lifeboat may write it.
     pub fn delete(&self, udid: &str) -> Result<()> {
         let path = self.own_dir.join(record_file_name(udid)?);
-        let _ = self.mux.delete_pair_record(udid);
+        if self.mux.stores_pair_records() {
+            let _ = self.mux.delete_pair_record(udid);
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -211,6 +215,62 @@ mod tests {
             fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1,
             "no temporary left behind"
+        );
+    }
+
+    /// Over USB there is no daemon: records are saved to lifeboat's folder only, and read
+    /// from the platform's folder first, then lifeboat's.
+    #[test]
+    fn without_a_daemon_records_live_in_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mux = match UsbmuxClient::with_transport(
+            usbmux::TransportChoice::Usb,
+            usbmux::UsbmuxAddress::Unix(dir.path().join("no-daemon")),
+            false,
+            usbmux::UsbSettings::default(),
+        ) {
+            Ok(mux) => mux,
+            Err(e) => {
+                eprintln!("skipping: this build has no USB transport ({e})");
+                return;
+            }
+        };
+        let system = dir.path().join("lockdown");
+        let own = dir.path().join("own");
+        let store = PairRecordStore::with_dirs(&mux, vec![system.clone()], own.clone());
+        let udid = "00008030-001A2B3C4D5E6F70";
+        let record = |host_id: &str| PairRecord {
+            device_certificate: b"D".to_vec(),
+            host_certificate: b"H".to_vec(),
+            host_private_key: b"K".to_vec(),
+            root_certificate: b"R".to_vec(),
+            root_private_key: b"S".to_vec(),
+            host_id: host_id.into(),
+            system_buid: "BUID".into(),
+            escrow_bag: None,
+            wifi_mac_address: None,
+            udid: Some(udid.into()),
+        };
+        assert_eq!(store.load(udid).unwrap(), None);
+
+        let saved = store.save(udid, Some(1), &record("OWN")).unwrap();
+        let own_file = own.join(format!("{udid}.plist"));
+        assert_eq!(
+            saved,
+            vec![RecordSource::File(own_file.clone())],
+            "no daemon to save to"
+        );
+        let (loaded, source) = store.load(udid).unwrap().unwrap();
+        assert_eq!((loaded.host_id.as_str(), source), ("OWN", RecordSource::File(own_file)));
+
+        write_private_file(&system.join(format!("{udid}.plist")), &record("SYSTEM").to_bytes()).unwrap();
+        assert_eq!(store.load(udid).unwrap().unwrap().0.host_id, "SYSTEM");
+
+        store.delete(udid).unwrap();
+        assert_eq!(
+            store.load(udid).unwrap().unwrap().0.host_id,
+            "SYSTEM",
+            "the platform's own records are left alone"
         );
     }
 }

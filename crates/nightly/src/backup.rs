@@ -78,7 +78,8 @@ impl Log {
 }
 
 /// Waits until `deadline` for a phone the configuration names; USB is preferred when a
-/// phone shows up both ways at once. A daemon that is not running yet is retried.
+/// phone shows up both ways at once. A daemon that is not running yet, or a phone that
+/// cannot be opened over USB yet, is retried.
 pub fn wait_for_phone(mux: &UsbmuxClient, config: &Config, deadline: Instant, log: &mut Log) -> Option<Device> {
     let mut told = false;
     loop {
@@ -87,7 +88,10 @@ pub fn wait_for_phone(mux: &UsbmuxClient, config: &Config, deadline: Instant, lo
             Ok(listener) => listener,
             Err(e) => {
                 if !told {
-                    log.line(&format!("usbmuxd is not answering yet ({e}); waiting for it"));
+                    log.line(&format!(
+                        "cannot watch for the phone via {} yet ({e}); waiting",
+                        mux.transport()
+                    ));
                     told = true;
                 }
                 std::thread::sleep(remaining.min(Duration::from_secs(2)));

@@ -39,6 +39,12 @@ impl UsbmuxAddress {
         }
     }
 
+    /// Whether the user named a daemon (the flag or the environment) rather than leaving it
+    /// to the platform default.
+    pub fn is_given(explicit: Option<&str>) -> bool {
+        explicit.is_some() || std::env::var(ENV_VAR).is_ok_and(|text| !text.trim().is_empty())
+    }
+
     pub fn parse(text: &str) -> Result<UsbmuxAddress> {
         let text = text.trim();
         let bad = || Error::BadAddress(text.to_string());

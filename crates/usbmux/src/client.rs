@@ -1,10 +1,16 @@
 //! A blocking usbmuxd client. Like libusbmuxd, it opens one socket per control request;
 //! `Connect` turns its socket into a byte pipe to the device port.
+//!
+//! With the `usb` feature the same client can instead reach phones over USB in-process
+//! (see [`crate::transport`]), so the rest of lifeboat never asks which one it has.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use plist::{Dictionary, Value};
+
+#[cfg(all(feature = "usb", target_os = "linux"))]
+use std::sync::atomic::AtomicBool;
 
 use crate::address::UsbmuxAddress;
 use crate::codec::CLIENT_MAX_MESSAGE;
@@ -12,6 +18,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::message::{Event, Request, ResultCode};
 use crate::stream::UsbmuxStream;
+use crate::transport::{self, TransportChoice, TransportInfo, UsbSettings};
 use crate::wire;
 
 /// How long the daemon may take to answer a control request.
@@ -19,20 +26,117 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct UsbmuxClient {
+    /// The daemon's address; with USB, where `auto` looked for one.
     address: UsbmuxAddress,
     next_tag: AtomicU32,
+    /// `None`: the daemon at `address`.
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    usb: Option<UsbMode>,
+}
+
+#[cfg(all(feature = "usb", target_os = "linux"))]
+#[derive(Debug)]
+struct UsbMode {
+    transport: crate::usb::UsbTransport,
+    /// Chosen by `auto` because no daemon answered, rather than asked for.
+    auto: bool,
+    /// `auto` only: a daemon started after lifeboat did and took the phone, so requests go
+    /// to it from now on.
+    handed_to_daemon: AtomicBool,
 }
 
 impl UsbmuxClient {
+    /// A client of the daemon at `address`.
     pub fn new(address: UsbmuxAddress) -> UsbmuxClient {
         UsbmuxClient {
             address,
             next_tag: AtomicU32::new(1),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            usb: None,
         }
     }
 
+    /// A client over the transport `choice` names. `address` is the daemon's, and
+    /// `address_given` says whether the user named it (a flag or the environment) rather
+    /// than it being the platform default: `auto` then keeps to that daemon.
+    pub fn with_transport(
+        choice: TransportChoice,
+        address: UsbmuxAddress,
+        address_given: bool,
+        usb: UsbSettings,
+    ) -> Result<UsbmuxClient> {
+        match choice {
+            TransportChoice::Daemon => Ok(UsbmuxClient::new(address)),
+            TransportChoice::Usb => UsbmuxClient::over_usb(address, usb, false),
+            TransportChoice::Auto if address_given || !transport::USB_SUPPORTED => Ok(UsbmuxClient::new(address)),
+            TransportChoice::Auto if transport::daemon_answers(&address) => Ok(UsbmuxClient::new(address)),
+            TransportChoice::Auto => UsbmuxClient::over_usb(address, usb, true),
+        }
+    }
+
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    fn over_usb(address: UsbmuxAddress, usb: UsbSettings, auto: bool) -> Result<UsbmuxClient> {
+        Ok(UsbmuxClient {
+            address,
+            next_tag: AtomicU32::new(1),
+            usb: Some(UsbMode {
+                transport: crate::usb::UsbTransport::new(usb),
+                auto,
+                handed_to_daemon: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    #[cfg(not(all(feature = "usb", target_os = "linux")))]
+    fn over_usb(_address: UsbmuxAddress, _usb: UsbSettings, _auto: bool) -> Result<UsbmuxClient> {
+        Err(Error::UsbUnavailable(if cfg!(target_os = "linux") {
+            "this lifeboat was built without the `usb` feature; start usbmuxd and use --transport daemon, or reinstall with the default features"
+        } else {
+            "that needs Linux; on macOS and Windows lifeboat uses Apple's own usbmuxd (installed with Finder, iTunes or the Apple Devices app)"
+        }))
+    }
+
+    /// The daemon's address; with USB, where `auto` looked for one.
     pub fn address(&self) -> &UsbmuxAddress {
         &self.address
+    }
+
+    /// The transport requests go through now.
+    pub fn transport(&self) -> TransportInfo {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            return TransportInfo::Usb {
+                no_daemon_at: mode.auto.then(|| self.address.clone()),
+            };
+        }
+        TransportInfo::Daemon {
+            address: self.address.clone(),
+        }
+    }
+
+    /// Whether pair records can be read from and saved to the daemon. Without one they
+    /// live in files only (see the `lockdown` crate's store).
+    pub fn stores_pair_records(&self) -> bool {
+        matches!(self.transport(), TransportInfo::Daemon { .. })
+    }
+
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    fn usb_mode(&self) -> Option<&UsbMode> {
+        self.usb
+            .as_ref()
+            .filter(|mode| !mode.handed_to_daemon.load(Ordering::Relaxed))
+    }
+
+    /// With `auto`, a phone held by a daemon that was not there at the start means the
+    /// daemon is there now: hand over to it. Anything else stands.
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    fn hand_over(&self, mode: &UsbMode, error: Error) -> Result<()> {
+        if mode.auto && matches!(error, Error::UsbBusy { .. }) && transport::daemon_answers(&self.address) {
+            mode.handed_to_daemon.store(true, Ordering::Relaxed);
+            Ok(())
+        } else {
+            Err(error)
+        }
     }
 
     fn open(&self) -> Result<UsbmuxStream> {
@@ -79,6 +183,13 @@ impl UsbmuxClient {
     }
 
     pub fn list_devices(&self) -> Result<Vec<Device>> {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            match mode.transport.list_devices() {
+                Err(e) => self.hand_over(mode, e)?,
+                listed => return listed,
+            }
+        }
         let reply = self.request(&Request::ListDevices)?;
         let list = match reply.get("DeviceList") {
             Some(Value::Array(list)) => list,
@@ -104,17 +215,30 @@ impl UsbmuxClient {
 
     /// Starts listening: the current devices arrive as `Attached` events first.
     pub fn listen(&self) -> Result<Listener> {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            match crate::usb::UsbListener::start(mode.transport.clone()) {
+                Ok(usb) => return Ok(Listener { inner: Inner::Usb(usb) }),
+                Err(e) => self.hand_over(mode, e)?,
+            }
+        }
         let mut stream = self.open()?;
         let reply = self.exchange(&mut stream, &Request::Listen)?;
         Self::expect_ok(&Request::Listen, &reply)?;
         Ok(Listener {
-            stream,
-            pending: Vec::new(),
+            inner: Inner::Daemon {
+                stream,
+                pending: Vec::new(),
+            },
         })
     }
 
     /// Opens a byte stream to `port` on the device. Read and write timeouts are cleared.
     pub fn connect(&self, device_id: u32, port: u16) -> Result<UsbmuxStream> {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            return mode.transport.connect(device_id, port);
+        }
         let mut stream = self.open()?;
         let request = Request::Connect { device_id, port };
         let reply = self.exchange(&mut stream, &request)?;
@@ -135,7 +259,12 @@ impl UsbmuxClient {
     }
 
     /// The daemon's system BUID, used as `SystemBUID` in pair records.
+    /// Over USB, lifeboat's own, kept beside its pair records (or the system's, if readable).
     pub fn read_buid(&self) -> Result<String> {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            return mode.transport.read_buid();
+        }
         let reply = self.request(&Request::ReadBuid)?;
         reply
             .get("BUID")
@@ -145,7 +274,11 @@ impl UsbmuxClient {
     }
 
     /// The stored pair record for `udid`, as the bytes the daemon keeps, or `None`.
+    /// Over USB there is no daemon to keep records: always `None`.
     pub fn read_pair_record(&self, udid: &str) -> Result<Option<Vec<u8>>> {
+        if !self.stores_pair_records() {
+            return Ok(None);
+        }
         let request = Request::ReadPairRecord { udid: udid.to_string() };
         let reply = self.request(&request)?;
         if let Some(data) = reply.get("PairRecordData").and_then(Value::as_data) {
@@ -161,6 +294,11 @@ impl UsbmuxClient {
     }
 
     pub fn save_pair_record(&self, udid: &str, device_id: Option<u32>, data: &[u8]) -> Result<()> {
+        if !self.stores_pair_records() {
+            return Err(Error::NeedsDaemon {
+                request: "SavePairRecord",
+            });
+        }
         let request = Request::SavePairRecord {
             udid: udid.to_string(),
             data: data.to_vec(),
@@ -171,66 +309,92 @@ impl UsbmuxClient {
     }
 
     pub fn delete_pair_record(&self, udid: &str) -> Result<()> {
+        if !self.stores_pair_records() {
+            return Err(Error::NeedsDaemon {
+                request: "DeletePairRecord",
+            });
+        }
         let request = Request::DeletePairRecord { udid: udid.to_string() };
         let reply = self.request(&request)?;
         Self::expect_ok(&request, &reply)
     }
 }
 
-/// A `Listen` connection delivering device events.
+/// A `Listen` connection delivering device events (over USB: the bus, watched).
 #[derive(Debug)]
 pub struct Listener {
-    stream: UsbmuxStream,
-    /// Bytes received but not yet a whole message; kept across timeouts so framing holds.
-    pending: Vec<u8>,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Daemon {
+        stream: UsbmuxStream,
+        /// Bytes received but not yet a whole message; kept across timeouts so framing holds.
+        pending: Vec<u8>,
+    },
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    Usb(crate::usb::UsbListener),
 }
 
 impl Listener {
     /// Waits for the next event. `Ok(None)` when `timeout` passes with no whole event.
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        loop {
-            while let Some(message) = self.take_message()? {
-                if let Some(event) = Event::from_plist(&message)? {
-                    return Ok(Some(event));
-                }
-            }
-            let remaining = match deadline {
-                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
-                    Some(r) if !r.is_zero() => Some(r),
-                    _ => return Ok(None),
-                },
-                None => None,
-            };
-            self.stream.set_read_timeout(remaining)?;
-            let mut chunk = [0u8; 4096];
-            match std::io::Read::read(&mut self.stream, &mut chunk) {
-                Ok(0) => {
-                    return Err(Error::Protocol("usbmuxd closed the Listen connection".into()));
-                }
-                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                    return Ok(None);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Io(e)),
-            }
+        match &mut self.inner {
+            Inner::Daemon { stream, pending } => next_daemon_event(stream, pending, timeout),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            Inner::Usb(usb) => usb.next_event(timeout),
         }
     }
+}
 
-    /// Cuts one whole message off the front of `pending`, if there is one.
-    fn take_message(&mut self) -> Result<Option<Dictionary>> {
-        use crate::codec::{HEADER_LEN, Header, decode_payload};
-        let Some(header_bytes) = self.pending.first_chunk::<HEADER_LEN>() else {
-            return Ok(None);
-        };
-        let header = Header::decode(header_bytes, CLIENT_MAX_MESSAGE)?;
-        let total = header.length as usize;
-        if self.pending.len() < total {
-            return Ok(None);
+fn next_daemon_event(
+    stream: &mut UsbmuxStream,
+    pending: &mut Vec<u8>,
+    timeout: Option<Duration>,
+) -> Result<Option<Event>> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        while let Some(message) = take_message(pending)? {
+            if let Some(event) = Event::from_plist(&message)? {
+                return Ok(Some(event));
+            }
         }
-        let message = decode_payload(&self.pending[HEADER_LEN..total])?;
-        self.pending.drain(..total);
-        Ok(Some(message))
+        let remaining = match deadline {
+            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                Some(r) if !r.is_zero() => Some(r),
+                _ => return Ok(None),
+            },
+            None => None,
+        };
+        stream.set_read_timeout(remaining)?;
+        let mut chunk = [0u8; 4096];
+        match std::io::Read::read(stream, &mut chunk) {
+            Ok(0) => {
+                return Err(Error::Protocol("usbmuxd closed the Listen connection".into()));
+            }
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Ok(None);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
     }
+}
+
+/// Cuts one whole message off the front of `pending`, if there is one.
+fn take_message(pending: &mut Vec<u8>) -> Result<Option<Dictionary>> {
+    use crate::codec::{HEADER_LEN, Header, decode_payload};
+    let Some(header_bytes) = pending.first_chunk::<HEADER_LEN>() else {
+        return Ok(None);
+    };
+    let header = Header::decode(header_bytes, CLIENT_MAX_MESSAGE)?;
+    let total = header.length as usize;
+    if pending.len() < total {
+        return Ok(None);
+    }
+    let message = decode_payload(&pending[HEADER_LEN..total])?;
+    pending.drain(..total);
+    Ok(Some(message))
 }

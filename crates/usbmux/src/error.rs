@@ -5,7 +5,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot reach usbmuxd at {address}: {source}. Is the usbmuxd service running? (Linux: install and start `usbmuxd`; macOS and Windows: Apple's own service, installed with Finder/iTunes)"
+        "cannot reach usbmuxd at {address}: {source}. Is the usbmuxd service running? (Linux: install and start `usbmuxd`{}; macOS and Windows: Apple's own service, installed with Finder/iTunes)",
+        if crate::transport::USB_SUPPORTED { ", or let lifeboat use USB directly with `--transport usb`" } else { "" }
     )]
     Unreachable {
         address: String,
@@ -27,4 +28,29 @@ pub enum Error {
     NoSuchDevice(u32),
     #[error("bad usbmuxd address {0:?}: use UNIX:/path, /path, or host:port")]
     BadAddress(String),
+    #[error("cannot talk to the iPhone over USB directly here: {0}")]
+    UsbUnavailable(&'static str),
+    #[error(
+        "permission denied opening the iPhone {udid} at {node}. Let your user open it with a udev rule, then unplug and replug the iPhone:\n{}",
+        crate::udev::instructions()
+    )]
+    UsbPermission { udid: String, node: String },
+    #[error(
+        "{holder} holds the USB interface of the iPhone {udid}, so lifeboat cannot open it directly. Use the daemon (`--transport daemon`, with usbmuxd running), or stop it first: `sudo systemctl stop usbmuxd`"
+    )]
+    UsbBusy { udid: String, holder: String },
+    #[error("cannot open the iPhone {udid} over USB: {message}")]
+    UsbOpen { udid: String, message: String },
+    #[error("the USB link to the iPhone failed: {0}")]
+    UsbLink(String),
+    #[error("{request} needs a usbmuxd daemon, and lifeboat is talking to the iPhone over USB directly")]
+    NeedsDaemon { request: &'static str },
+}
+
+impl Error {
+    /// Worth another try in a moment: a phone still starting its USB side after being
+    /// plugged in answers a little later. Permissions and a daemon holding it do not pass.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::UsbOpen { .. } | Error::UsbLink(_))
+    }
 }

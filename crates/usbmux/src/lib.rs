@@ -1,7 +1,8 @@
 //! usbmuxd: the daemon that multiplexes TCP-like connections to iOS devices over USB.
 //!
 //! [`codec`] turns bytes into typed messages and back, with no I/O, so the client here and
-//! the simulated daemon in `fake-iphone` share it. [`client`] speaks to a real daemon.
+//! the simulated daemon in `fake-iphone` share it. [`client`] speaks to a real daemon, or
+//! with the `usb` feature on Linux reaches phones over USB in-process ([`transport`]).
 
 pub mod address;
 pub mod client;
@@ -10,6 +11,10 @@ pub mod device;
 pub mod error;
 pub mod message;
 pub mod stream;
+pub mod transport;
+pub mod udev;
+#[cfg(all(feature = "usb", target_os = "linux"))]
+mod usb;
 pub mod wire;
 
 pub use address::UsbmuxAddress;
@@ -18,6 +23,7 @@ pub use device::{ConnectionKind, Device};
 pub use error::{Error, Result};
 pub use message::{Event, Request, ResultCode};
 pub use stream::UsbmuxStream;
+pub use transport::{TransportChoice, TransportInfo, UsbSettings};
 
 /// lockdownd's TCP port on the device.
 pub const LOCKDOWN_PORT: u16 = 62078;

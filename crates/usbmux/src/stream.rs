@@ -15,6 +15,9 @@ pub enum UsbmuxStream {
     Tcp(TcpStream),
     #[cfg(unix)]
     Unix(UnixStream),
+    /// A device port reached through lifeboat's own USB transport.
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    Usb(crate::usb::bridge::BridgedStream),
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,6 +58,8 @@ impl UsbmuxStream {
             UsbmuxStream::Tcp(s) => s.set_read_timeout(timeout),
             #[cfg(unix)]
             UsbmuxStream::Unix(s) => s.set_read_timeout(timeout),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            UsbmuxStream::Usb(s) => s.socket().set_read_timeout(timeout),
         }
     }
 
@@ -63,6 +68,8 @@ impl UsbmuxStream {
             UsbmuxStream::Tcp(s) => s.set_write_timeout(timeout),
             #[cfg(unix)]
             UsbmuxStream::Unix(s) => s.set_write_timeout(timeout),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            UsbmuxStream::Usb(s) => s.socket().set_write_timeout(timeout),
         }
     }
 
@@ -71,6 +78,8 @@ impl UsbmuxStream {
             UsbmuxStream::Tcp(s) => UsbmuxStream::Tcp(s.try_clone()?),
             #[cfg(unix)]
             UsbmuxStream::Unix(s) => UsbmuxStream::Unix(s.try_clone()?),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            UsbmuxStream::Usb(s) => UsbmuxStream::Usb(s.try_clone()?),
         })
     }
 
@@ -79,6 +88,8 @@ impl UsbmuxStream {
             UsbmuxStream::Tcp(s) => s.shutdown(how),
             #[cfg(unix)]
             UsbmuxStream::Unix(s) => s.shutdown(how),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            UsbmuxStream::Usb(s) => s.socket().shutdown(how),
         }
     }
 }
@@ -89,6 +100,8 @@ impl Read for UsbmuxStream {
             UsbmuxStream::Tcp(s) => s.read(buf),
             #[cfg(unix)]
             UsbmuxStream::Unix(s) => s.read(buf),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            UsbmuxStream::Usb(s) => s.socket_mut().read(buf),
         }
     }
 }
@@ -99,6 +112,8 @@ impl Write for UsbmuxStream {
             UsbmuxStream::Tcp(s) => s.write(buf),
             #[cfg(unix)]
             UsbmuxStream::Unix(s) => s.write(buf),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            UsbmuxStream::Usb(s) => s.socket_mut().write(buf),
         }
     }
 
@@ -107,6 +122,8 @@ impl Write for UsbmuxStream {
             UsbmuxStream::Tcp(s) => s.flush(),
             #[cfg(unix)]
             UsbmuxStream::Unix(s) => s.flush(),
+            #[cfg(all(feature = "usb", target_os = "linux"))]
+            UsbmuxStream::Usb(s) => s.socket_mut().flush(),
         }
     }
 }
