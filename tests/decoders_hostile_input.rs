@@ -1,6 +1,6 @@
 //! Every decoder that reads bytes from a device, fed random and mutated input: errors are
-//! fine, panics are not, and no claimed length makes a huge allocation. (A stand-in until
-//! the cargo-fuzz targets of the reliability issue exist; it runs in the normal test suite.)
+//! fine, panics are not. A quick, deterministic companion to the coverage-guided targets
+//! in `fuzz/` (which also bound memory), run with the normal test suite.
 
 use std::io::Cursor;
 

@@ -255,15 +255,24 @@ impl<S: Read + Write> AfcClient<S> {
 
     pub fn device_info(&mut self) -> Result<DeviceInfo> {
         let payload = self.expect_data("/", &Request::GetDeviceInfo, "GetDeviceInfo")?;
-        let pairs = kv::parse_pairs(&payload).map_err(|e| AfcError::Malformed(e.to_string()))?;
-        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-        let number = |key: &str| get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(DeviceInfo {
-            model: get("Model").unwrap_or_default(),
-            total_bytes: number("FSTotalBytes"),
-            free_bytes: number("FSFreeBytes"),
-            block_size: number("FSBlockSize"),
-        })
+        let mut info = DeviceInfo {
+            model: String::new(),
+            total_bytes: 0,
+            free_bytes: 0,
+            block_size: 0,
+        };
+        for pair in kv::pairs(&payload) {
+            let (key, value) = pair.map_err(|e| AfcError::Malformed(e.to_string()))?;
+            let number = || value.parse().unwrap_or(0);
+            match &*key {
+                "Model" => info.model = value.chars().take(256).collect(),
+                "FSTotalBytes" => info.total_bytes = number(),
+                "FSFreeBytes" => info.free_bytes = number(),
+                "FSBlockSize" => info.block_size = number(),
+                _ => {}
+            }
+        }
+        Ok(info)
     }
 
     pub fn open(&mut self, path: &str, mode: OpenMode) -> Result<u64> {

@@ -1,6 +1,8 @@
 //! The NUL-separated key/value lists of GetFileInfo and GetDeviceInfo, and ReadDir's name
 //! list (protocol.md 3.3).
 
+use std::borrow::Cow;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KvError {
     #[error("AFC key/value list has an odd number of entries")]
@@ -11,24 +13,35 @@ pub enum KvError {
     BadNumber { key: &'static str, value: String },
 }
 
-/// Splits `key\0value\0...`; a trailing empty token is ignored.
+/// The pairs of `key\0value\0...`, borrowed from the payload; one trailing NUL is allowed.
+/// Lazy, so that a hostile reply of megabytes of NULs costs no memory to look through.
+pub fn pairs(payload: &[u8]) -> impl Iterator<Item = Result<(Cow<'_, str>, Cow<'_, str>), KvError>> {
+    let body = payload.strip_suffix(b"\0").unwrap_or(payload);
+    let mut tokens = (!body.is_empty())
+        .then(|| body.split(|&b| b == 0))
+        .into_iter()
+        .flatten();
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        match (tokens.next(), tokens.next()) {
+            (Some(key), Some(value)) => Some(Ok((String::from_utf8_lossy(key), String::from_utf8_lossy(value)))),
+            (Some(_), None) => {
+                failed = true;
+                Some(Err(KvError::OddCount))
+            }
+            (None, _) => None,
+        }
+    })
+}
+
+/// [`pairs`], collected and owned.
 pub fn parse_pairs(payload: &[u8]) -> Result<Vec<(String, String)>, KvError> {
-    let mut tokens: Vec<String> = payload
-        .split(|&b| b == 0)
-        .map(|t| String::from_utf8_lossy(t).into_owned())
-        .collect();
-    if tokens.last().is_some_and(String::is_empty) {
-        tokens.pop();
-    }
-    if !tokens.len().is_multiple_of(2) {
-        return Err(KvError::OddCount);
-    }
-    let mut pairs = Vec::with_capacity(tokens.len() / 2);
-    let mut it = tokens.into_iter();
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        pairs.push((k, v));
-    }
-    Ok(pairs)
+    pairs(payload)
+        .map(|pair| pair.map(|(k, v)| (k.into_owned(), v.into_owned())))
+        .collect()
 }
 
 pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Vec<u8> {
@@ -94,26 +107,36 @@ pub struct FileInfo {
 
 impl FileInfo {
     pub fn parse(payload: &[u8]) -> Result<FileInfo, KvError> {
-        let pairs = parse_pairs(payload)?;
-        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        let number = |key: &'static str| -> Result<Option<u64>, KvError> {
-            get(key)
-                .map(|v| {
-                    v.parse::<u64>().map_err(|_| KvError::BadNumber {
-                        key,
-                        value: v.to_string(),
-                    })
-                })
-                .transpose()
+        let number = |key: &'static str, value: &str| -> Result<u64, KvError> {
+            value.parse::<u64>().map_err(|_| KvError::BadNumber {
+                key,
+                value: value.chars().take(64).collect(),
+            })
         };
+        // The first of a repeated key counts, as a lookup by key would find it.
+        let (mut size, mut blocks, mut nlink, mut kind, mut mtime, mut birthtime, mut link_target) =
+            (None, None, None, None, None, None, None);
+        for pair in pairs(payload) {
+            let (key, value) = pair?;
+            match &*key {
+                "st_size" if size.is_none() => size = Some(number("st_size", &value)?),
+                "st_blocks" if blocks.is_none() => blocks = Some(number("st_blocks", &value)?),
+                "st_nlink" if nlink.is_none() => nlink = Some(number("st_nlink", &value)?),
+                "st_ifmt" if kind.is_none() => kind = Some(FileKind::from_ifmt(&value)),
+                "st_mtime" if mtime.is_none() => mtime = Some(number("st_mtime", &value)?),
+                "st_birthtime" if birthtime.is_none() => birthtime = Some(number("st_birthtime", &value)?),
+                "LinkTarget" if link_target.is_none() => link_target = Some(value.into_owned()),
+                _ => {}
+            }
+        }
         Ok(FileInfo {
-            size: number("st_size")?.ok_or(KvError::Missing("st_size"))?,
-            blocks: number("st_blocks")?.unwrap_or(0),
-            nlink: number("st_nlink")?.unwrap_or(1),
-            kind: FileKind::from_ifmt(get("st_ifmt").ok_or(KvError::Missing("st_ifmt"))?),
-            mtime_ns: number("st_mtime")?.unwrap_or(0),
-            birthtime_ns: number("st_birthtime")?,
-            link_target: get("LinkTarget").map(str::to_string),
+            size: size.ok_or(KvError::Missing("st_size"))?,
+            blocks: blocks.unwrap_or(0),
+            nlink: nlink.unwrap_or(1),
+            kind: kind.ok_or(KvError::Missing("st_ifmt"))?,
+            mtime_ns: mtime.unwrap_or(0),
+            birthtime_ns: birthtime,
+            link_target,
         })
     }
 
@@ -154,6 +177,21 @@ mod tests {
         assert_eq!(parse_pairs(b"a\0b\0c\0"), Err(KvError::OddCount));
         assert_eq!(FileInfo::parse(b"st_ifmt\0S_IFREG\0"), Err(KvError::Missing("st_size")));
         assert!(FileInfo::parse(b"st_size\0-5\0st_ifmt\0S_IFREG\0").is_err());
+    }
+
+    #[test]
+    fn pairs_are_read_lazily_and_the_first_of_a_repeated_key_counts() {
+        assert_eq!(parse_pairs(b""), Ok(vec![]));
+        assert_eq!(parse_pairs(b"k\0v"), Ok(vec![("k".into(), "v".into())]));
+        let info = FileInfo::parse(b"st_size\x001\x00st_size\x002\x00st_ifmt\x00S_IFREG\x00").unwrap();
+        assert_eq!(info.size, 1);
+        // An odd list is an error even after every key was found.
+        assert_eq!(
+            FileInfo::parse(b"st_size\x001\x00st_ifmt\x00S_IFREG\x00junk\x00"),
+            Err(KvError::OddCount)
+        );
+        // A megabyte of NULs is looked through without building anything.
+        assert_eq!(pairs(&vec![0u8; 1 << 20]).filter(Result::is_ok).count(), 1 << 19);
     }
 
     #[test]

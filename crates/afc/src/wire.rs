@@ -39,15 +39,33 @@ pub fn read_packet_with<R: Read>(
         }
     }
     let header = Header::decode(&header_bytes, max_len)?;
-    // Bounded by max_len in decode, so the claimed length cannot force a huge allocation.
-    let mut body = buffer(header.body_len());
-    body.clear();
-    body.resize(header.body_len(), 0);
-    reader.read_exact(&mut body).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => WireError::Truncated,
-        _ => WireError::Io(e),
-    })?;
+    let body = read_body(reader, header.body_len(), buffer(header.body_len()))?;
     Ok(Some((header, body)))
+}
+
+/// Bodies larger than this are read in growing steps, so that a length field claiming
+/// megabytes that never arrive costs no more memory than the bytes that did.
+const FIRST_STEP: usize = 256 << 10;
+
+/// Reads `len` bytes into `body`, reusing its allocation. Its old contents are overwritten,
+/// not zeroed first: a reused megabyte buffer is not cleared for each reply.
+fn read_body<R: Read>(reader: &mut R, len: usize, mut body: Vec<u8>) -> Result<Vec<u8>, WireError> {
+    body.truncate(len);
+    let mut filled = 0;
+    while filled < len {
+        let step_end = len.min(body.capacity().max(FIRST_STEP).max(filled.saturating_mul(2)));
+        if body.len() < step_end {
+            body.resize(step_end, 0);
+        }
+        reader
+            .read_exact(&mut body[filled..step_end])
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => WireError::Truncated,
+                _ => WireError::Io(e),
+            })?;
+        filled = step_end;
+    }
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -69,6 +87,25 @@ mod tests {
         assert!(matches!(
             read_packet(&mut &bytes[..], 41),
             Err(WireError::Codec(CodecError::TooLarge(56)))
+        ));
+    }
+
+    #[test]
+    fn bodies_arrive_whole_across_steps_and_into_reused_buffers() {
+        let data: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let bytes = crate::codec::Reply::Data(data.clone()).encode(9);
+        let (_, body) = read_packet(&mut &bytes[..], 1 << 20).unwrap().unwrap();
+        assert!(body == data, "a body read in steps is the body sent");
+        // A reused buffer holding an older, longer reply: its tail must not survive.
+        let old = vec![0xAA; 900_000];
+        let (_, body) = read_packet_with(&mut &bytes[..], 1 << 20, |_| old).unwrap().unwrap();
+        assert!(body == data);
+        // A claim of 60 MiB with three bytes behind it is a truncated packet, nothing more.
+        let mut claim = bytes[..43].to_vec();
+        claim[8..16].copy_from_slice(&(60u64 << 20).to_le_bytes());
+        assert!(matches!(
+            read_packet(&mut &claim[..], 64 << 20),
+            Err(WireError::Truncated)
         ));
     }
 }

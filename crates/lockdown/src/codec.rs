@@ -63,8 +63,12 @@ pub fn read_frame<R: Read>(reader: &mut R) -> Result<Option<plist::Dictionary>> 
         }
     }
     let length = decode_length(prefix)?;
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body).map_err(map_io)?;
+    // Grown as bytes arrive, not allocated from the claimed length.
+    let mut body = Vec::new();
+    reader.take(length as u64).read_to_end(&mut body).map_err(map_io)?;
+    if body.len() < length {
+        return Err(map_io(io::ErrorKind::UnexpectedEof.into()));
+    }
     decode_body(&body).map(Some)
 }
 

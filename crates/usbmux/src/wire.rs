@@ -19,12 +19,15 @@ pub fn read_message<R: Read>(reader: &mut R, max_len: u32) -> Result<Option<(Hea
         }
     }
     let header = Header::decode(&header_bytes, max_len)?;
-    // The length is bounded by max_len above, so this allocation is too.
-    let mut payload = vec![0u8; header.payload_len()];
-    reader.read_exact(&mut payload).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => Error::Protocol("connection closed in the middle of a usbmux message".into()),
-        _ => Error::Io(e),
-    })?;
+    // Read as it arrives rather than allocated up front: a claimed length (bounded by
+    // max_len) with nothing behind it then costs nothing.
+    let mut payload = Vec::new();
+    reader.take(header.payload_len() as u64).read_to_end(&mut payload)?;
+    if payload.len() < header.payload_len() {
+        return Err(Error::Protocol(
+            "connection closed in the middle of a usbmux message".into(),
+        ));
+    }
     Ok(Some((header, codec::decode_payload(&payload)?)))
 }
 

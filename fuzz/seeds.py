@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seeds of each fuzz target's corpus (fuzz/corpus/TARGET/seed-*):
+well-formed messages as a phone and usbmuxd send them, for the fuzzer to mutate. The
+inputs the fuzzer found worth keeping live beside them, minimised with `cargo fuzz cmin`."""
+
+import plistlib
+import struct
+from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+def write(target, name, data):
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"seed-{name}").write_bytes(data)
+
+
+def usbmux(tag, value, fmt=plistlib.FMT_XML):
+    body = plistlib.dumps(value, fmt=fmt)
+    return struct.pack("<IIII", 16 + len(body), 1, 8, tag) + body
+
+
+def lockdown(value, fmt=plistlib.FMT_XML):
+    body = plistlib.dumps(value, fmt=fmt)
+    return struct.pack(">I", len(body)) + body
+
+
+def afc(operation, packet, params=b"", data=b""):
+    this = 40 + len(params)
+    return b"CFA6LPAA" + struct.pack("<QQQQ", this + len(data), this, packet, operation) + params + data
+
+
+attached = {
+    "MessageType": "Attached", "DeviceID": 3,
+    "Properties": {"ConnectionType": "USB", "DeviceID": 3, "LocationID": 0, "ProductID": 0x12A8,
+                   "SerialNumber": "00008030-001A2B3C4D5E802E", "ConnectionSpeed": 480000000},
+}
+record = {
+    "DeviceCertificate": b"-----BEGIN CERTIFICATE-----\n", "HostCertificate": b"x", "HostPrivateKey": b"k",
+    "RootCertificate": b"r", "RootPrivateKey": b"rk", "HostID": "1A2B", "SystemBUID": "5C6D",
+    "EscrowBag": b"\x00" * 8, "WiFiMACAddress": "aa:bb:cc:dd:ee:ff",
+}
+write("usbmux_message", "result", usbmux(1, {"MessageType": "Result", "Number": 0}))
+write("usbmux_message", "attached", usbmux(0, attached))
+write("usbmux_message", "detached", usbmux(0, {"MessageType": "Detached", "DeviceID": 3}))
+write("usbmux_message", "device-list", usbmux(2, {"DeviceList": [attached]}))
+write("usbmux_message", "pair-record", usbmux(3, {"PairRecordData": plistlib.dumps(record)}))
+write("usbmux_message", "connect", usbmux(4, {"MessageType": "Connect", "DeviceID": 3, "PortNumber": 32498}))
+write("usbmux_message", "two", usbmux(1, {"MessageType": "Result", "Number": 3}) + usbmux(0, attached))
+
+write("lockdown_frame", "query-type", lockdown({"Request": "QueryType", "Type": "com.apple.mobile.lockdown"}))
+write("lockdown_frame", "get-value", lockdown({"Request": "GetValue", "Key": "ProductVersion", "Value": "17.5.1"}))
+write("lockdown_frame", "start-session", lockdown(
+    {"Request": "StartSession", "SessionID": "ABCD", "EnableSessionSSL": True}))
+write("lockdown_frame", "start-service", lockdown(
+    {"Request": "StartService", "Service": "com.apple.afc", "Port": 49152, "EnableServiceSSL": False}))
+write("lockdown_frame", "error", lockdown({"Request": "Pair", "Error": "PairingDialogResponsePending"}))
+write("lockdown_frame", "binary", lockdown({"Request": "GetValue", "Value": {"a": [1, 2.5, b"x"]}},
+                                          plistlib.FMT_BINARY))
+write("lockdown_frame", "pair-record", plistlib.dumps(record, fmt=plistlib.FMT_BINARY))
+
+write("afc_packet", "status", afc(0x01, 1, struct.pack("<Q", 0)))
+write("afc_packet", "data", afc(0x02, 2, data=b"st_size\x0064\x00st_ifmt\x00S_IFDIR\x00"))
+write("afc_packet", "open-result", afc(0x0E, 3, struct.pack("<Q", 5)))
+write("afc_packet", "tell-result", afc(0x13, 4, struct.pack("<Q", 1024)))
+write("afc_packet", "open", afc(0x0D, 5, struct.pack("<Q", 1) + b"/DCIM/100APPLE/IMG_0001.HEIC\x00"))
+write("afc_packet", "read", afc(0x0F, 6, struct.pack("<QQ", 5, 1 << 20)))
+write("afc_packet", "read-offset", afc(0x27, 7, struct.pack("<QQQ", 5, 4096, 8192)))
+write("afc_packet", "rename", afc(0x18, 8, b"/a\x00/b\x00"))
+write("afc_packet", "write", afc(0x10, 9, struct.pack("<Q", 5), b"hello"))
+
+write("afc_file_info", "file", b"st_size\x003145728\x00st_blocks\x006144\x00st_nlink\x001\x00st_ifmt\x00S_IFREG"
+      b"\x00st_mtime\x001523978415000000000\x00st_birthtime\x001523978415000000000\x00")
+write("afc_file_info", "symlink", b"st_size\x0012\x00st_ifmt\x00S_IFLNK\x00LinkTarget\x00../../etc/passwd\x00")
+write("afc_file_info", "device", b"Model\x00iPhone12,1\x00FSTotalBytes\x0063900340224\x00FSFreeBytes\x00"
+      b"1000\x00FSBlockSize\x004096\x00")
+
+write("afc_read_dir", "dcim", b".\x00..\x00100APPLE\x00101APPLE\x00.MISC\x00")
+write("afc_read_dir", "files", b".\x00..\x00IMG_0001.HEIC\x00IMG_0001.MOV\x00IMG_E0001.JPG\x00IMG_0001.AAE\x00")
+
+# afc_client: chunk and window choices, then one decision byte per reply (0 = honest).
+write("afc_client", "honest", bytes([0, 7]))
+write("afc_client", "small-chunks", bytes([1, 2]) + bytes(64))
+write("afc_client", "each-lie", bytes([3, 3]) + bytes(range(9, 16)) * 4)
