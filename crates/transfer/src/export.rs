@@ -11,14 +11,14 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
+use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, RemoteFile};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::{AtomicFile, TEMP_SUFFIX, sync_dir};
 use crate::library::{Asset, Library, MediaKind, Role, Source};
 use crate::manifest::{self, Entry, Manifest};
-use crate::sinks::{HashedFiles, hex};
-use crate::threaded;
+use crate::sinks::hex;
+use crate::threaded::{self, HashedSink};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
@@ -364,9 +364,8 @@ pub fn export<S: Read + Write>(
         dest,
         planned: &planned,
         reads,
-        open: HashedFiles::default(),
+        open: HashMap::new(),
         first_reads: HashMap::new(),
-        second_reads: HashMap::new(),
         batch: Vec::new(),
         batch_started: Instant::now(),
         manifest: &mut manifest,
@@ -375,7 +374,7 @@ pub fn export<S: Read + Write>(
         touched: BTreeSet::new(),
         manifest_error: None,
     };
-    // Hashing and writing run on their own thread, so the link never waits for the disk.
+    // Hashing and writing run on threads of their own, so the link never waits for them.
     let fetched = threaded::fetch(afc, &remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink);
     // Whatever happened, what was completely written is recorded.
     let flushed = sink.flush();
@@ -427,10 +426,10 @@ struct Sink<'a> {
     planned: &'a [Planned],
     /// Fetches per planned file: 2 with `verify_reads`, fetch index = planned index * reads + pass.
     reads: usize,
-    open: HashedFiles,
+    /// Files being written, by planned index (later files open while earlier ones arrive).
+    open: HashMap<usize, AtomicFile>,
     /// With `verify_reads`: files read once, waiting for their second read.
     first_reads: HashMap<usize, (AtomicFile, [u8; 32], u64)>,
-    second_reads: HashMap<usize, Sha256>,
     /// Files complete on disk whose rows are not committed yet.
     batch: Vec<(Entry, PathBuf)>,
     batch_started: Instant,
@@ -554,34 +553,35 @@ impl Sink<'_> {
     }
 }
 
-impl FetchSink for Sink<'_> {
+impl HashedSink for Sink<'_> {
     fn begin(&mut self, fetch_index: usize) -> io::Result<()> {
         let (index, pass) = (fetch_index / self.reads, fetch_index % self.reads);
         if pass == 0 {
-            self.open.begin(index, &self.dest.join(&self.planned[index].dest_path))
-        } else {
-            self.second_reads.insert(index, Sha256::new());
-            Ok(())
-        }
-    }
-
-    fn data(&mut self, fetch_index: usize, bytes: &[u8]) -> io::Result<()> {
-        let (index, pass) = (fetch_index / self.reads, fetch_index % self.reads);
-        if pass == 0 {
-            self.open.write(index, bytes)?;
-            self.progress.bytes(bytes.len() as u64);
-        } else if let Some(hasher) = self.second_reads.get_mut(&index) {
-            hasher.update(bytes);
+            let file = AtomicFile::create(&self.dest.join(&self.planned[index].dest_path))?;
+            self.open.insert(index, file);
         }
         Ok(())
     }
 
-    fn end(&mut self, fetch_index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+    fn data(&mut self, fetch_index: usize, bytes: &[u8]) -> io::Result<()> {
+        let (index, pass) = (fetch_index / self.reads, fetch_index % self.reads);
+        // A second read is only hashed, which the pipeline has done.
+        if pass == 0 {
+            self.open
+                .get_mut(&index)
+                .ok_or_else(|| io::Error::other("data for a file that is not open"))?
+                .write_all(bytes)?;
+            self.progress.bytes(bytes.len() as u64);
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, fetch_index: usize, outcome: Result<(u64, [u8; 32]), AfcError>) -> io::Result<()> {
         let (index, pass) = (fetch_index / self.reads, fetch_index % self.reads);
         if pass == 0 {
-            let opened = self.open.finish(index);
-            let (bytes, (file, digest)) = match (outcome, opened) {
-                (Ok(bytes), Some(opened)) => (bytes, opened),
+            let opened = self.open.remove(&index);
+            let (bytes, digest, file) = match (outcome, opened) {
+                (Ok((bytes, digest)), Some(file)) => (bytes, digest, file),
                 (Err(e), _) => {
                     self.fail(index, e.to_string());
                     return Ok(());
@@ -594,14 +594,13 @@ impl FetchSink for Sink<'_> {
             self.first_reads.insert(index, (file, digest, bytes));
             return Ok(());
         }
-        let second: Option<[u8; 32]> = self.second_reads.remove(&index).map(|h| h.finalize().into());
         // No first read waiting: it failed and has been reported.
         let Some((file, digest, bytes)) = self.first_reads.remove(&index) else {
             return Ok(());
         };
-        match (outcome, second) {
-            (Ok(_), Some(second)) if second == digest => self.keep(index, file, digest, bytes),
-            (Ok(_), _) => {
+        match outcome {
+            Ok((_, second)) if second == digest => self.keep(index, file, digest, bytes),
+            Ok(_) => {
                 // Dropping the temporary file removes it; the next run copies it anew.
                 drop(file);
                 self.fail(
@@ -612,7 +611,7 @@ impl FetchSink for Sink<'_> {
                 );
                 Ok(())
             }
-            (Err(e), _) => {
+            Err(e) => {
                 drop(file);
                 self.fail(index, format!("the second read failed: {e}"));
                 Ok(())

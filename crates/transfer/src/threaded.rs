@@ -1,25 +1,41 @@
-//! A fetch whose sink runs on its own thread: hashing and writing to disk overlap reading
-//! from the phone instead of taking turns with it. The queue between them is short, so
-//! memory stays bounded by a few read chunks whatever the file sizes.
+//! A fetch in three stages on three threads: the reader keeps the phone busy, a second
+//! thread computes each file's SHA-256, a third writes to disk. Hashing alone takes about as
+//! long as reading the link and writing together on a fast machine, so giving it a thread of
+//! its own is what lets a loopback or USB 3 link run at the speed of the slowest stage rather
+//! than of their sum. The queues between the stages are short, so memory stays bounded by a
+//! few read chunks whatever the file sizes.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use afc::client::{AfcClient, AfcError, FetchSink, RemoteFile};
+use sha2::{Digest, Sha256};
 
-/// Messages in the queue; with 1 MiB reads, at most this many MiB wait for the writer.
+/// Messages in each queue; with 1 MiB reads, at most this many MiB wait for each stage.
 const QUEUE: usize = 8;
 
-enum Message {
+/// Receives fetched files, with each one's SHA-256 computed on the way.
+pub trait HashedSink {
+    fn begin(&mut self, index: usize) -> io::Result<()>;
+    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()>;
+    /// `Ok((size, sha256))` when every byte arrived; the digest is of the bytes `data` got.
+    fn end(&mut self, index: usize, outcome: Result<(u64, [u8; 32]), AfcError>) -> io::Result<()>;
+}
+
+enum Message<End> {
     Begin(usize),
     Data(usize, Vec<u8>),
-    End(usize, Result<u64, AfcError>),
+    End(usize, End),
 }
+
+type Fetched = Message<Result<u64, AfcError>>;
+type Hashed = Message<Result<(u64, [u8; 32]), AfcError>>;
 
 /// The reader's side: passes each call on, owning the bytes, without copying them, and
 /// takes the emptied buffers back.
 struct Forward {
-    queue: SyncSender<Message>,
+    queue: SyncSender<Fetched>,
     returned: Receiver<Vec<u8>>,
 }
 
@@ -49,10 +65,35 @@ impl FetchSink for Forward {
     }
 }
 
-/// The writer's side: runs the real sink until the queue closes or the sink fails, and
-/// says which file it was working on when it failed.
-fn drain<S: FetchSink>(
-    queue: Receiver<Message>,
+/// The middle stage: hashes each file's bytes and passes everything on. Stops when either
+/// queue closes: the reader finished, or the writer failed.
+fn hash(queue: Receiver<Fetched>, next: SyncSender<Hashed>) {
+    let mut hashers: HashMap<usize, Sha256> = HashMap::new();
+    for message in queue {
+        let forwarded = match message {
+            Message::Begin(index) => {
+                hashers.insert(index, Sha256::new());
+                Message::Begin(index)
+            }
+            Message::Data(index, bytes) => {
+                hashers.entry(index).or_default().update(&bytes);
+                Message::Data(index, bytes)
+            }
+            Message::End(index, outcome) => {
+                let digest: [u8; 32] = hashers.remove(&index).unwrap_or_default().finalize().into();
+                Message::End(index, outcome.map(|size| (size, digest)))
+            }
+        };
+        if next.send(forwarded).is_err() {
+            return;
+        }
+    }
+}
+
+/// The last stage: runs the real sink until the queue closes or the sink fails, and says
+/// which file it was working on when it failed.
+fn write<S: HashedSink>(
+    queue: Receiver<Hashed>,
     returned: Sender<Vec<u8>>,
     sink: &mut S,
 ) -> Result<(), (usize, io::Error)> {
@@ -70,25 +111,28 @@ fn drain<S: FetchSink>(
     Ok(())
 }
 
-/// [`AfcClient::fetch`] with `sink` on another thread. Every call the sink would have had
-/// it still gets, in the same order; when the sink fails, the fetch stops with its error.
-pub fn fetch<T: Read + Write, S: FetchSink + Send>(
+/// [`AfcClient::fetch`] with hashing and `sink` each on a thread of their own. The sink gets
+/// every call it would have had, in the same order; when it fails, the fetch stops with its
+/// error.
+pub fn fetch<T: Read + Write, S: HashedSink + Send>(
     afc: &mut AfcClient<T>,
     files: &[RemoteFile],
     chunk: u64,
     window: usize,
     sink: &mut S,
 ) -> Result<(), AfcError> {
-    let (sender, receiver) = sync_channel(QUEUE);
+    let (sender, to_hash) = sync_channel(QUEUE);
+    let (hashed, to_write) = sync_channel(QUEUE);
     let (give_back, returned) = channel();
     let (fetched, written) = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| drain(receiver, give_back, sink));
+        scope.spawn(|| hash(to_hash, hashed));
+        let writer = scope.spawn(|| write(to_write, give_back, sink));
         let mut forward = Forward {
             queue: sender,
             returned,
         };
         let fetched = afc.fetch(files, chunk, window, &mut forward);
-        // Closing the queue lets the writer finish what is queued and return.
+        // Closing the first queue lets the later stages finish what is queued and return.
         drop(forward);
         let written = writer
             .join()
@@ -114,7 +158,7 @@ mod tests {
         fail_on: Option<usize>,
     }
 
-    impl FetchSink for Record {
+    impl HashedSink for Record {
         fn begin(&mut self, index: usize) -> io::Result<()> {
             self.calls.push(format!("begin {index}"));
             Ok(())
@@ -126,47 +170,71 @@ mod tests {
             self.calls.push(format!("data {index} {}", bytes.len()));
             Ok(())
         }
-        fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
-            self.calls.push(format!("end {index} {}", outcome.is_ok()));
+        fn end(&mut self, index: usize, outcome: Result<(u64, [u8; 32]), AfcError>) -> io::Result<()> {
+            let digest = outcome.map(|(size, sha)| format!("{size} {:02x}{:02x}", sha[0], sha[1]));
+            self.calls
+                .push(format!("end {index} {}", digest.unwrap_or_else(|e| e.to_string())));
             Ok(())
         }
     }
 
-    #[test]
-    fn the_writer_gets_every_call_in_order_and_its_failure_stops_the_reader() {
-        let mut sink = Record::default();
-        let (sender, receiver) = sync_channel(QUEUE);
+    /// Runs the hashing and writing stages over `messages`, as the reader would send them.
+    fn through_stages(messages: Vec<Fetched>, sink: &mut Record) -> (Result<(), (usize, io::ErrorKind)>, usize) {
+        let (sender, to_hash) = sync_channel(1);
+        let (hashed, to_write) = sync_channel(1);
         let (give_back, returned) = channel();
-        let mut forward = Forward {
-            queue: sender,
-            returned,
-        };
-        forward.begin(0).unwrap();
-        forward.data_owned(0, vec![1; 5]).unwrap();
-        forward.end(0, Ok(5)).unwrap();
-        let Forward { queue, returned } = forward;
-        drop(queue);
-        drain(receiver, give_back, &mut sink).unwrap();
-        assert_eq!(sink.calls, ["begin 0", "data 0 5", "end 0 true"]);
-        assert_eq!(returned.try_recv().ok(), Some(vec![1; 5]), "the buffer comes back");
+        let written = std::thread::scope(|scope| {
+            scope.spawn(|| hash(to_hash, hashed));
+            let writer = scope.spawn(|| write(to_write, give_back, sink).map_err(|(i, e)| (i, e.kind())));
+            // The reader keeps sending until it notices the writer has gone.
+            for message in messages {
+                if sender.send(message).is_err() {
+                    break;
+                }
+            }
+            drop(sender);
+            writer.join().unwrap()
+        });
+        (written, returned.try_iter().count())
+    }
 
+    #[test]
+    fn the_writer_gets_every_call_in_order_with_the_digest_of_its_bytes() {
+        let mut sink = Record::default();
+        let messages = vec![
+            Message::Begin(0),
+            Message::Begin(1),
+            Message::Data(0, b"ab".to_vec()),
+            Message::Data(0, b"c".to_vec()),
+            Message::End(0, Ok(3)),
+            Message::End(1, Err(AfcError::Malformed("bad".into()))),
+        ];
+        let (written, buffers_back) = through_stages(messages, &mut sink);
+        assert_eq!(written, Ok(()));
+        // SHA-256("abc") begins ba 78.
+        assert_eq!(
+            sink.calls,
+            [
+                "begin 0",
+                "begin 1",
+                "data 0 2",
+                "data 0 1",
+                "end 0 3 ba78",
+                "end 1 bad AFC data from the phone: bad"
+            ]
+        );
+        assert_eq!(buffers_back, 2, "every buffer comes back to the reader");
+    }
+
+    #[test]
+    fn a_failing_writer_stops_the_stages_before_it() {
         let mut sink = Record {
             fail_on: Some(1),
             ..Default::default()
         };
-        let (sender, receiver) = sync_channel(1);
-        let (give_back, returned) = channel();
-        let mut forward = Forward {
-            queue: sender,
-            returned,
-        };
-        let writer = std::thread::spawn(move || drain(receiver, give_back, &mut sink).map_err(|(i, e)| (i, e.kind())));
-        // The reader keeps sending until it notices the writer has gone.
-        let mut sent = 0;
-        while forward.data_owned(1, vec![0; 3]).is_ok() {
-            sent += 1;
-            assert!(sent < 100, "the reader never noticed");
-        }
-        assert_eq!(writer.join().unwrap(), Err((1, io::ErrorKind::StorageFull)));
+        let mut messages = vec![Message::Begin(1)];
+        messages.extend((0..100).map(|_| Message::Data(1, vec![0; 3])));
+        let (written, _) = through_stages(messages, &mut sink);
+        assert_eq!(written, Err((1, io::ErrorKind::StorageFull)));
     }
 }
