@@ -60,6 +60,11 @@ pub struct Context {
 struct Afcd {
     root: PathBuf,
     handles: HashMap<u64, File>,
+    /// Where each read-only handle's file is, to open a second descriptor (with a position
+    /// of its own) for the sender to serve reads from without copying them through here.
+    paths: HashMap<u64, PathBuf>,
+    /// Those second descriptors, opened at a handle's first read.
+    send_files: HashMap<u64, Arc<File>>,
     next_handle: u64,
     model: String,
     faults: Faults,
@@ -69,6 +74,14 @@ struct Afcd {
 /// What to do with a reply, after the faults have had their say.
 enum Outcome {
     Send(Reply),
+    /// A Data reply of `len` bytes of `file` from `offset`, which the sender copies from the
+    /// file to the socket in the kernel (sendfile), as a phone's bytes cost this machine
+    /// nothing to produce.
+    SendFile {
+        file: Arc<File>,
+        offset: u64,
+        len: u64,
+    },
     /// Send only the first bytes of the encoded reply, then cut the connection.
     SendPartThenDrop(Reply, usize),
     Detach,
@@ -78,6 +91,8 @@ enum Outcome {
 enum Outgoing {
     /// Due time, header, body (sent after the header, not copied next to it).
     Reply(Instant, Vec<u8>, Vec<u8>),
+    /// Due time, header, then `len` bytes of the file from `offset`.
+    File(Instant, Vec<u8>, Arc<File>, u64, u64),
     Close,
 }
 
@@ -92,6 +107,8 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
     let mut afcd = Afcd {
         root,
         handles: HashMap::new(),
+        paths: HashMap::new(),
+        send_files: HashMap::new(),
         next_handle: 1,
         model: context.model,
         faults: context.faults,
@@ -119,6 +136,15 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
                     _ => Vec::new(),
                 };
                 Outgoing::Reply(due, head, body)
+            }
+            Outcome::SendFile { file, offset, len } => {
+                let head = afc::codec::Header {
+                    entire_length: afc::codec::HEADER_LEN as u64 + len,
+                    this_length: afc::codec::HEADER_LEN as u64,
+                    packet_num: header.packet_num,
+                    operation: afc::Opcode::Data as u64,
+                };
+                Outgoing::File(due, head.encode().to_vec(), file, offset, len)
             }
             Outcome::SendPartThenDrop(reply, keep) => {
                 let mut bytes = reply.encode(header.packet_num);
@@ -149,7 +175,8 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
     let mut link_free = Instant::now();
     for message in queue {
         let (due, head, body) = match message {
-            Outgoing::Reply(due, head, body) => (due, head, body),
+            Outgoing::Reply(due, head, body) => (due, head, Body::Bytes(body)),
+            Outgoing::File(due, head, file, offset, len) => (due, head, Body::File(file, offset, len)),
             Outgoing::Close => {
                 let _ = writer.shutdown(std::net::Shutdown::Both);
                 return;
@@ -157,7 +184,7 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
         };
         let start = due.max(link_free);
         if let Some(bandwidth) = link.bandwidth.filter(|&b| b > 0) {
-            let len = head.len() + body.len();
+            let len = head.len() as u64 + body.len();
             link_free = start + Duration::from_secs_f64(len as f64 / bandwidth as f64);
         }
         let wait_until = if link.bandwidth.is_some() { link_free } else { start };
@@ -165,11 +192,62 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
         if wait_until > now {
             std::thread::sleep(wait_until - now);
         }
-        if writer.write_all(&head).and_then(|()| writer.write_all(&body)).is_err() {
+        if writer.write_all(&head).and_then(|()| body.send(&mut writer)).is_err() {
             let _ = writer.shutdown(std::net::Shutdown::Both);
             return;
         }
     }
+}
+
+enum Body {
+    Bytes(Vec<u8>),
+    File(Arc<File>, u64, u64),
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::File(_, _, len) => *len,
+        }
+    }
+
+    fn send(&self, writer: &mut UsbmuxStream) -> std::io::Result<()> {
+        let (file, offset, len) = match self {
+            Body::Bytes(bytes) => return writer.write_all(bytes),
+            Body::File(file, offset, len) => (file, *offset, *len),
+        };
+        #[cfg(target_os = "linux")]
+        if let Some(socket) = writer.as_socket_fd() {
+            return send_file(socket, file, offset, len);
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        let mut source = &**file;
+        source.seek(SeekFrom::Start(offset))?;
+        source.take(len).read_to_end(&mut bytes)?;
+        if (bytes.len() as u64) < len {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        writer.write_all(&bytes)
+    }
+}
+
+/// `len` bytes of `file` from `offset` to the socket, copied by the kernel.
+#[cfg(target_os = "linux")]
+fn send_file(socket: std::os::fd::BorrowedFd<'_>, file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    let mut position = offset;
+    let end = offset + len;
+    while position < end {
+        let count = usize::try_from(end - position).unwrap_or(usize::MAX);
+        match rustix::fs::sendfile(socket, file, Some(&mut position), count) {
+            // The file shrank after its length was read: the header promised more.
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn status(e: &std::io::Error) -> AfcStatus {
@@ -224,6 +302,21 @@ impl Afcd {
     }
 
     fn handle(&mut self, request: Request) -> Outcome {
+        // Faults that change or cut the bytes need them in hand; otherwise the sender
+        // serves them straight from the file.
+        if let Request::FileRefRead { handle, size } = request
+            && self.paths.contains_key(&handle)
+            && self.faults.corrupt_at.is_none()
+            && self.faults.drop_after.is_none()
+        {
+            return match self.read_by_reference(handle, size) {
+                Ok((file, offset, len)) => match self.byte_fault(len) {
+                    Some(outcome) => outcome,
+                    None => Outcome::SendFile { file, offset, len },
+                },
+                Err(code) => Outcome::Send(Reply::Status(code)),
+            };
+        }
         let is_read = matches!(
             request,
             Request::FileRefRead { .. } | Request::FileRefReadWithOffset { .. }
@@ -236,6 +329,45 @@ impl Afcd {
             Reply::Data(data) if is_read => self.serve_file_bytes(data),
             reply => Outcome::Send(reply),
         }
+    }
+
+    /// Advances `handle` past the next `size` bytes as a read would, and says where they are.
+    fn read_by_reference(&mut self, handle: u64, size: u64) -> Result<(Arc<File>, u64, u64), AfcStatus> {
+        let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+        let offset = file.stream_position().map_err(|_| AfcStatus::ReadError)?;
+        let end = file.metadata().map_err(|_| AfcStatus::ReadError)?.len();
+        let len = size.min(MAX_READ).min(end.saturating_sub(offset));
+        file.seek(SeekFrom::Start(offset + len))
+            .map_err(|_| AfcStatus::ReadError)?;
+        let send_file = match self.send_files.get(&handle) {
+            Some(file) => file.clone(),
+            None => {
+                let path = self.paths.get(&handle).ok_or(AfcStatus::InvalidArg)?;
+                let file = Arc::new(File::open(path).map_err(|e| status(&e))?);
+                self.send_files.insert(handle, file.clone());
+                file
+            }
+        };
+        Ok((send_file, offset, len))
+    }
+
+    /// Counts `len` file bytes served; the fault that fires on them, if any, besides
+    /// corruption and a cut connection (which [`serve_file_bytes`] applies to the bytes).
+    fn byte_fault(&mut self, len: u64) -> Option<Outcome> {
+        let start = self.stats.file_bytes_served.fetch_add(len, Ordering::SeqCst);
+        self.position_fault(start, len)
+    }
+
+    fn position_fault(&mut self, start: u64, len: u64) -> Option<Outcome> {
+        let end = start + len;
+        let crosses = |at: Option<u64>| at.is_some_and(|at| at >= start && at < end.max(start + 1));
+        if crosses(self.faults.detach_after) && self.stats.fire("detach") {
+            return Some(Outcome::Detach);
+        }
+        if crosses(self.faults.stall_after) && self.stats.fire("stall") {
+            return Some(Outcome::Stall);
+        }
+        None
     }
 
     /// Counts file bytes served and applies the byte-position faults.
@@ -259,13 +391,8 @@ impl Afcd {
             // The 40-byte header and part of the data make it out; then the line goes dead.
             return Outcome::SendPartThenDrop(Reply::Data(data), 40 + offset as usize / 2);
         }
-        if crosses(self.faults.detach_after).is_some() && self.stats.fire("detach") {
-            return Outcome::Detach;
-        }
-        if crosses(self.faults.stall_after).is_some() && self.stats.fire("stall") {
-            return Outcome::Stall;
-        }
-        Outcome::Send(Reply::Data(data))
+        self.position_fault(start, len)
+            .unwrap_or(Outcome::Send(Reply::Data(data)))
     }
 
     fn try_handle(&mut self, request: Request) -> Result<Reply, AfcStatus> {
@@ -380,6 +507,10 @@ impl Afcd {
                 let handle = self.next_handle;
                 self.next_handle += 1;
                 self.handles.insert(handle, file);
+                if mode == 1 {
+                    // Read-only: a second descriptor may serve its reads.
+                    self.paths.insert(handle, local);
+                }
                 Ok(Reply::FileRefOpenResult(handle))
             }
             Request::FileRefRead { handle, size } => {
@@ -429,6 +560,8 @@ impl Afcd {
             }
             Request::FileRefClose { handle } => {
                 self.handles.remove(&handle).ok_or(AfcStatus::InvalidArg)?;
+                self.paths.remove(&handle);
+                self.send_files.remove(&handle);
                 ok
             }
             Request::FileRefLock { handle, .. } => {

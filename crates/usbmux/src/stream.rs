@@ -73,6 +73,19 @@ impl UsbmuxStream {
         }
     }
 
+    /// The socket itself, for system calls that take one (sendfile); `None` for a bridged
+    /// USB connection, which is not a socket of the caller's.
+    #[cfg(unix)]
+    pub fn as_socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match self {
+            UsbmuxStream::Tcp(s) => Some(s.as_fd()),
+            UsbmuxStream::Unix(s) => Some(s.as_fd()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     pub fn try_clone(&self) -> io::Result<UsbmuxStream> {
         Ok(match self {
             UsbmuxStream::Tcp(s) => UsbmuxStream::Tcp(s.try_clone()?),
