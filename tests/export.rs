@@ -338,6 +338,43 @@ fn same_names_with_different_content_both_survive() {
 }
 
 #[test]
+fn a_twin_that_arrives_after_the_first_run_gets_a_free_name() {
+    let setup = setup(
+        LibrarySpec {
+            ios: "17.5".into(),
+            photos: 3,
+            ..Default::default()
+        },
+        Link::default(),
+    );
+    let dest = tempfile::tempdir().unwrap();
+    let export = || {
+        let out = lifeboat(
+            &setup.fake,
+            &setup.home,
+            &["export-photos", "--layout", "flat", dest.path().to_str().unwrap()],
+        );
+        assert_success(&out, "export");
+    };
+    export();
+    // Only the manifest knows IMG_0001.HEIC is taken when the twin appears on the phone.
+    let twin = setup.media.path().join("DCIM/101APPLE/IMG_0001.HEIC");
+    std::fs::create_dir_all(twin.parent().unwrap()).unwrap();
+    std::fs::write(
+        &twin,
+        fake_iphone::media::unique(fake_iphone::media::Format::Heic, "arrived later", 10),
+    )
+    .unwrap();
+    export();
+    let exported = tree(dest.path());
+    let first = sha(&std::fs::read(setup.media.path().join("DCIM/100APPLE/IMG_0001.HEIC")).unwrap());
+    let second = sha(&std::fs::read(&twin).unwrap());
+    assert_eq!(exported.get("IMG_0001.HEIC"), Some(&first), "{exported:?}");
+    assert_eq!(exported.get("IMG_0001 (1).HEIC"), Some(&second), "{exported:?}");
+    assert_eq!(exported.len(), 4);
+}
+
+#[test]
 fn a_second_export_into_the_same_folder_waits_its_turn() {
     let setup = setup(
         LibrarySpec {

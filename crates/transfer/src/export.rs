@@ -235,8 +235,9 @@ pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> 
         ..Default::default()
     };
     let index = manifest.index()?;
-    // Lower-cased destination path -> the asset that has it.
-    let mut taken: HashMap<String, String> = HashMap::new();
+    // Lower-cased destination path -> the asset this run gives it to. Names the manifest
+    // already holds are looked up in the index instead, not copied here.
+    let mut taken: HashMap<String, &str> = HashMap::new();
     let mut assets: Vec<&Asset> = library
         .assets
         .iter()
@@ -255,10 +256,7 @@ pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> 
                 continue;
             }
             match index.find(&resource.file.path, resource.file.size, resource.file.mtime_ns) {
-                Some(row) => {
-                    report.already_there += 1;
-                    taken.insert(row.dest_path.to_lowercase(), row.asset_id.clone());
-                }
+                Some(_) => report.already_there += 1,
                 None => todo.push(resource),
             }
         }
@@ -273,8 +271,8 @@ pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> 
             for (_, name) in &names {
                 let rel = join_rel(&folder, name);
                 let owner = match taken.get(&rel.to_lowercase()) {
-                    Some(owner) => Some(owner.clone()),
-                    None => index.by_dest(&rel).map(|row| row.asset_id.clone()),
+                    Some(owner) => Some(*owner),
+                    None => index.by_dest(&rel).map(|row| row.asset_id.as_str()),
                 };
                 if owner.is_some_and(|owner| owner != asset.id) {
                     free = false;
@@ -287,7 +285,7 @@ pub fn plan(library: &Library, manifest: &Manifest, options: &ExportOptions) -> 
             suffix += 1;
         };
         for (_, name) in &names {
-            taken.insert(join_rel(&folder, name).to_lowercase(), asset.id.clone());
+            taken.insert(join_rel(&folder, name).to_lowercase(), asset.id.as_str());
         }
         for resource in todo {
             let Some((_, name)) = names.iter().find(|(role, _)| *role == resource.role) else {

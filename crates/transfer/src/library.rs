@@ -276,6 +276,8 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             });
         }
         companions(&mut present, &original_path, kind, &mut resources);
+        // Most assets have one file; a Vec's first growth reserves four.
+        resources.shrink_to_fit();
         assets.push(Asset {
             id: uuid.unwrap_or_else(|| original_path.clone()),
             kind,
@@ -291,6 +293,8 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
     }
     drop(statement);
     assets.extend(unknown_files(&mut present, files));
+    // Held for the whole run: without the slack of growing by doubling.
+    assets.shrink_to_fit();
     Ok(Library {
         assets,
         source: Source::Database {
