@@ -9,7 +9,8 @@ then times, one after another on the same phone and the same files:
   ifuse MOUNT && cp -r MOUNT/DCIM DEST         (if ifuse and /dev/fuse are usable)
 
 and prints MB/s, files/s, the share of the link limit, lifeboat's speed relative to each
-peer and each tool's peak RSS (from wait4, so children that exit are measured exactly).
+peer, and each tool's peak RSS and CPU time (user + system, from wait4, so children that
+exit are measured exactly; for ifuse, the FUSE daemon's and cp's together).
 
 Scenarios (issue 7):
   a  USB 2: 0.5 ms per request, 35 MB/s; 2,000 photos of 3 MB and 20 videos of 100 MB
@@ -67,7 +68,7 @@ def find_tool(name):
 
 
 def timed(cmd, env, cwd=None, stdout=subprocess.DEVNULL):
-    """Runs cmd; returns (seconds, peak RSS in bytes, exit status, stderr)."""
+    """Runs cmd; returns (seconds, peak RSS in bytes, exit status, stderr, CPU seconds)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
     # wait4 before communicate would deadlock on a full stderr pipe; stderr is small here,
@@ -76,7 +77,8 @@ def timed(cmd, env, cwd=None, stdout=subprocess.DEVNULL):
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - start
-    return seconds, usage.ru_maxrss * 1024, proc.returncode, err.decode(errors="replace")
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, usage.ru_maxrss * 1024, proc.returncode, err.decode(errors="replace"), cpu
 
 
 def tree_size(path, skip=(".lifeboat",)):
@@ -162,37 +164,38 @@ def run_ifuse(env, phone, dest, program, work):
             if os.path.ismount(mount):
                 break
             if daemon.poll() is not None:
-                return None, 0, daemon.returncode, daemon.stderr.read().decode(errors="replace")
+                return None, 0, daemon.returncode, daemon.stderr.read().decode(errors="replace"), 0.0
             time.sleep(0.05)
-        seconds, _, status, err = timed(["cp", "-r", str(mount / "DCIM"), str(dest)], env)
+        seconds, _, status, err, cp_cpu = timed(["cp", "-r", str(mount / "DCIM"), str(dest)], env)
     finally:
         unmount = shutil.which("fusermount3") or shutil.which("fusermount") or "umount"
         subprocess.run([unmount, "-u", str(mount)] if "fusermount" in unmount else [unmount, str(mount)])
         _, wait_status, usage = os.wait4(daemon.pid, 0)
         shutil.rmtree(mount, ignore_errors=True)
     # The FUSE daemon does the phone side; cp only copies from the kernel.
-    return seconds, usage.ru_maxrss * 1024, status, err
+    return seconds, usage.ru_maxrss * 1024, status, err, cp_cpu + usage.ru_utime + usage.ru_stime
 
 
-def row(tool, seconds, rss, dest, spec, note=""):
+def row(tool, seconds, rss, dest, spec, note="", cpu=0.0):
     files, size = tree_size(dest)
     mbps = size / MB / seconds if seconds else 0.0
     link = f"{100 * mbps / spec['bandwidth']:.0f}%" if spec["bandwidth"] else "-"
     return dict(tool=tool, seconds=seconds, mbps=mbps, files=files, bytes=size,
-                files_per_s=files / seconds if seconds else 0.0, link=link, rss=rss, note=note)
+                files_per_s=files / seconds if seconds else 0.0, link=link, rss=rss, note=note, cpu=cpu)
 
 
 def print_table(key, spec, rows):
     print(f"\n({key}) {spec['title']}")
     print(f"  {'tool':<18}{'time':>9}{'MB':>9}{'files':>8}{'MB/s':>9}{'files/s':>9}{'link':>7}"
-          f"{'peak RSS':>10}  vs lifeboat")
+          f"{'peak RSS':>10}{'CPU s':>8}  vs lifeboat")
     ours = next((r for r in rows if r["tool"] == "lifeboat"), None)
     for r in rows:
         ratio = ""
         if ours and r is not ours and r["seconds"]:
             ratio = f"lifeboat {r['seconds'] / ours['seconds']:.1f}x faster"
         print(f"  {r['tool']:<18}{r['seconds']:>8.2f}s{r['bytes'] / MB:>9.0f}{r['files']:>8}"
-              f"{r['mbps']:>9.1f}{r['files_per_s']:>9.0f}{r['link']:>7}{r['rss'] / 2**20:>8.1f}MB  {ratio}{r['note']}")
+              f"{r['mbps']:>9.1f}{r['files_per_s']:>9.0f}{r['link']:>7}{r['rss'] / 2**20:>8.1f}MB"
+              f"{r['cpu']:>8.2f}  {ratio}{r['note']}")
 
 
 def scenario(key, args, work, env):
@@ -207,40 +210,40 @@ def scenario(key, args, work, env):
         dest = args.dest_dir / f"dest-{key}-lifeboat"
         shutil.rmtree(dest, ignore_errors=True)
         if key == "d":
-            seconds, rss, status, err = run_lifeboat(env, phone, dest)
+            seconds, rss, status, err, cpu = run_lifeboat(env, phone, dest)
             print(f"  first run (copies everything): {seconds:.2f}s", flush=True)
-            seconds, rss, status, err = run_lifeboat(env, phone, dest)
+            seconds, rss, status, err, cpu = run_lifeboat(env, phone, dest)
             if status != 0:
                 raise SystemExit(f"lifeboat failed: {err}")
-            r = row("lifeboat (no-op)", seconds, rss, dest, spec)
+            r = row("lifeboat (no-op)", seconds, rss, dest, spec, cpu=cpu)
             r.update(files=tree_size(dest)[0], bytes=0, mbps=0.0, files_per_s=0.0)
             rows.append(r)
             print_table(key, spec, rows)
             return rows
-        seconds, rss, status, err = run_lifeboat(env, phone, dest)
+        seconds, rss, status, err, cpu = run_lifeboat(env, phone, dest)
         if status != 0:
             raise SystemExit(f"lifeboat failed: {err}")
-        rows.append(row("lifeboat", seconds, rss, dest, spec))
+        rows.append(row("lifeboat", seconds, rss, dest, spec, cpu=cpu))
         if not args.keep:
             shutil.rmtree(dest, ignore_errors=True)
         pmd3 = find_tool("pymobiledevice3")
         if pmd3 and "pymobiledevice3" in args.peers:
             dest = args.dest_dir / f"dest-{key}-pmd3"
             shutil.rmtree(dest, ignore_errors=True)
-            seconds, rss, status, err = run_pymobiledevice3(env, phone, dest, pmd3)
+            seconds, rss, status, err, cpu = run_pymobiledevice3(env, phone, dest, pmd3)
             note = "" if status == 0 else f"  (exit {status}: {err.strip().splitlines()[-1:]})"
-            rows.append(row("pymobiledevice3", seconds, rss, dest, spec, note))
+            rows.append(row("pymobiledevice3", seconds, rss, dest, spec, note, cpu))
             shutil.rmtree(dest, ignore_errors=True)
         ifuse = find_tool("ifuse")
         if ifuse and "ifuse" in args.peers and os.access("/dev/fuse", os.R_OK | os.W_OK):
             dest = args.dest_dir / f"dest-{key}-ifuse"
             shutil.rmtree(dest, ignore_errors=True)
-            seconds, rss, status, err = run_ifuse(env, phone, dest, ifuse, work)
+            seconds, rss, status, err, cpu = run_ifuse(env, phone, dest, ifuse, work)
             if seconds is None:
                 print(f"  ifuse did not mount: {err.strip()}")
             else:
                 note = "" if status == 0 else f"  (exit {status})"
-                rows.append(row("ifuse + cp -r", seconds, rss, dest, spec, note))
+                rows.append(row("ifuse + cp -r", seconds, rss, dest, spec, note, cpu))
             shutil.rmtree(dest, ignore_errors=True)
     finally:
         phone.stop()
