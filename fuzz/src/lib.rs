@@ -79,6 +79,15 @@ unsafe impl GlobalAlloc for BoundedAllocator {
 
 /// Runs `decode` on `input` with the memory it may hold bounded by the input's size.
 pub fn bounded<T>(input: &[u8], decode: impl FnOnce(&[u8]) -> T) -> T {
+    // A failed assertion's report (message, backtrace) must not be cut short by the bound.
+    static LIFT_ON_PANIC: std::sync::Once = std::sync::Once::new();
+    LIFT_ON_PANIC.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            LIMIT.store(usize::MAX, Ordering::Relaxed);
+            report(info);
+        }));
+    });
     let allowed = input
         .len()
         .saturating_mul(BYTES_PER_INPUT_BYTE)

@@ -567,8 +567,18 @@ mod fetch {
                         continue;
                     };
                     let file = active.remove(position).expect("position is in range");
-                    // A failed close leaks a handle on the phone but loses no data.
-                    let outcome = match file.failed {
+                    // A phone that will not close a handle it served reads on did not know
+                    // that handle: what was read under it is not trusted. (libimobiledevice
+                    // and pymobiledevice3 report a failed close as an error too.)
+                    let refused = match reply {
+                        Reply::Status(AfcStatus::Success) => None,
+                        Reply::Status(status) => Some(AfcError::Status {
+                            path: files[index].path.clone(),
+                            status,
+                        }),
+                        other => Some(unexpected("FileRefClose", &other)),
+                    };
+                    let outcome = match file.failed.or(refused) {
                         Some(error) => Err(error),
                         None if file.received != files[index].size => Err(AfcError::SizeMismatch {
                             path: files[index].path.clone(),
@@ -581,5 +591,78 @@ mod fetch {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replies prepared in advance; what the client writes is dropped.
+    struct Scripted(io::Cursor<Vec<u8>>);
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Ends(Vec<Result<u64>>);
+
+    impl FetchSink for Ends {
+        fn begin(&mut self, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn data(&mut self, _: usize, _: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+        fn end(&mut self, _: usize, outcome: Result<u64>) -> io::Result<()> {
+            self.0.push(outcome);
+            Ok(())
+        }
+    }
+
+    /// One 3-byte file: open, one read (asks for 4, so a short read proves the end), close.
+    fn fetch_with_close_reply(close: Reply) -> Result<u64> {
+        let mut replies = Reply::FileRefOpenResult(5).encode(0);
+        replies.extend(Reply::Data(vec![1, 2, 3]).encode(1));
+        replies.extend(close.encode(2));
+        let mut client = AfcClient::new(Scripted(io::Cursor::new(replies)));
+        let files = [RemoteFile {
+            path: "/DCIM/100APPLE/IMG_0001.JPG".into(),
+            size: 3,
+        }];
+        let mut ends = Ends::default();
+        client.fetch(&files, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut ends).unwrap();
+        assert_eq!(ends.0.len(), 1);
+        ends.0.pop().unwrap()
+    }
+
+    #[test]
+    fn a_file_whose_handle_the_phone_will_not_close_is_not_trusted() {
+        assert_eq!(fetch_with_close_reply(Reply::Status(AfcStatus::Success)).unwrap(), 3);
+        // Found by the afc_client fuzz target: a phone that answered reads on a handle it
+        // then called invalid had the file reported whole.
+        assert!(matches!(
+            fetch_with_close_reply(Reply::Status(AfcStatus::InvalidArg)),
+            Err(AfcError::Status {
+                status: AfcStatus::InvalidArg,
+                ..
+            })
+        ));
+        assert!(matches!(
+            fetch_with_close_reply(Reply::FileRefTellResult(0)),
+            Err(AfcError::UnexpectedReply { .. })
+        ));
     }
 }
