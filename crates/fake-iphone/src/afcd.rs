@@ -60,10 +60,8 @@ pub struct Context {
 struct Afcd {
     root: PathBuf,
     handles: HashMap<u64, File>,
-    /// Where each read-only handle's file is, to open a second descriptor (with a position
-    /// of its own) for the sender to serve reads from without copying them through here.
-    paths: HashMap<u64, PathBuf>,
-    /// Those second descriptors, opened at a handle's first read.
+    /// For each read-only handle, a second descriptor of its file (with a position of its
+    /// own), which the sender serves reads from without copying them through here.
     send_files: HashMap<u64, Arc<File>>,
     next_handle: u64,
     model: String,
@@ -107,7 +105,6 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
     let mut afcd = Afcd {
         root,
         handles: HashMap::new(),
-        paths: HashMap::new(),
         send_files: HashMap::new(),
         next_handle: 1,
         model: context.model,
@@ -305,7 +302,7 @@ impl Afcd {
         // Faults that change or cut the bytes need them in hand; otherwise the sender
         // serves them straight from the file.
         if let Request::FileRefRead { handle, size } = request
-            && self.paths.contains_key(&handle)
+            && self.send_files.contains_key(&handle)
             && self.faults.corrupt_at.is_none()
             && self.faults.drop_after.is_none()
         {
@@ -339,16 +336,8 @@ impl Afcd {
         let len = size.min(MAX_READ).min(end.saturating_sub(offset));
         file.seek(SeekFrom::Start(offset + len))
             .map_err(|_| AfcStatus::ReadError)?;
-        let send_file = match self.send_files.get(&handle) {
-            Some(file) => file.clone(),
-            None => {
-                let path = self.paths.get(&handle).ok_or(AfcStatus::InvalidArg)?;
-                let file = Arc::new(File::open(path).map_err(|e| status(&e))?);
-                self.send_files.insert(handle, file.clone());
-                file
-            }
-        };
-        Ok((send_file, offset, len))
+        let send_file = self.send_files.get(&handle).ok_or(AfcStatus::InvalidArg)?;
+        Ok((send_file.clone(), offset, len))
     }
 
     /// Counts `len` file bytes served; the fault that fires on them, if any, besides
@@ -504,12 +493,16 @@ impl Afcd {
                     return Err(AfcStatus::ObjectIsDir);
                 }
                 let file = options.open(&local).map_err(|e| status(&e))?;
+                // Read-only: a second descriptor, opened now, may serve its reads.
+                let send_file = match mode {
+                    1 => Some(File::open(&local).map_err(|e| status(&e))?),
+                    _ => None,
+                };
                 let handle = self.next_handle;
                 self.next_handle += 1;
                 self.handles.insert(handle, file);
-                if mode == 1 {
-                    // Read-only: a second descriptor may serve its reads.
-                    self.paths.insert(handle, local);
+                if let Some(send_file) = send_file {
+                    self.send_files.insert(handle, Arc::new(send_file));
                 }
                 Ok(Reply::FileRefOpenResult(handle))
             }
@@ -560,7 +553,6 @@ impl Afcd {
             }
             Request::FileRefClose { handle } => {
                 self.handles.remove(&handle).ok_or(AfcStatus::InvalidArg)?;
-                self.paths.remove(&handle);
                 self.send_files.remove(&handle);
                 ok
             }
