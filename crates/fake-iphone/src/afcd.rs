@@ -98,6 +98,8 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
     let Ok(writer) = stream.try_clone() else {
         return;
     };
+    #[cfg(target_os = "linux")]
+    widen_send_buffer(&writer);
     let link = context.link;
     let (replies, queue) = mpsc::channel::<Outgoing>();
     let sender = std::thread::spawn(move || send_replies(writer, queue, link));
@@ -226,6 +228,23 @@ impl Body {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         writer.write_all(&bytes)
+    }
+}
+
+/// How many bytes of replies the socket holds before the sender waits for the computer.
+/// With Linux's default (208 KiB), each 1 MiB read reply makes the simulated phone and the
+/// client wake each other five times or more; with 4 MiB, about once. That work is the
+/// phone's, not the client's, yet it runs on the client's machine: on a 2-core machine
+/// running a loopback benchmark, it cost the phone 0.3 s of CPU per 1.2 GB with the default
+/// and 0.2 s with 4 MiB. It changes no pacing: the link model waits before writing.
+#[cfg(target_os = "linux")]
+const SEND_BUFFER: usize = 4 << 20;
+
+#[cfg(target_os = "linux")]
+fn widen_send_buffer(writer: &UsbmuxStream) {
+    if let Some(socket) = writer.as_socket_fd() {
+        // The kernel caps the size at net.core.wmem_max; a smaller buffer only costs speed.
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(socket, SEND_BUFFER);
     }
 }
 
