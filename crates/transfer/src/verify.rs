@@ -3,6 +3,7 @@
 //! unrecorded, and temporaries, are reported too, in the spirit of `rclone check`.
 //! `against_device` answers the other question: is everything on the phone in this folder?
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
@@ -94,6 +95,12 @@ pub struct Hashed {
     pub content: Option<Result<(), String>>,
 }
 
+thread_local! {
+    /// Each checking thread reads every file through one buffer, rather than allocating
+    /// (and zeroing) a megabyte per file.
+    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
+}
+
 /// Reads a file once, streaming, for its hash and its structural check.
 pub fn hash_file(path: &Path, on_bytes: &(dyn Fn(u64) + Sync)) -> io::Result<Hashed> {
     let mut file = fs::File::open(path)?;
@@ -103,22 +110,23 @@ pub fn hash_file(path: &Path, on_bytes: &(dyn Fn(u64) + Sync)) -> io::Result<Has
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut checker = content::checker_for(&name);
-    let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(checker) = &mut checker {
-            checker.update(&buf[..n]);
+    READ_BUFFER.with_borrow_mut(|buf| {
+        loop {
+            let n = match file.read(buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            if let Some(checker) = &mut checker {
+                checker.update(&buf[..n]);
+            }
+            size += n as u64;
+            on_bytes(n as u64);
         }
-        size += n as u64;
-        on_bytes(n as u64);
-    }
+    })?;
     Ok(Hashed {
         sha256: hex(&hasher.finalize()),
         size,
