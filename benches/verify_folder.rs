@@ -8,6 +8,9 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+/// As the lifeboat binary allocates (see `transfer::page_aligned`).
+#[global_allocator]
+static ALLOCATOR: transfer::page_aligned::PageAlignedLarge = transfer::page_aligned::PageAlignedLarge;
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -11,6 +11,11 @@ mod progress;
 
 use clap::Parser;
 
+/// Large buffers start on a page, so the kernel's copies into them from the phone's socket
+/// and from files run at full speed (see `transfer::page_aligned`).
+#[global_allocator]
+static ALLOCATOR: transfer::page_aligned::PageAlignedLarge = transfer::page_aligned::PageAlignedLarge;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     connect::set_device_timeout(std::time::Duration::from_secs(cli.device_timeout));
