@@ -127,7 +127,8 @@ struct Present<'a> {
 
 impl<'a> Present<'a> {
     fn new(files: &'a [DeviceFile]) -> Present<'a> {
-        let mut by_stem: HashMap<String, Vec<&DeviceFile>> = HashMap::new();
+        // Sized for one entry per file, which is what nearly every folder holds.
+        let mut by_stem: HashMap<String, Vec<&DeviceFile>> = HashMap::with_capacity(files.len());
         for file in files {
             by_stem
                 .entry(stem_and_ext(&file.path).0.to_ascii_lowercase())
@@ -137,7 +138,7 @@ impl<'a> Present<'a> {
         Present {
             by_path: files.iter().map(|f| (f.path.as_str(), f)).collect(),
             by_stem,
-            claimed: HashSet::new(),
+            claimed: HashSet::with_capacity(files.len()),
         }
     }
 
@@ -228,7 +229,11 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
     );
     let albums = album_titles(&conn, &tables)?;
     let mut present = Present::new(files);
-    let mut assets = Vec::new();
+    // Sized up front: 50,000 assets grown by doubling would hold 65,536 slots, and the
+    // last doubling briefly needs both the old block and the new one. (Capped, so that a
+    // database claiming absurd numbers of rows reserves no more than a large library.)
+    let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {asset_table}"), [], |row| row.get(0))?;
+    let mut assets = Vec::with_capacity(usize::try_from(rows).unwrap_or(0).min(1 << 20));
     let mut skipped = Vec::new();
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map([], |row| {
