@@ -34,6 +34,7 @@ impl FetchSink for Count {
 /// As the lifeboat binary allocates (see `transfer::page_aligned`).
 #[global_allocator]
 static ALLOCATOR: transfer::page_aligned::PageAlignedLarge = transfer::page_aligned::PageAlignedLarge;
+
 fn main() {
     let latency_ms: f64 = std::env::var("LATENCY_MS")
         .ok()

@@ -11,6 +11,7 @@ use std::time::Instant;
 /// As the lifeboat binary allocates (see `transfer::page_aligned`).
 #[global_allocator]
 static ALLOCATOR: transfer::page_aligned::PageAlignedLarge = transfer::page_aligned::PageAlignedLarge;
+
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

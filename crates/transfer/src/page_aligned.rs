@@ -1,4 +1,4 @@
-//! A global allocator that starts every large allocation on a page boundary.
+//! A global allocator that starts I/O-sized allocations (64 KiB to 4 MiB) on a page boundary.
 //!
 //! glibc serves large allocations from mmap behind a 16-byte header, so a 1 MiB read buffer
 //! starts 16 bytes past a page boundary. The kernel copies socket and file data into it from
