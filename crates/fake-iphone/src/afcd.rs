@@ -266,6 +266,14 @@ fn send_file(socket: std::os::fd::BorrowedFd<'_>, file: &File, offset: u64, len:
     Ok(())
 }
 
+/// Where a fault position `at` falls among the `len` file bytes served from `start`, if it
+/// does. An empty read counts as covering `start`, so a fault placed at the very end of the
+/// served bytes still fires on the read that finds the end.
+fn offset_within(at: Option<u64>, start: u64, len: u64) -> Option<u64> {
+    at.filter(|&at| at >= start && at < start + len.max(1))
+        .map(|at| at - start)
+}
+
 fn status(e: &std::io::Error) -> AfcStatus {
     use std::io::ErrorKind::*;
     match e.kind() {
@@ -367,12 +375,10 @@ impl Afcd {
     }
 
     fn position_fault(&mut self, start: u64, len: u64) -> Option<Outcome> {
-        let end = start + len;
-        let crosses = |at: Option<u64>| at.is_some_and(|at| at >= start && at < end.max(start + 1));
-        if crosses(self.faults.detach_after) && self.stats.fire("detach") {
+        if offset_within(self.faults.detach_after, start, len).is_some() && self.stats.fire("detach") {
             return Some(Outcome::Detach);
         }
-        if crosses(self.faults.stall_after) && self.stats.fire("stall") {
+        if offset_within(self.faults.stall_after, start, len).is_some() && self.stats.fire("stall") {
             return Some(Outcome::Stall);
         }
         None
@@ -382,18 +388,13 @@ impl Afcd {
     fn serve_file_bytes(&mut self, mut data: Vec<u8>) -> Outcome {
         let len = data.len() as u64;
         let start = self.stats.file_bytes_served.fetch_add(len, Ordering::SeqCst);
-        let end = start + len;
-        let crosses = |at: Option<u64>| {
-            at.filter(|&at| at >= start && at < end.max(start + 1))
-                .map(|at| at - start)
-        };
-        if let Some(offset) = crosses(self.faults.corrupt_at)
+        if let Some(offset) = offset_within(self.faults.corrupt_at, start, len)
             && offset < len
             && self.stats.fire("corrupt")
         {
             data[offset as usize] ^= 0x10;
         }
-        if let Some(offset) = crosses(self.faults.drop_after)
+        if let Some(offset) = offset_within(self.faults.drop_after, start, len)
             && self.stats.fire("drop")
         {
             // The 40-byte header and part of the data make it out; then the line goes dead.
