@@ -178,11 +178,16 @@ mod tests {
         }
     }
 
+    /// What running the stages gave: the writer's result, the buffers that came back to the
+    /// reader, and how many messages the reader got to send.
+    type Run = (Result<(), (usize, io::ErrorKind)>, usize, usize);
+
     /// Runs the hashing and writing stages over `messages`, as the reader would send them.
-    fn through_stages(messages: Vec<Fetched>, sink: &mut Record) -> (Result<(), (usize, io::ErrorKind)>, usize) {
+    fn through_stages(messages: Vec<Fetched>, sink: &mut Record) -> Run {
         let (sender, to_hash) = sync_channel(1);
         let (hashed, to_write) = sync_channel(1);
         let (give_back, returned) = channel();
+        let mut sent = 0;
         let written = std::thread::scope(|scope| {
             scope.spawn(|| hash(to_hash, hashed));
             let writer = scope.spawn(|| write(to_write, give_back, sink).map_err(|(i, e)| (i, e.kind())));
@@ -191,11 +196,12 @@ mod tests {
                 if sender.send(message).is_err() {
                     break;
                 }
+                sent += 1;
             }
             drop(sender);
             writer.join().unwrap()
         });
-        (written, returned.try_iter().count())
+        (written, returned.try_iter().count(), sent)
     }
 
     #[test]
@@ -209,7 +215,7 @@ mod tests {
             Message::End(0, Ok(3)),
             Message::End(1, Err(AfcError::Malformed("bad".into()))),
         ];
-        let (written, buffers_back) = through_stages(messages, &mut sink);
+        let (written, buffers_back, _) = through_stages(messages, &mut sink);
         assert_eq!(written, Ok(()));
         // SHA-256("abc") begins ba 78.
         assert_eq!(
@@ -234,7 +240,9 @@ mod tests {
         };
         let mut messages = vec![Message::Begin(1)];
         messages.extend((0..100).map(|_| Message::Data(1, vec![0; 3])));
-        let (written, _) = through_stages(messages, &mut sink);
+        let (written, _, sent) = through_stages(messages, &mut sink);
         assert_eq!(written, Err((1, io::ErrorKind::StorageFull)));
+        // With queues of one, the reader is stopped a few messages after the failure.
+        assert!(sent < 100, "the reader never noticed");
     }
 }
