@@ -31,9 +31,12 @@ impl FetchSink for Count {
     }
 }
 
-/// As the lifeboat binary allocates (see `transfer::page_aligned`).
+/// As the lifeboat binary allocates (see `src/page_aligned.rs`).
+#[path = "../src/page_aligned.rs"]
+#[allow(dead_code)] // its unit tests run with the binary's
+mod page_aligned;
 #[global_allocator]
-static ALLOCATOR: transfer::page_aligned::PageAlignedLarge = transfer::page_aligned::PageAlignedLarge;
+static ALLOCATOR: page_aligned::PageAlignedLarge = page_aligned::PageAlignedLarge;
 
 fn main() {
     let latency_ms: f64 = std::env::var("LATENCY_MS")

@@ -8,9 +8,12 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// As the lifeboat binary allocates (see `transfer::page_aligned`).
+/// As the lifeboat binary allocates (see `src/page_aligned.rs`).
+#[path = "../src/page_aligned.rs"]
+#[allow(dead_code)] // its unit tests run with the binary's
+mod page_aligned;
 #[global_allocator]
-static ALLOCATOR: transfer::page_aligned::PageAlignedLarge = transfer::page_aligned::PageAlignedLarge;
+static ALLOCATOR: page_aligned::PageAlignedLarge = page_aligned::PageAlignedLarge;
 
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::builder::TypedValueParser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
+use transfer::photos::naming::Layout;
 
 #[derive(Parser)]
 #[command(
@@ -125,8 +126,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "UDID")]
     pub device: Option<String>,
     /// date: YYYY/MM folders by capture date; device: the phone's own folders; flat: one folder.
-    #[arg(long, value_enum, default_value_t = LayoutArg::Date)]
-    pub layout: LayoutArg,
+    #[arg(long, default_value = "date", value_parser = PossibleValuesParser::new(Layout::NAMES).try_map(|name| name.parse::<Layout>()))]
+    pub layout: Layout,
     /// Leave out edited versions (IMG_1234_edited.HEIC next to the original).
     #[arg(long)]
     pub no_edited: bool,
@@ -156,13 +157,6 @@ pub struct ExportArgs {
     /// A JSON summary on standard output.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum LayoutArg {
-    Date,
-    Device,
-    Flat,
 }
 
 /// `YYYY-MM-DD` as Unix seconds at midnight UTC.

@@ -26,6 +26,14 @@ pub fn object(dict: &plist::Dictionary) -> Map<String, Json> {
     dict.iter().map(|(k, v)| (k.clone(), from_plist(v))).collect()
 }
 
+/// Entries passed over, as `[{"path", "reason"}]`.
+pub fn skipped(skipped: &[transfer::photos::plan::Skip]) -> Vec<Json> {
+    skipped
+        .iter()
+        .map(|s| serde_json::json!({"path": s.path, "reason": s.reason}))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

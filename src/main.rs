@@ -7,14 +7,15 @@ mod connect;
 mod exit;
 mod json;
 mod models;
+mod page_aligned;
 mod progress;
 
 use clap::Parser;
 
 /// Large buffers start on a page, so the kernel's copies into them from the phone's socket
-/// and from files run at full speed (see `transfer::page_aligned`).
+/// and from files run at full speed (see `page_aligned`).
 #[global_allocator]
-static ALLOCATOR: transfer::page_aligned::PageAlignedLarge = transfer::page_aligned::PageAlignedLarge;
+static ALLOCATOR: page_aligned::PageAlignedLarge = page_aligned::PageAlignedLarge;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -132,6 +132,6 @@ fn media_structure_checks() {
     for round in 0..ROUNDS / 4 {
         let (name, seed) = seeds[round % seeds.len()];
         let input = rng.mutate(seed);
-        let _ = transfer::content::check(name, &input);
+        let _ = transfer::verify::content::check(name, &input);
     }
 }

@@ -366,7 +366,7 @@ fn a_second_export_into_the_same_folder_waits_its_turn() {
         Link::default(),
     );
     let dest = tempfile::tempdir().unwrap();
-    let held = transfer::export::lock_destination(dest.path()).unwrap();
+    let held = transfer::photos::export::lock_destination(dest.path()).unwrap();
     let out = lifeboat(
         &setup.fake,
         &setup.home,

@@ -270,7 +270,7 @@ fn a_phone_plugged_in_later_is_backed_up_and_verified() {
 #[test]
 fn a_run_holding_the_destination_makes_the_next_skip_and_say_so() {
     let night = night(true);
-    let held = transfer::export::lock_destination(night.dest.path()).unwrap();
+    let held = transfer::photos::export::lock_destination(night.dest.path()).unwrap();
     let (out, _) = backup(&night, "30s");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(last_log(&night).contains("another backup into"), "{}", last_log(&night));

@@ -13,9 +13,9 @@ pub fn load_config(path: Option<PathBuf>) -> Result<Config> {
     Ok(Config::load(&path.unwrap_or_else(config::default_path))?)
 }
 
-pub fn run(mux: &UsbmuxClient, config_path: Option<PathBuf>, wait: Duration) -> Result<()> {
+pub fn run(mux: &UsbmuxClient, config_path: Option<PathBuf>, wait: Duration, device_timeout: Duration) -> Result<()> {
     let config = load_config(config_path)?;
-    match nightly::backup::run(mux, &config, wait) {
+    match nightly::backup::run(mux, &config, wait, device_timeout) {
         Outcome::NoPhone | Outcome::Ok | Outcome::Busy => Ok(()),
         Outcome::Incomplete => anyhow::bail!("the backup is incomplete; see the log"),
         Outcome::Failed => anyhow::bail!("the backup failed; see the log"),

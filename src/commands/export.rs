@@ -1,20 +1,21 @@
 //! `lifeboat export-photos`: the main job.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::ProgressBar;
 use serde_json::json;
-use transfer::export::{self, ExportOptions, ExportProgress, ExportReport, Layout, Planned, Selection};
-use transfer::library::Source;
+use transfer::photos::ICLOUD_ADVICE;
+use transfer::photos::export::{ExportError, ExportProgress};
+use transfer::photos::job::{ExportJob, JobError};
+use transfer::photos::library::Source;
+use transfer::photos::plan::{ExportOptions, ExportReport, Planned, Selection};
 use usbmux::UsbmuxClient;
 
-use crate::cli::{ExportArgs, LayoutArg};
+use crate::cli::ExportArgs;
 use crate::connect;
 use crate::exit::Unavailable;
-
-const ICLOUD_ADVICE: &str = "On the iPhone, turn on Settings > Photos > Download and Keep Originals, keep it \
-     plugged in and on Wi-Fi until the photos have downloaded, then run this again.";
 
 fn default_destination() -> PathBuf {
     directories::UserDirs::new()
@@ -31,6 +32,14 @@ struct Progress {
 }
 
 impl ExportProgress for Progress {
+    fn source(&mut self, source: &Source) {
+        if let Source::FoldersOnly { reason } = source {
+            eprintln!(
+                "lifeboat: {reason}; working from the photo folders alone (albums, hidden and deleted are unknown)."
+            );
+        }
+    }
+
     fn planned(&mut self, files: u64, bytes: u64) {
         self.bar = crate::progress::transfer_bar(files, bytes);
         if self.bar.is_none() && self.lines {
@@ -51,49 +60,52 @@ impl ExportProgress for Progress {
     }
 }
 
-pub fn run(mux: &UsbmuxClient, args: ExportArgs) -> Result<()> {
-    let dest = args.dest.clone().unwrap_or_else(default_destination);
-    let unusable = |e: std::io::Error| Unavailable::Destination {
-        path: dest.display().to_string(),
-        reason: e.to_string(),
+pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Result<()> {
+    let job = ExportJob {
+        dest: args.dest.clone().unwrap_or_else(default_destination),
+        options: ExportOptions {
+            layout: args.layout,
+            selection: Selection {
+                include_trashed: args.include_trashed,
+                exclude_hidden: args.exclude_hidden,
+                since: args.since,
+                photos_only: args.photos_only,
+                videos_only: args.videos_only,
+                album: args.album.clone(),
+                skip_edited: args.no_edited,
+            },
+            dry_run: args.dry_run,
+            verify_reads: args.verify_reads,
+        },
+        device_timeout,
     };
-    std::fs::create_dir_all(&dest).map_err(unusable)?;
-    let lock = export::lock_destination(&dest).map_err(|e| explain_destination(e.into(), &dest))?;
+    let dest = job.dest.clone();
+    // A destination that cannot be made or locked is nothing to work with (exit 2).
+    let lock = job.lock().map_err(|e| match e {
+        ExportError::Destination { .. } => Unavailable::Destination {
+            path: dest.display().to_string(),
+            reason: e.to_string(),
+        }
+        .into(),
+        other => anyhow::Error::new(other),
+    })?;
     let device = connect::select(mux, args.device.as_deref())?;
-    let mut afc = connect::afc(mux, &device)?;
-    let (library, walk_skipped) =
-        transfer::load::load_with(&mut afc, Some(&export::database_cache(&dest)), args.verify_reads)?;
-    if let Source::FoldersOnly { reason } = &library.source {
-        eprintln!("lifeboat: {reason}; working from the photo folders alone (albums, hidden and deleted are unknown).");
-    }
-    let options = ExportOptions {
-        layout: match args.layout {
-            LayoutArg::Date => Layout::Date,
-            LayoutArg::Device => Layout::Device,
-            LayoutArg::Flat => Layout::Flat,
-        },
-        selection: Selection {
-            include_trashed: args.include_trashed,
-            exclude_hidden: args.exclude_hidden,
-            since: args.since,
-            photos_only: args.photos_only,
-            videos_only: args.videos_only,
-            album: args.album.clone(),
-            skip_edited: args.no_edited,
-        },
-        dry_run: args.dry_run,
-        verify_reads: args.verify_reads,
-    };
+    let record = connect::pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
+        udid: device.udid.clone(),
+    })?;
     let mut progress = Progress {
         bar: None,
         lines: !args.json,
     };
-    let result = export::export(&mut afc, &library, &dest, &options, &mut progress, &lock);
+    let result = job.run(mux, &device, &record, &lock, &mut progress);
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
-    let mut report = result.map_err(|e| explain_destination(e.into(), &dest))?;
-    report.skipped.extend(walk_skipped);
+    let report = match result {
+        Ok(report) => report,
+        Err(JobError::Export(e)) => return Err(e.into()),
+        Err(JobError::Connect(e)) => return Err(e.into()),
+    };
     if args.json {
         println!(
             "{}",
@@ -102,44 +114,15 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs) -> Result<()> {
     } else {
         print_summary(&report, args.dry_run);
     }
-    let problems = report.failed.len() + report.cloud_only.len();
-    if problems > 0 && !args.dry_run {
+    if report.left_behind() > 0 && !args.dry_run {
         anyhow::bail!(
-            "{} files failed and {} originals are only in iCloud; run again to retry",
+            "{} files failed, {} could not be read and {} originals are only in iCloud; run again to retry",
             report.failed.len(),
+            report.left_behind() - report.failed.len() - report.cloud_only.len(),
             report.cloud_only.len()
         );
     }
     Ok(())
-}
-
-/// Says what to do when the destination, not the phone, is the problem: full, read-only,
-/// or gone (an external drive unplugged mid-run). What was copied before stays recorded.
-fn explain_destination(error: anyhow::Error, dest: &Path) -> anyhow::Error {
-    use std::io::ErrorKind;
-    let kind = error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .map(std::io::Error::kind);
-    // SQLite says so in words when the manifest cannot grow.
-    let manifest_full = error.chain().any(|cause| cause.to_string().contains("disk is full"));
-    let advice = match kind {
-        _ if manifest_full => {
-            "the destination is full. Free some space or choose another folder, then run again: \
-             files copied so far are kept and recorded, and the next run goes on from there"
-        }
-        Some(ErrorKind::StorageFull | ErrorKind::QuotaExceeded) => {
-            "the destination is full. Free some space or choose another folder, then run again: \
-             files copied so far are kept and recorded, and the next run goes on from there"
-        }
-        Some(ErrorKind::ReadOnlyFilesystem) => "the destination is read-only. Choose a folder you can write to",
-        Some(ErrorKind::NotFound) if !dest.exists() => {
-            "the destination is gone (was the drive unplugged?). Plug it back in and run again: \
-             files copied before are kept and recorded"
-        }
-        _ => return error,
-    };
-    error.context(format!("{} ({advice})", dest.display()))
 }
 
 fn source_name(source: &Option<Source>) -> &'static str {
@@ -167,7 +150,7 @@ fn summary_json(dest: &Path, report: &ExportReport, dry_run: bool) -> serde_json
         "cloud_only": report.cloud_only,
         "cloud_only_advice": if report.cloud_only.is_empty() { None } else { Some(ICLOUD_ADVICE) },
         "failed": pairs(&report.failed),
-        "skipped": pairs(&report.skipped),
+        "skipped": crate::json::skipped(&report.skipped),
     })
 }
 
@@ -201,8 +184,8 @@ fn print_summary(report: &ExportReport, dry_run: bool) {
         }
         println!("{ICLOUD_ADVICE}");
     }
-    for (path, reason) in &report.skipped {
-        eprintln!("lifeboat: skipped {}: {reason}", path.escape_debug());
+    for skip in &report.skipped {
+        eprintln!("lifeboat: skipped {}: {}", skip.path.escape_debug(), skip.reason);
     }
     for (path, reason) in &report.failed {
         eprintln!("lifeboat: failed {path}: {reason}");

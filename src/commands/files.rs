@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use indicatif::ProgressBar;
-use transfer::pull::{PullOptions, PullProgress};
+use transfer::photos::pull::{PullOptions, PullProgress};
 use usbmux::UsbmuxClient;
 
 use crate::cli::FilesCommand;
@@ -67,7 +67,7 @@ fn pull(
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut bar = Bar(None);
-    let report = transfer::pull::pull(afc, path, dest, options, &mut bar);
+    let report = transfer::photos::pull::pull(afc, path, dest, options, &mut bar);
     if let Some(bar) = &bar.0 {
         bar.finish_and_clear();
     }

@@ -10,22 +10,27 @@ mod schedule;
 mod unpair;
 mod verify;
 
+use std::time::Duration;
+
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 use crate::connect;
 
 pub fn run(cli: Cli) -> Result<()> {
-    let mux = connect::mux(cli.usbmux.as_deref(), cli.transport)?;
+    // Made only by the commands that talk to a phone: `status` and `schedule` work with no
+    // usbmuxd and whatever address the environment names.
+    let mux = || connect::mux(cli.usbmux.as_deref(), cli.transport);
+    let device_timeout = Duration::from_secs(cli.device_timeout);
     match cli.command {
-        Command::Devices { json } => devices::run(&mux, json),
-        Command::Info { device, json } => info::run(&mux, device.as_deref(), json),
-        Command::Pair { device, timeout, force } => pair::run(&mux, device.as_deref(), timeout, force),
-        Command::Unpair { device } => unpair::run(&mux, device.as_deref()),
-        Command::Files { device, command } => files::run(&mux, device.as_deref(), command),
-        Command::ExportPhotos(args) => export::run(&mux, args),
+        Command::Devices { json } => devices::run(&mux()?, json),
+        Command::Info { device, json } => info::run(&mux()?, device.as_deref(), json),
+        Command::Pair { device, timeout, force } => pair::run(&mux()?, device.as_deref(), timeout, force),
+        Command::Unpair { device } => unpair::run(&mux()?, device.as_deref()),
+        Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
+        Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),
-        Command::Backup { config, wait } => backup::run(&mux, config, wait),
+        Command::Backup { config, wait } => backup::run(&mux()?, config, wait, device_timeout),
         Command::Schedule { command } => schedule::run(command),
         Command::Status { config, json } => backup::status(config, json),
     }

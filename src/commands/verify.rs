@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use transfer::verify::{self, Status};
+use transfer::verify;
 use usbmux::UsbmuxClient;
 
 use crate::cli::VerifyArgs;
@@ -22,30 +22,7 @@ fn bar() -> Option<ProgressBar> {
     })
 }
 
-/// The marks `rclone check --combined` uses: `*` differs, `-` missing here, `+` extra.
-fn mark(status: &Status) -> char {
-    match status {
-        Status::Ok => '=',
-        Status::Missing => '-',
-        Status::Extra | Status::Temporary => '+',
-        _ => '*',
-    }
-}
-
-fn describe(status: &Status) -> String {
-    match status {
-        Status::Ok => "ok".into(),
-        Status::Corrupt => "corrupt: its SHA-256 differs from the one recorded when it was copied".into(),
-        Status::Missing => "missing".into(),
-        Status::SizeChanged { recorded, now } => format!("size changed from {recorded} to {now} bytes"),
-        Status::Damaged(reason) => format!("damaged: {reason}"),
-        Status::Extra => "extra: not in the manifest".into(),
-        Status::Temporary => "temporary file left by an interrupted run".into(),
-        Status::Unreadable(reason) => format!("unreadable: {reason}"),
-    }
-}
-
-pub fn run(mux: &UsbmuxClient, args: VerifyArgs) -> Result<()> {
+pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: VerifyArgs) -> Result<()> {
     if !args.dir.is_dir() {
         return Err(Unavailable::Destination {
             path: args.dir.display().to_string(),
@@ -76,19 +53,19 @@ pub fn run(mux: &UsbmuxClient, args: VerifyArgs) -> Result<()> {
         return Ok(());
     }
     if args.against_device {
-        return against_device(mux, &args, &on_bytes, progress.as_ref());
+        return against_device(&mux()?, &args, &on_bytes, progress.as_ref());
     }
     let report = verify::verify(&args.dir, args.sample, &on_bytes);
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
     let report = report?;
-    let count = |label: &str| report.findings.iter().filter(|f| f.status.label() == label).count();
+    let count = |label: &str| report.count(label);
     if args.json {
         let findings: Vec<_> = report
             .findings
             .iter()
-            .map(|f| json!({"path": f.path, "status": f.status.label(), "detail": describe(&f.status)}))
+            .map(|f| json!({"path": f.path, "status": f.status.label(), "detail": f.status.describe()}))
             .collect();
         println!(
             "{}",
@@ -105,9 +82,9 @@ pub fn run(mux: &UsbmuxClient, args: VerifyArgs) -> Result<()> {
         for finding in &report.findings {
             println!(
                 "{} {}  {}",
-                mark(&finding.status),
+                finding.status.mark(),
                 finding.path,
-                describe(&finding.status)
+                finding.status.describe()
             );
         }
         println!(
@@ -138,12 +115,13 @@ fn against_device(
 ) -> Result<()> {
     let device = connect::select(mux, args.device.as_deref())?;
     let mut afc = connect::afc(mux, &device)?;
-    let (library, _) = transfer::load::load(&mut afc, None)?;
+    let (library, walk_skipped) = transfer::photos::load::load(&mut afc, None)?;
     let report = verify::against_device(&mut afc, &library, &args.dir, on_bytes);
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let report = report?;
+    let mut report = report?;
+    report.skipped = walk_skipped;
     let total = report.present.len() + report.missing.len() + report.unreadable.len();
     if args.json {
         let present: Vec<_> = report
@@ -163,6 +141,7 @@ fn against_device(
                 "present": present,
                 "missing": report.missing,
                 "unreadable": unreadable,
+                "skipped": crate::json::skipped(&report.skipped),
             }))?
         );
     } else {
@@ -172,6 +151,9 @@ fn against_device(
         for (path, reason) in &report.unreadable {
             println!("* {path}  could not be read from the phone: {reason}");
         }
+        for skip in &report.skipped {
+            eprintln!("lifeboat: skipped {}: {}", skip.path.escape_debug(), skip.reason);
+        }
         println!(
             "{} of the iPhone's {total} photo files are in {}; {} are missing.",
             report.present.len(),
@@ -179,10 +161,10 @@ fn against_device(
             report.missing.len()
         );
     }
-    if !report.missing.is_empty() || !report.unreadable.is_empty() {
+    if report.problems() > 0 {
         anyhow::bail!(
             "{} of the iPhone's files are not in {}",
-            report.missing.len() + report.unreadable.len(),
+            report.problems(),
             args.dir.display()
         );
     }

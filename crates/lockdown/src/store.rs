@@ -6,7 +6,6 @@
 //! in lifeboat's folder, and the platform's folder is still read.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use usbmux::UsbmuxClient;
@@ -143,51 +142,12 @@ impl<'a> PairRecordStore<'a> {
     }
 }
 
-/// Writes `bytes` readable by the owner only: temporary name, fsync, rename, so a crash
-/// never leaves a half-written record under the real name.
+/// Writes `bytes` readable by the owner only, whole or not at all (see `atomic_file`).
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |e: std::io::Error| Error::PairRecordFile {
+    atomic_file::write(path, bytes, atomic_file::Access::Private).map_err(|e| Error::PairRecordFile {
         path: path.display().to_string(),
         message: e.to_string(),
-    };
-    let dir = path
-        .parent()
-        .ok_or_else(|| err(std::io::Error::other("no parent folder")))?;
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        // Private keys live here: the folder is the owner's alone too.
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(err)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("record"),
-        std::process::id()
-    ));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let result = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(dir) = fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    })
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use lockdown::{LockdownClient, PairRecordStore};
 use serde_json::json;
-use transfer::export::{self, ExportError, ExportOptions, Layout as ExportLayout, Selection};
+use transfer::photos::export::ExportError;
+use transfer::photos::job::{ExportJob, JobError};
+use transfer::photos::plan::{ExportOptions, Selection};
 use usbmux::{Device, Event, UsbmuxClient};
 
-use crate::config::{Config, Layout, Phone};
+use crate::config::{Config, Phone};
 use crate::status::{self, RunRecord};
 
 /// How a run ended, for the exit code.
@@ -122,11 +124,7 @@ pub fn wait_for_phone(mux: &UsbmuxClient, config: &Config, deadline: Instant, lo
 
 fn export_options(phone: &Phone) -> ExportOptions {
     ExportOptions {
-        layout: match phone.layout {
-            Layout::Date => ExportLayout::Date,
-            Layout::Device => ExportLayout::Device,
-            Layout::Flat => ExportLayout::Flat,
-        },
+        layout: phone.layout,
         selection: Selection {
             include_trashed: phone.include_trashed,
             exclude_hidden: phone.exclude_hidden,
@@ -148,19 +146,18 @@ fn back_up(
     device: &Device,
     phone: &Phone,
     config: &Config,
+    device_timeout: Duration,
     record: &mut RunRecord,
     log: &mut Log,
 ) -> Outcome {
     let dest = &phone.destination;
     record.destination = dest.display().to_string();
-    if let Err(e) = std::fs::create_dir_all(dest) {
-        record.errors.push(format!(
-            "cannot use the destination {}: {e}. Is the backup disk connected?",
-            dest.display()
-        ));
-        return Outcome::Failed;
-    }
-    let lock = match export::lock_destination(dest) {
+    let job = ExportJob {
+        dest: dest.clone(),
+        options: export_options(phone),
+        device_timeout,
+    };
+    let lock = match job.lock() {
         Ok(lock) => lock,
         Err(ExportError::Busy(_)) => {
             record.errors.push(format!(
@@ -170,7 +167,7 @@ fn back_up(
             return Outcome::Busy;
         }
         Err(e) => {
-            record.errors.push(e.to_string());
+            record.errors.push(format!("{e}. Is the backup disk connected?"));
             return Outcome::Failed;
         }
     };
@@ -209,29 +206,15 @@ fn back_up(
             return Outcome::Failed;
         }
     }
-    let mut afc = match afc::connect::connect(mux, device, &pair_record) {
-        Ok(afc) => afc,
-        Err(lockdown::Error::Locked) => {
+    let report = match job.run(mux, device, &pair_record, &lock, &mut ()) {
+        Ok(report) => report,
+        Err(JobError::Connect(lockdown::Error::Locked)) => {
             record.errors.push(format!(
                 "{} has been locked since it was switched on; unlock it once and leave it plugged in",
                 phone.label()
             ));
             return Outcome::Failed;
         }
-        Err(e) => {
-            record.errors.push(e.to_string());
-            return Outcome::Failed;
-        }
-    };
-    let library = match transfer::load::load_with(&mut afc, Some(&export::database_cache(dest)), phone.verify_reads) {
-        Ok((library, _)) => library,
-        Err(e) => {
-            record.errors.push(e.to_string());
-            return Outcome::Failed;
-        }
-    };
-    let report = match export::export(&mut afc, &library, dest, &export_options(phone), &mut (), &lock) {
-        Ok(report) => report,
         Err(e) => {
             record.errors.push(e.to_string());
             return Outcome::Failed;
@@ -253,10 +236,17 @@ fn back_up(
     for (path, reason) in &report.failed {
         record.errors.push(format!("{path}: {reason}"));
     }
+    for skip in &report.skipped {
+        record
+            .errors
+            .push(format!("skipped {}: {}", skip.path.escape_debug(), skip.reason));
+    }
+    record.skipped = report.skipped.iter().filter(|s| s.left_behind).count() as u64;
     if record.cloud_only > 0 {
         record.errors.push(format!(
-            "{} originals are only in iCloud; on the iPhone turn on Settings > Photos > Download and Keep Originals",
-            record.cloud_only
+            "{} originals are only in iCloud. {}",
+            record.cloud_only,
+            transfer::photos::ICLOUD_ADVICE
         ));
     }
     if config.verify_sample_percent > 0.0 {
@@ -279,7 +269,7 @@ fn back_up(
             Err(e) => record.errors.push(format!("verify: {e}")),
         }
     }
-    if record.failed > 0 || record.verify_problems > 0 || record.cloud_only > 0 {
+    if record.failed > 0 || record.verify_problems > 0 || record.cloud_only > 0 || record.skipped > 0 {
         Outcome::Incomplete
     } else {
         Outcome::Ok
@@ -322,8 +312,8 @@ pub fn notify(command: &str, summary: &serde_json::Value, log: &mut Log) {
     }
 }
 
-/// The whole run. Returns how it ended; the status file and log are written either way.
-pub fn run(mux: &UsbmuxClient, config: &Config, wait: Duration) -> Outcome {
+/// The whole run. Returns how it ended; the status file and log are written either way. `device_timeout` is the longest the phone may be silent.
+pub fn run(mux: &UsbmuxClient, config: &Config, wait: Duration, device_timeout: Duration) -> Outcome {
     let state_dir = config.state_dir();
     let mut log = Log::open(&config.log_dir());
     let names: Vec<&str> = config.phones.iter().map(Phone::label).collect();
@@ -354,7 +344,7 @@ pub fn run(mux: &UsbmuxClient, config: &Config, wait: Duration) -> Outcome {
         log: log.path.as_ref().map(|p| p.display().to_string()),
         ..Default::default()
     };
-    let outcome = back_up(mux, &device, phone, config, &mut record, &mut log);
+    let outcome = back_up(mux, &device, phone, config, device_timeout, &mut record, &mut log);
     record.finished = status::now();
     record.outcome = outcome.label().into();
     for error in &record.errors {

@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+pub use transfer::photos::naming::Layout;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -55,15 +56,6 @@ pub struct Phone {
     /// Read every file twice and keep it only when both reads agree.
     #[serde(default)]
     pub verify_reads: bool,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    #[default]
-    Date,
-    Device,
-    Flat,
 }
 
 fn default_sample() -> f64 {

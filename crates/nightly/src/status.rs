@@ -2,7 +2,6 @@
 //! the state folder, per phone, with the last run and the last success.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +34,9 @@ pub struct RunRecord {
     pub already_there: u64,
     pub cloud_only: u64,
     pub failed: u64,
+    /// Files on the phone the walk could not take (not symbolic links, which are no photos).
+    #[serde(default)]
+    pub skipped: u64,
     pub verified: u64,
     pub verify_problems: u64,
     /// One clear line each: what went wrong and what to do.
@@ -54,15 +56,10 @@ pub fn load(state_dir: &Path) -> StatusFile {
         .unwrap_or_default()
 }
 
-/// Writes the status file whole (temporary name, then rename).
+/// Writes the status file whole, or not at all.
 pub fn save(state_dir: &Path, status: &StatusFile) -> std::io::Result<()> {
-    std::fs::create_dir_all(state_dir)?;
-    let target = path(state_dir);
-    let temp = state_dir.join(".status.json.tmp");
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(&serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?)?;
-    file.sync_all()?;
-    std::fs::rename(temp, target)
+    let bytes = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
+    atomic_file::write(&path(state_dir), &bytes, atomic_file::Access::Normal)
 }
 
 pub fn now() -> i64 {

@@ -1,18 +1,15 @@
-//! What lifeboat does with the phone's files: the photo library model, export with a
-//! manifest, turning device names into safe local names, writing files so that only
-//! complete ones ever appear, and pulling folders; and the allocator its binaries install,
-//! which keeps large I/O buffers page-aligned.
+//! The photo/backup transfer crate: what lifeboat does with the phone's files once it can
+//! reach them.
+//!
+//! - [`photos`]: the photo library, the export job, pulling folders.
+//! - [`fs`]: the local disk: files that appear only complete, safe names, hashing, locks.
+//! - [`manifest`]: what a destination holds, by SHA-256.
+//! - [`verify`]: proving a folder whole, in one vocabulary of findings.
+//! - [`threaded`] and [`sinks`]: receiving fetched files, hashed on the way.
 
-pub mod atomic;
-pub mod content;
-pub mod export;
-pub mod library;
-pub mod load;
+pub mod fs;
 pub mod manifest;
-pub mod names;
-pub mod page_aligned;
-pub mod pull;
+pub mod photos;
 pub mod sinks;
 pub mod threaded;
 pub mod verify;
-pub mod walk;

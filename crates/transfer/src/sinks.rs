@@ -8,7 +8,7 @@ use std::path::Path;
 use afc::client::{AfcError, FetchSink};
 use sha2::{Digest, Sha256};
 
-use crate::atomic::AtomicFile;
+use crate::fs::AtomicFile;
 
 /// Files being written, several at once (the fetch opens later files while earlier ones
 /// are still arriving), each hashed as its bytes pass.

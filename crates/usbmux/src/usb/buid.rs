@@ -2,8 +2,7 @@
 //! usbmuxd answers `ReadBUID` with. With no daemon lifeboat keeps its own, in the same
 //! file usbmuxd uses, and reads the system's first so both stay one host to the phone.
 
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use plist::{Dictionary, Value};
@@ -44,35 +43,20 @@ fn read(path: &Path) -> Option<String> {
     (!buid.trim().is_empty()).then(|| buid.to_string())
 }
 
-/// Writes the file whole under a temporary name, then links it into place, which fails if
-/// it already exists: a reader never sees half a file, and a racing writer never wins twice.
+/// Writes the file whole, only if there is none yet: a reader never sees half a file, and a
+/// racing writer never wins twice.
 fn create(path: &Path, buid: &str) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::other("no parent folder"))?;
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)?;
     let mut dict = Dictionary::new();
     dict.insert("SystemBUID".into(), buid.into());
     let mut bytes = Vec::new();
     plist::to_writer_xml(&mut bytes, &Value::Dictionary(dict)).map_err(io::Error::other)?;
-    let tmp = dir.join(format!(".{FILE_NAME}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        fs::hard_link(&tmp, path)
-    })();
-    let _ = fs::remove_file(&tmp);
-    result
+    atomic_file::write_new(path, &bytes, atomic_file::Access::Private)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn made_once_then_kept() {

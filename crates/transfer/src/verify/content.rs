@@ -247,10 +247,10 @@ pub fn check(name: &str, bytes: &[u8]) -> Option<Result<(), String>> {
 mod tests {
     use super::*;
 
-    const JPEG: &[u8] = include_bytes!("../../../fixtures/IMG_0001.JPG");
-    const HEIC: &[u8] = include_bytes!("../../../fixtures/IMG_0002.HEIC");
-    const PNG: &[u8] = include_bytes!("../../../fixtures/IMG_0003.PNG");
-    const MOV: &[u8] = include_bytes!("../../../fixtures/IMG_0004.MOV");
+    const JPEG: &[u8] = include_bytes!("../../../../fixtures/IMG_0001.JPG");
+    const HEIC: &[u8] = include_bytes!("../../../../fixtures/IMG_0002.HEIC");
+    const PNG: &[u8] = include_bytes!("../../../../fixtures/IMG_0003.PNG");
+    const MOV: &[u8] = include_bytes!("../../../../fixtures/IMG_0004.MOV");
 
     /// Feeds `bytes` in pieces of every size from 1 to 7, to cross every boundary.
     fn check_in_pieces(name: &str, bytes: &[u8]) -> Result<(), String> {

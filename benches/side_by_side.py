@@ -21,8 +21,8 @@ Scenarios (issue 7):
 Run by hand, not in CI (scenario a moves 8 GB per tool at 35 MB/s, about 4 minutes each):
 
   cargo build --release -p lifeboat -p fake-iphone
-  python3 bench/side_by_side.py                    # every scenario, full size
-  python3 bench/side_by_side.py b c --scale 0.25   # some scenarios, a quarter of the files
+  python3 benches/side_by_side.py                    # every scenario, full size
+  python3 benches/side_by_side.py b c --scale 0.25   # some scenarios, a quarter of the files
 
 Peers are looked up on PATH and in .ci/venv (which `.ci/run` creates).
 """

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use crate::walk::DeviceFile;
+use crate::photos::walk::DeviceFile;
 
 /// Core Data counts seconds from 2001-01-01.
 const CORE_DATA_EPOCH: f64 = 978_307_200.0;
@@ -257,7 +257,7 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
         if let Some(reason) = directory
             .split('/')
             .chain([filename.as_str()])
-            .find_map(|part| crate::names::check(part).err())
+            .find_map(|part| crate::fs::names::check_listed(part).err())
         {
             skipped.push((
                 format!("Photos.sqlite: {directory}/{filename}"),

@@ -1,6 +1,7 @@
 //! `files pull`: copy a file or folder off the phone like `cp -r`, with every file written
 //! atomically, its size checked, its device modification time kept, and every name the
-//! phone sends checked before it becomes a local path.
+//! phone sends made a safe local name by the same rule as `export-photos`
+//! ([`crate::fs::names`]): case twins get a suffix, unusable characters become `_`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -11,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 use afc::kv::FileKind;
 
-use crate::atomic::sync_dir;
-use crate::names::{self, Folder};
+use crate::fs::names::{self, Folder};
+use crate::fs::sync_dir;
 use crate::sinks::{Digests, HashedFiles};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ pub struct PullReport {
     pub bytes: u64,
     /// Files that could not be copied, with the reason.
     pub failed: Vec<(String, String)>,
-    /// Entries deliberately not copied (unsafe names, symlinks), with the reason.
+    /// Entries deliberately not copied (impossible names, symlinks), with the reason.
     pub skipped: Vec<(String, String)>,
 }
 
@@ -87,8 +88,8 @@ pub fn pull<S: Read + Write>(
         if !dest.is_dir() || base.is_empty() {
             return Some(dest.to_path_buf());
         }
-        match names::check(base) {
-            Ok(name) => Some(dest.join(name)),
+        match names::check_listed(base) {
+            Ok(name) => Some(dest.join(&*names::local_name(name))),
             Err(reason) => {
                 report.skipped.push((remote.to_string(), reason.to_string()));
                 None
@@ -194,8 +195,8 @@ fn walk<S: Read + Write>(
         let mut entries = Vec::new();
         for name in afc.list_dir(&dir)? {
             let remote_path = join(&dir, &name);
-            match names::check(&name).and_then(|n| folder.claim(n).map(|()| n)) {
-                Ok(name) => entries.push((name.to_string(), remote_path)),
+            match names::check_listed(&name) {
+                Ok(name) => entries.push((folder.claim(name), remote_path)),
                 Err(reason) => report.skipped.push((remote_path, reason.to_string())),
             }
         }
@@ -253,7 +254,7 @@ impl FetchSink for Sink<'_> {
         let file = self.open.finish(index);
         match (outcome, file) {
             (Ok(bytes), Some((file, digest))) => {
-                file.commit(Some(planned.modified))?;
+                file.commit_leaving_folder(Some(planned.modified))?;
                 self.written.insert(index, digest);
                 if let Some(parent) = planned.local.parent() {
                     self.folders.insert(parent.to_path_buf());

@@ -3,7 +3,6 @@
 //! unrecorded, and temporaries, are reported too, in the spirit of `rclone check`.
 //! `against_device` answers the other question: is everything on the phone in this folder?
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
@@ -12,68 +11,21 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, RemoteFile};
-use sha2::{Digest, Sha256};
+pub mod content;
+pub mod finding;
 
-use crate::atomic::TEMP_SUFFIX;
-use crate::content;
-use crate::library::Library;
+pub use finding::{Finding, Status, VerifyReport};
+
+use crate::fs::hash::{hash_file_with, hex};
+use crate::fs::is_temporary;
 use crate::manifest::{self, Entry, Manifest};
-use crate::sinks::{Digests, hex};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    Ok,
-    /// The bytes differ from what was recorded: bit rot or tampering.
-    Corrupt,
-    Missing,
-    SizeChanged {
-        recorded: u64,
-        now: u64,
-    },
-    /// The hash matches, but the file is not a whole JPEG/PNG/HEIC/MOV.
-    Damaged(String),
-    /// Present but not in the manifest.
-    Extra,
-    /// A temporary file an interrupted run left.
-    Temporary,
-    Unreadable(String),
-}
-
-impl Status {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Corrupt => "corrupt",
-            Status::Missing => "missing",
-            Status::SizeChanged { .. } => "size-changed",
-            Status::Damaged(_) => "damaged",
-            Status::Extra => "extra",
-            Status::Temporary => "temporary",
-            Status::Unreadable(_) => "unreadable",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Finding {
-    /// Relative to the folder.
-    pub path: String,
-    pub status: Status,
-}
-
-#[derive(Debug, Default)]
-pub struct VerifyReport {
-    pub recorded: u64,
-    pub checked: u64,
-    pub ok: u64,
-    pub bytes_read: u64,
-    /// Everything that is not OK.
-    pub findings: Vec<Finding>,
-}
+use crate::photos::library::Library;
+use crate::photos::walk::Skip;
+use crate::sinks::Digests;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("{0} has no lifeboat manifest; make one with `lifeboat verify --init {0}`")]
+    #[error("{0} has no lifeboat manifest, so there is nothing to check its files against")]
     NoManifest(String),
     #[error("the manifest: {0}")]
     Manifest(#[from] rusqlite::Error),
@@ -95,40 +47,21 @@ pub struct Hashed {
     pub content: Option<Result<(), String>>,
 }
 
-thread_local! {
-    /// Each checking thread reads every file through one buffer, rather than allocating
-    /// (and zeroing) a megabyte per file.
-    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
-}
-
 /// Reads a file once, streaming, for its hash and its structural check.
 pub fn hash_file(path: &Path, on_bytes: &(dyn Fn(u64) + Sync)) -> io::Result<Hashed> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut checker = content::checker_for(&name);
-    let mut size = 0u64;
-    READ_BUFFER.with_borrow_mut(|buf| {
-        loop {
-            let n = match file.read(buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            if let Some(checker) = &mut checker {
-                checker.update(&buf[..n]);
-            }
-            size += n as u64;
-            on_bytes(n as u64);
+    let (digest, size) = hash_file_with(path, |piece| {
+        if let Some(checker) = &mut checker {
+            checker.update(piece);
         }
+        on_bytes(piece.len() as u64);
     })?;
     Ok(Hashed {
-        sha256: hex(&hasher.finalize()),
+        sha256: hex(&digest),
         size,
         content: checker.map(content::Checker::finish),
     })
@@ -170,7 +103,7 @@ fn local_files(dir: &Path) -> Result<Vec<String>, VerifyError> {
             path: dir.to_path_buf(),
             source: e.into(),
         })?;
-        if !entry.file_type().is_file() || entry.file_name() == "SHA256SUMS" {
+        if !entry.file_type().is_file() || entry.file_name() == crate::photos::sums::FILE {
             continue;
         }
         if let Ok(rel) = entry.path().strip_prefix(dir) {
@@ -198,7 +131,7 @@ pub fn verify(dir: &Path, sample: Option<f64>, on_bytes: &(dyn Fn(u64) + Sync)) 
         if recorded.contains(&path) {
             continue;
         }
-        let status = if path.ends_with(TEMP_SUFFIX) {
+        let status = if is_temporary(std::ffi::OsStr::new(&path)) {
             Status::Temporary
         } else {
             Status::Extra
@@ -268,7 +201,7 @@ pub fn init(dir: &Path, on_bytes: &(dyn Fn(u64) + Sync)) -> Result<u64, VerifyEr
     fs::create_dir_all(dir.join(manifest::DIR)).map_err(io_err)?;
     let files: Vec<String> = local_files(dir)?
         .into_iter()
-        .filter(|p| !p.ends_with(TEMP_SUFFIX))
+        .filter(|p| !is_temporary(std::ffi::OsStr::new(p)))
         .collect();
     let mut manifest = Manifest::open(dir)?;
     let known: HashSet<String> = manifest.all()?.into_iter().map(|e| e.dest_path).collect();
@@ -312,6 +245,15 @@ pub struct AgainstDevice {
     pub missing: Vec<String>,
     /// Phone files that could not be read to compare.
     pub unreadable: Vec<(String, String)>,
+    /// What the walk of the phone passed over (the caller fills it in from the load).
+    pub skipped: Vec<Skip>,
+}
+
+impl AgainstDevice {
+    /// Phone files this folder cannot be shown to hold.
+    pub fn problems(&self) -> usize {
+        self.missing.len() + self.unreadable.len() + self.skipped.iter().filter(|s| s.left_behind).count()
+    }
 }
 
 /// Which of the phone's photo files (originals, Live videos, sidecars, edits; Recently

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 
-use crate::library::{self, Library};
+use crate::photos::library::{self, Library};
+use crate::photos::walk::{self, Skipped};
 use crate::sinks::Digests;
-use crate::walk::{self, Skipped};
 
 pub const DATABASE: &str = "PhotoData/Photos.sqlite";
 pub const ROOTS: [&str; 3] = ["DCIM", "PhotoData/CPLAssets", "PhotoData/Mutations"];

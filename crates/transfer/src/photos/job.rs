@@ -1,0 +1,86 @@
+//! The one export job: lock the destination, open AFC with the caller's device timeout,
+//! load the library, export, and report what the walk passed over. `export-photos` and
+//! the nightly run both call it, so both behave the same.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use afc::AfcClient;
+use lockdown::{PairRecord, ServiceStream};
+use usbmux::{Device, UsbmuxClient};
+
+use crate::photos::export::{self, DestinationLock, ExportError, ExportProgress};
+use crate::photos::load;
+use crate::photos::plan::{ExportOptions, ExportReport};
+
+/// What to export, where, and how long the phone may be silent.
+#[derive(Debug, Clone)]
+pub struct ExportJob {
+    pub dest: PathBuf,
+    pub options: ExportOptions,
+    /// The longest the phone may be silent before the run gives up on it.
+    pub device_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Reaching the phone's AFC service failed (locked, not paired, gone).
+    #[error(transparent)]
+    Connect(#[from] lockdown::Error),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
+impl ExportJob {
+    /// Makes the destination and takes its lock; a second run into it is refused.
+    pub fn lock(&self) -> Result<DestinationLock, ExportError> {
+        std::fs::create_dir_all(&self.dest).map_err(|e| ExportError::destination(&self.dest, &self.dest, e))?;
+        export::lock_destination(&self.dest)
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Opens AFC on `device` with this job's timeout.
+    pub fn connect(
+        &self,
+        mux: &UsbmuxClient,
+        device: &Device,
+        record: &PairRecord,
+    ) -> Result<AfcClient<ServiceStream>, lockdown::Error> {
+        afc::connect::connect_with_timeout(mux, device, record, self.device_timeout)
+    }
+
+    /// Loads the library over `afc` and exports it into the locked destination. The
+    /// report lists what the walk passed over with what the plan skipped.
+    pub fn run_with(
+        &self,
+        afc: &mut AfcClient<ServiceStream>,
+        lock: &DestinationLock,
+        progress: &mut (dyn ExportProgress + Send),
+    ) -> Result<ExportReport, ExportError> {
+        let (library, walk_skipped) = load::load_with(
+            afc,
+            Some(&export::database_cache(&self.dest)),
+            self.options.verify_reads,
+        )?;
+        progress.source(&library.source);
+        let mut report = export::export(afc, &library, &self.dest, &self.options, progress, lock)?;
+        report.skipped.extend(walk_skipped);
+        Ok(report)
+    }
+
+    /// The whole job on `device`: connect, load, export.
+    pub fn run(
+        &self,
+        mux: &UsbmuxClient,
+        device: &Device,
+        record: &PairRecord,
+        lock: &DestinationLock,
+        progress: &mut (dyn ExportProgress + Send),
+    ) -> Result<ExportReport, JobError> {
+        let mut afc = self.connect(mux, device, record)?;
+        Ok(self.run_with(&mut afc, lock, progress)?)
+    }
+}

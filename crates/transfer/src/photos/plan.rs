@@ -1,0 +1,246 @@
+//! What to copy and where: the library minus what the manifest holds, each asset under one
+//! free base name.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::manifest::{Manifest, ManifestIndex};
+use crate::photos::library::{Asset, Library, MediaKind, Role, Source};
+use crate::photos::naming::{Layout, folder_for, join_rel, names_for};
+
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub include_trashed: bool,
+    pub exclude_hidden: bool,
+    /// Only assets captured at or after this Unix time.
+    pub since: Option<i64>,
+    pub photos_only: bool,
+    pub videos_only: bool,
+    pub album: Option<String>,
+    /// Leave edited renders out.
+    pub skip_edited: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    pub layout: Layout,
+    pub selection: Selection,
+    pub dry_run: bool,
+    /// Read every file twice and keep it only when both reads hash the same. AFC carries no
+    /// checksum of its own; this catches bytes damaged between the phone's disk and ours,
+    /// at the price of a second transfer (the phone serves it from its cache).
+    pub verify_reads: bool,
+}
+
+/// One file planned for copying.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub asset_id: String,
+    pub role: Role,
+    pub device_path: String,
+    pub size: u64,
+    pub device_mtime_ns: u64,
+    pub capture_date: Option<i64>,
+    /// Relative to DEST.
+    pub dest_path: String,
+}
+
+/// Why an entry on the phone was not copied, as reports list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    pub path: String,
+    pub reason: String,
+    /// A file of the phone's that is now in neither place (as opposed to a symbolic link
+    /// or a database row pointing nowhere, which are not photos).
+    pub left_behind: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct ExportReport {
+    pub source: Option<Source>,
+    pub assets_selected: u64,
+    pub copied: Vec<Planned>,
+    pub bytes_copied: u64,
+    /// Files already in the destination from an earlier run.
+    pub already_there: u64,
+    /// Originals only in iCloud: their device paths.
+    pub cloud_only: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    /// Planned but not copied (dry run).
+    pub planned: Vec<Planned>,
+    pub skipped: Vec<Skip>,
+}
+
+impl ExportReport {
+    /// Files on the phone that are neither copied nor already there: failures, originals
+    /// only in iCloud, and entries the walk could not take.
+    pub fn left_behind(&self) -> usize {
+        self.failed.len() + self.cloud_only.len() + self.skipped.iter().filter(|s| s.left_behind).count()
+    }
+}
+
+fn selected(asset: &Asset, selection: &Selection) -> bool {
+    (selection.include_trashed || !asset.trashed)
+        && !(selection.exclude_hidden && asset.hidden)
+        && selection
+            .since
+            .is_none_or(|since| asset.created.is_some_and(|c| c >= since))
+        && !(selection.photos_only && asset.kind != MediaKind::Photo)
+        && !(selection.videos_only && asset.kind != MediaKind::Video)
+        && selection
+            .album
+            .as_ref()
+            .is_none_or(|album| asset.albums.iter().any(|a| a == album))
+}
+
+/// Who holds each destination name: this plan, the manifest, or a file already on disk
+/// that no row records (put there by hand, or another tool). The planner asks it for an
+/// asset's base name, and so does the writer when a name it was given turns out taken
+/// when the file arrives; both count suffixes with [`names_for`], from (1).
+pub struct Namer<'a> {
+    dest: &'a Path,
+    index: &'a ManifestIndex,
+    /// Lower-cased destination path -> the asset this run gives it to.
+    taken: HashMap<String, String>,
+}
+
+impl<'a> Namer<'a> {
+    pub fn new(dest: &'a Path, index: &'a ManifestIndex) -> Namer<'a> {
+        Namer {
+            dest,
+            index,
+            taken: HashMap::new(),
+        }
+    }
+
+    /// Whether `rel` may go to `asset`: nobody else holds it, and a file already there
+    /// without a row could be this very file (same size: a killed run's, adopted once its
+    /// hash is checked). `size` is `None` when any file there counts as taken.
+    fn free_for(&self, rel: &str, asset: &str, size: Option<u64>) -> bool {
+        let owner = match self.taken.get(&rel.to_lowercase()) {
+            Some(owner) => Some(owner.as_str()),
+            None => self.index.by_dest(rel).map(|row| row.asset_id.as_str()),
+        };
+        if let Some(owner) = owner {
+            return owner == asset;
+        }
+        match std::fs::symlink_metadata(self.dest.join(rel)) {
+            Ok(meta) => size.is_some_and(|size| meta.is_file() && meta.len() == size),
+            Err(_) => true,
+        }
+    }
+
+    /// Marks `rel` as held by a file this run did not plan for (found there when a file
+    /// arrived), so no asset is given it again.
+    pub fn refuse(&mut self, rel: &str) {
+        self.taken.insert(rel.to_lowercase(), String::new());
+    }
+
+    /// The first suffix under which every file of `asset` in `folder` is free, and the
+    /// names under it, now claimed for the asset.
+    pub fn claim(
+        &mut self,
+        asset: &Asset,
+        folder: &str,
+        skip_edited: bool,
+        same_size_is_ours: bool,
+    ) -> Vec<(usize, String)> {
+        let mut suffix = 0;
+        let names = loop {
+            let names = names_for(asset, suffix, skip_edited);
+            let free = names.iter().all(|&(at, ref name)| {
+                let size = Some(asset.resources[at].file.size).filter(|_| same_size_is_ours);
+                self.free_for(&join_rel(folder, name), &asset.id, size)
+            });
+            if free {
+                break names;
+            }
+            suffix += 1;
+        };
+        for (_, name) in &names {
+            self.taken
+                .insert(join_rel(folder, name).to_lowercase(), asset.id.clone());
+        }
+        names
+    }
+}
+
+/// Decides what to copy and where. A name is taken when the manifest or this plan gives
+/// it (compared without case) to another asset, or a different file already sits there;
+/// the whole asset then moves to the next free suffix, so a Live Photo's halves and an
+/// edit keep one base name, also across runs.
+pub fn plan(
+    library: &Library,
+    manifest: &Manifest,
+    dest: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, rusqlite::Error> {
+    let index = manifest.index()?;
+    let mut namer = Namer::new(dest, &index);
+    Ok(plan_with(library, &mut namer, &index, options))
+}
+
+pub(crate) fn plan_with(
+    library: &Library,
+    namer: &mut Namer,
+    index: &ManifestIndex,
+    options: &ExportOptions,
+) -> ExportReport {
+    let mut report = ExportReport {
+        source: Some(library.source.clone()),
+        skipped: library
+            .skipped
+            .iter()
+            .map(|(path, reason)| Skip {
+                path: path.clone(),
+                reason: reason.clone(),
+                left_behind: false,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut assets: Vec<&Asset> = library
+        .assets
+        .iter()
+        .filter(|a| selected(a, &options.selection))
+        .collect();
+    // A stable order, so the same library always gets the same names.
+    assets.sort_by(|a, b| (a.created, &a.original_path).cmp(&(b.created, &b.original_path)));
+    for asset in assets {
+        report.assets_selected += 1;
+        if asset.cloud_only {
+            report.cloud_only.push(asset.original_path.clone());
+        }
+        let mut todo = Vec::new();
+        for (at, resource) in asset.resources.iter().enumerate() {
+            if options.selection.skip_edited && resource.role == Role::Render {
+                continue;
+            }
+            match index.find(&resource.file.path, resource.file.size, resource.file.mtime_ns) {
+                Some(_) => report.already_there += 1,
+                None => todo.push(at),
+            }
+        }
+        if todo.is_empty() {
+            continue;
+        }
+        let folder = folder_for(asset, options.layout);
+        let names = namer.claim(asset, &folder, options.selection.skip_edited, true);
+        for at in todo {
+            let resource = &asset.resources[at];
+            let Some((_, name)) = names.iter().find(|(named, _)| *named == at) else {
+                continue;
+            };
+            report.planned.push(Planned {
+                asset_id: asset.id.clone(),
+                role: resource.role,
+                device_path: resource.file.path.clone(),
+                size: resource.file.size,
+                device_mtime_ns: resource.file.mtime_ns,
+                capture_date: asset.created,
+                dest_path: join_rel(&folder, name),
+            });
+        }
+    }
+    report
+}
