@@ -48,6 +48,19 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
     1
 }
 
+/// What to do next, in this command line's words, for library errors that cannot name a
+/// command themselves.
+fn advice(error: &anyhow::Error) -> Option<String> {
+    error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<transfer::verify::VerifyError>() {
+            Some(transfer::verify::VerifyError::NoManifest(dir)) => Some(format!(
+                "make one with `lifeboat verify --init {dir}`, then verify again later"
+            )),
+            _ => None,
+        })
+}
+
 pub fn report(error: &anyhow::Error) -> ExitCode {
     // Causes whose text the message already carries are not repeated.
     let mut message = String::new();
@@ -59,6 +72,10 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
             message.push_str(": ");
         }
         message.push_str(&cause);
+    }
+    if let Some(advice) = advice(error) {
+        message.push_str("; ");
+        message.push_str(&advice);
     }
     eprintln!("lifeboat: {message}");
     ExitCode::from(code_for(error))

@@ -338,3 +338,63 @@ fn schedule_status_reads_the_installed_time() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn the_nightly_run_gives_up_on_a_stalled_phone_after_the_device_timeout() {
+    let night = night(true);
+    // The phone stops answering once some file bytes have gone out; the connection stays open.
+    assert!(night.fake.arm(
+        None,
+        fake_iphone::Faults {
+            stall_after: Some(50_000),
+            ..Default::default()
+        }
+    ));
+    let started = Instant::now();
+    let out = lifeboat(
+        &night.fake,
+        &night.home,
+        &[
+            "--device-timeout",
+            "2",
+            "backup",
+            "--config",
+            night.config.to_str().unwrap(),
+            "--wait",
+            "20s",
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(night.fake.faults_fired(None), vec!["stall"]);
+    let log = last_log(&night);
+    assert!(log.contains("stopped answering"), "{log}");
+    assert!(log.contains("2s"), "the log names the timeout given: {log}");
+    // Without the option the run would wait 30 s for the phone.
+    assert!(took < Duration::from_secs(20), "gave up after {took:?}");
+}
+
+#[test]
+fn status_and_schedule_need_no_usbmuxd() {
+    let night = night(false);
+    let with_bad_address = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        night.home.apply(&mut cmd);
+        cmd.env("USBMUXD_SOCKET_ADDRESS", "nonsense").args(args);
+        run(&mut cmd, Duration::from_secs(30))
+    };
+    let status = with_bad_address(&["status", "--config", night.config.to_str().unwrap()]);
+    // Never backed up is worth exit 1; what matters is that the status was read and told.
+    assert!(
+        text(&status.stdout).contains("Ada: never backed up"),
+        "{}",
+        text(&status.stdout)
+    );
+    assert_eq!(status.status.code(), Some(1), "{}", text(&status.stderr));
+    assert!(!text(&status.stderr).contains("nonsense"), "{}", text(&status.stderr));
+    assert_success(&with_bad_address(&["schedule", "status"]), "schedule status");
+    // A command that talks to a phone still says what is wrong with the address.
+    let out = with_bad_address(&["devices"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("nonsense"), "{}", text(&out.stderr));
+}

@@ -69,7 +69,7 @@ fn default_warn_days() -> u64 {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "no configuration at {0}: write one (see `lifeboat backup --help`) with a [[phone]] section naming the UDID and destination"
+        "no configuration at {0}: write one (the README shows an example) with a [[phone]] section naming the UDID and destination"
     )]
     Missing(PathBuf),
     #[error("{path}: {message}")]
