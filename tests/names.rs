@@ -134,19 +134,22 @@ fn names_no_disk_can_hold_are_saved_under_safe_names() {
     }
     let (fake, home) = start(media.path());
     let dest = tempfile::tempdir().unwrap();
-    let out = lifeboat(
-        &fake,
-        &home,
-        &[
-            "export-photos",
-            dest.path().to_str().unwrap(),
-            "--layout",
-            "flat",
-            "--json",
-        ],
-    );
-    assert_success(&out, "export");
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let export = || {
+        let out = lifeboat(
+            &fake,
+            &home,
+            &[
+                "export-photos",
+                dest.path().to_str().unwrap(),
+                "--layout",
+                "flat",
+                "--json",
+            ],
+        );
+        assert_success(&out, "export");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let summary = export();
     assert_eq!(summary["skipped"].as_array().map(Vec::len), Some(0), "{summary:#}");
     for (phone_name, local, _) in odd {
         let saved = dest.path().join(local);
@@ -178,20 +181,7 @@ fn names_no_disk_can_hold_are_saved_under_safe_names() {
         assert_success(&check, "sha256sum -c");
     }
     // Nothing new the second time.
-    let again = lifeboat(
-        &fake,
-        &home,
-        &[
-            "export-photos",
-            dest.path().to_str().unwrap(),
-            "--layout",
-            "flat",
-            "--json",
-        ],
-    );
-    assert_success(&again, "second export");
-    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(summary["copied"], 0);
+    assert_eq!(export()["copied"], 0);
 }
 
 #[test]
