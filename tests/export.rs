@@ -209,11 +209,7 @@ fn a_second_export_into_the_same_folder_waits_its_turn() {
     let held = transfer::export::lock_destination(dest.path()).unwrap();
     let out = phone.lifeboat(&["export-photos", dest.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("another lifeboat export is running"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "another lifeboat export is running");
     assert!(
         tree::exported_hashes(dest.path()).is_empty(),
         "the second run changed nothing"

@@ -73,7 +73,7 @@ fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
     // pymobiledevice3 finds lifeboat's pairing through usbmuxd.
     let ls = pmd3(&["afc", "ls", "/DCIM"]);
     assert_success(&ls, "pymobiledevice3 afc ls");
-    assert!(text(&ls.stdout).contains("100APPLE"), "{}", text(&ls.stdout));
+    assert_contains(&text(&ls.stdout), "100APPLE");
     let theirs = tempfile::tempdir().unwrap();
     let pulled = pmd3(&["afc", "pull", "/DCIM", theirs.path().to_str().unwrap()]);
     assert_success(&pulled, "pymobiledevice3 afc pull");
@@ -171,11 +171,7 @@ fn bytes_damaged_in_transfer_are_caught_by_verify() {
         &["files", "pull", "--verify", "/DCIM", dest.path().to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("damaged in transfer"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "damaged in transfer");
     assert_eq!(fake.faults_fired(None), vec!["corrupt"]);
     // What remains is exactly the phone's bytes; the damaged file is not there at all.
     let source = hashes(&media.join("DCIM"));

@@ -109,3 +109,10 @@ fn hashes_and_random_numbers_are_the_known_ones() {
     let mutated = Rng(9).mutate(&seed);
     assert_eq!(mutated, Rng(9).mutate(&seed));
 }
+
+#[test]
+#[should_panic(expected = "\"tap Trust\" is not in:\nError: the phone is locked")]
+fn assert_contains_fails_showing_the_whole_text() {
+    assert_contains("Error: the phone is locked", "Error: the phone");
+    assert_contains("Error: the phone is locked", "tap Trust");
+}

@@ -124,9 +124,9 @@ fn launchd_plist_and_task_xml_are_well_formed() {
         xml.contains(&format!("<Command>{}</Command>", env!("CARGO_BIN_EXE_lifeboat"))),
         "{xml}"
     );
-    assert!(
-        xml.contains("<Arguments>backup --wait 6h --config &quot;/etc/lifeboat test/config.toml&quot;</Arguments>"),
-        "{xml}"
+    assert_contains(
+        xml,
+        "<Arguments>backup --wait 6h --config &quot;/etc/lifeboat test/config.toml&quot;</Arguments>",
     );
     assert!(
         xml.contains("<StartBoundary>2024-01-01T03:15:00</StartBoundary>")
@@ -233,11 +233,7 @@ fn a_phone_plugged_in_later_is_backed_up_and_verified() {
         .phone
         .lifeboat(&["status", "--config", night.config.to_str().unwrap()]);
     assert_success(&human, "status");
-    assert!(
-        text(&human.stdout).contains("Ada: last backed up"),
-        "{}",
-        text(&human.stdout)
-    );
+    assert_contains(&text(&human.stdout), "Ada: last backed up");
     // The next night copies nothing.
     let (out, _) = backup(&night, "30s");
     assert_success(&out, "second night");
@@ -295,7 +291,7 @@ fn schedule_status_reads_the_installed_time() {
     };
     let out = status();
     assert_success(&out, "schedule status");
-    assert!(text(&out.stdout).contains("not installed"), "{}", text(&out.stdout));
+    assert_contains(&text(&out.stdout), "not installed");
     // Installed by hand here, as `schedule install` would write them (it also runs systemctl).
     let units = home.path().join(".config/systemd/user");
     std::fs::create_dir_all(&units).unwrap();
@@ -311,9 +307,5 @@ fn schedule_status_reads_the_installed_time() {
     .unwrap();
     let out = status();
     assert_success(&out, "schedule status");
-    assert!(
-        text(&out.stdout).contains("next run is at 02:30"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_contains(&text(&out.stdout), "next run is at 02:30");
 }

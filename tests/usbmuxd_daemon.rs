@@ -88,9 +88,5 @@ fn real_usbmuxd_lists_no_devices_and_gives_a_buid() {
         .arg("devices");
     let out = run(&mut cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("No iPhone is connected"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "No iPhone is connected");
 }

@@ -207,7 +207,7 @@ fn a_folder_without_a_manifest_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = lifeboat(&fake, &home, &["verify", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("verify --init"), "{}", text(&out.stderr));
+    assert_contains(&text(&out.stderr), "verify --init");
     let out = lifeboat(&fake, &home, &["verify", "/nonexistent/folder"]);
     assert_eq!(out.status.code(), Some(2));
 }

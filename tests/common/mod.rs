@@ -149,6 +149,11 @@ pub fn assert_success(output: &Output, what: &str) {
     );
 }
 
+/// `haystack` (a program's output, say) contains `needle`; the failure shows all of it.
+pub fn assert_contains(haystack: &str, needle: &str) {
+    assert!(haystack.contains(needle), "{needle:?} is not in:\n{haystack}");
+}
+
 /// The strings of a JSON array; anything else fails the test.
 pub fn json_strings(value: &serde_json::Value) -> Vec<&str> {
     let array = value.as_array().unwrap_or_else(|| panic!("not an array: {value}"));
