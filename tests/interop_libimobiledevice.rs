@@ -23,9 +23,7 @@ fn tool(
 
 #[test]
 fn idevice_tools_list_read_pair_and_validate() {
-    let (Some(idevice_id), Some(ideviceinfo), Some(idevicepair)) =
-        (peer("idevice_id"), peer("ideviceinfo"), peer("idevicepair"))
-    else {
+    let Some([idevice_id, ideviceinfo, idevicepair]) = peers(["idevice_id", "ideviceinfo", "idevicepair"]) else {
         return;
     };
     let (fake, _media) = fake_with(TrustState::Untrusted);
@@ -85,10 +83,7 @@ fn locked_and_denied_phones_refuse_idevicepair() {
 
 #[test]
 fn a_pairing_made_by_idevicepair_serves_lifeboat_and_back() {
-    let Some(idevicepair) = peer("idevicepair") else {
-        return;
-    };
-    let Some(ideviceinfo) = peer("ideviceinfo") else {
+    let Some([idevicepair, ideviceinfo]) = peers(["idevicepair", "ideviceinfo"]) else {
         return;
     };
     let (fake, _media) = fake_with(TrustState::Trusted);

@@ -116,3 +116,10 @@ fn assert_contains_fails_showing_the_whole_text() {
     assert_contains("Error: the phone is locked", "Error: the phone");
     assert_contains("Error: the phone is locked", "tap Trust");
 }
+
+#[test]
+fn peers_are_found_in_the_order_asked() {
+    let [sh, sha256sum] = peers(["sh", "sha256sum"]).expect("sh and sha256sum are installed");
+    assert!(sh.ends_with("sh") && sh.is_file(), "{}", sh.display());
+    assert!(sha256sum.ends_with("sha256sum"), "{}", sha256sum.display());
+}

@@ -22,10 +22,7 @@ impl Drop for Daemon {
 
 #[test]
 fn real_usbmuxd_lists_no_devices_and_gives_a_buid() {
-    let Some(usbmuxd) = peer("usbmuxd") else {
-        return;
-    };
-    let Some(unshare) = peer("unshare") else {
+    let Some([usbmuxd, unshare]) = peers(["usbmuxd", "unshare"]) else {
         return;
     };
     let root = tempfile::tempdir().unwrap();

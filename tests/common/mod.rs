@@ -139,6 +139,16 @@ pub fn peer(program: &str) -> Option<PathBuf> {
     None
 }
 
+/// The programs a test needs, found as [`peer`] finds each; `None` (the test is skipped)
+/// at the first that is missing.
+pub fn peers<const N: usize>(programs: [&str; N]) -> Option<[PathBuf; N]> {
+    let mut found = Vec::with_capacity(N);
+    for program in programs {
+        found.push(peer(program)?);
+    }
+    found.try_into().ok()
+}
+
 pub fn assert_success(output: &Output, what: &str) {
     assert!(
         output.status.success(),
