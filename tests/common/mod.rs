@@ -6,7 +6,9 @@
 //! - [`tree`]: walking folders and hashing what is in them,
 //! - [`rng`]: seeded random numbers,
 //! - [`sha`], and the checks every export must pass ([`manifest_rows_have_files`],
-//!   [`sha256sum_check`]).
+//!   [`sha256sum_check`]),
+//! - [`peer`] and [`peers`] for the real programs a test needs, and the assertions
+//!   [`assert_success`] and [`assert_contains`] on what programs printed.
 #![allow(dead_code)]
 
 pub mod phone;
