@@ -33,19 +33,11 @@ fn devices_info_pair_and_unpair() {
 
     let unpaired = lifeboat(&fake, &home, &["info"]);
     assert_eq!(unpaired.status.code(), Some(1));
-    assert!(
-        text(&unpaired.stderr).contains("lifeboat pair"),
-        "{}",
-        text(&unpaired.stderr)
-    );
+    assert_contains(&text(&unpaired.stderr), "lifeboat pair");
 
     let paired = lifeboat(&fake, &home, &["pair"]);
     assert_success(&paired, "pair");
-    assert!(
-        text(&paired.stdout).contains("Paired with Ada's iPhone"),
-        "{}",
-        text(&paired.stdout)
-    );
+    assert_contains(&text(&paired.stdout), "Paired with Ada's iPhone");
     assert!(fake.is_paired(None));
     let record = home.lifeboat_records().join(format!("{UDID}.plist"));
     #[cfg(unix)]
@@ -59,11 +51,7 @@ fn devices_info_pair_and_unpair() {
     }
     let again = lifeboat(&fake, &home, &["pair"]);
     assert_success(&again, "pair when paired");
-    assert!(
-        text(&again.stdout).contains("Already paired"),
-        "{}",
-        text(&again.stdout)
-    );
+    assert_contains(&text(&again.stdout), "Already paired");
 
     assert_eq!(json(&lifeboat(&fake, &home, &["devices", "--json"]))[0]["paired"], true);
     let human = lifeboat(&fake, &home, &["devices"]);
@@ -149,11 +137,7 @@ fn locked_denied_and_ignored_pairing_fail_clearly() {
     let (fake, _media) = fake_with(TrustState::Untrusted);
     let out = lifeboat(&fake, &Home::new(), &["pair", "--timeout", "2"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("nobody tapped Trust"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "nobody tapped Trust");
 }
 
 #[test]
@@ -182,11 +166,7 @@ fn several_phones_need_a_choice() {
 
     let out = lifeboat(&fake, &home, &["info", "--device", "00000000-0000000000000000"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("No connected iPhone has the UDID"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "No connected iPhone has the UDID");
 }
 
 #[test]
@@ -214,7 +194,7 @@ fn no_phone_and_no_usbmuxd_exit_2() {
     cmd.args(["--usbmux", &address, "devices"]);
     let out = run(&mut cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("usbmuxd"), "{}", text(&out.stderr));
+    assert_contains(&text(&out.stderr), "usbmuxd");
     assert!(!text(&out.stderr).contains("panicked"));
 
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
@@ -222,9 +202,5 @@ fn no_phone_and_no_usbmuxd_exit_2() {
     cmd.args(["--usbmux", "not an address", "devices"]);
     let out = run(&mut cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("bad usbmuxd address"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "bad usbmuxd address");
 }

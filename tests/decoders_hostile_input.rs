@@ -2,46 +2,11 @@
 //! fine, panics are not. A quick, deterministic companion to the coverage-guided targets
 //! in `fuzz/` (which also bound memory), run with the normal test suite.
 
+mod common;
+
 use std::io::Cursor;
 
-/// xorshift64*: deterministic, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let len = (self.next() as usize) % (max + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// `seed` with a few bytes changed, cut or extended.
-    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
-        let mut out = seed.to_vec();
-        for _ in 0..1 + self.next() % 4 {
-            match self.next() % 4 {
-                0 if !out.is_empty() => {
-                    let i = (self.next() as usize) % out.len();
-                    out[i] = self.next() as u8;
-                }
-                1 => out.truncate((self.next() as usize) % (out.len() + 1)),
-                2 => out.extend(self.bytes(16)),
-                _ if out.len() >= 8 => {
-                    // Large length fields are the classic attack.
-                    let i = (self.next() as usize) % (out.len() - 7);
-                    out[i..i + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-                }
-                _ => {}
-            }
-        }
-        out
-    }
-}
+use common::Rng;
 
 const ROUNDS: usize = 200_000;
 

@@ -13,78 +13,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_iphone::library::{AssetKind, LibrarySpec, make_library};
-use fake_iphone::{FakeIphone, Link, PhoneConfig, RunningFake};
-use sha2::{Digest, Sha256};
+use fake_iphone::Link;
+use fake_iphone::library::LibrarySpec;
 
-fn sha(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
-struct Setup {
-    fake: RunningFake,
-    home: Home,
-    _media: tempfile::TempDir,
-    want: Vec<String>,
-}
-
-fn setup(link: Link) -> Setup {
-    let media = tempfile::tempdir().unwrap();
-    let spec = LibrarySpec {
-        ios: "17.5".into(),
+/// The library every case backs up: about half of it fits the full disk.
+fn library() -> LibrarySpec {
+    LibrarySpec {
         photos: 12,
-        videos: 1,
         live: 2,
-        edited: 1,
-        cpl: 1,
-        cloud_only: 0,
-        trashed: 0,
-        hidden: 0,
-        albums: 1,
-        truncated: 0,
         photo_padding: 80_000,
         video_padding: 200_000,
-    };
-    let assets = make_library(media.path(), &spec).unwrap();
-    let mut want: Vec<String> = assets
-        .iter()
-        .filter(|a| a.kind != AssetKind::Trashed)
-        .flat_map(|a| {
-            a.files
-                .iter()
-                .map(|f| sha(&std::fs::read(media.path().join(f)).unwrap()))
-        })
-        .collect();
-    want.sort();
-    let fake = FakeIphone::new()
-        .phone(PhoneConfig::new(UDID, media.path()).link(link))
-        .start()
-        .unwrap();
-    let home = Home::new();
-    assert_success(&lifeboat(&fake, &home, &["pair"]), "pair");
-    Setup {
-        fake,
-        home,
-        _media: media,
-        want,
+        ..presets::one_of_each("17.5")
     }
-}
-
-fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 /// Hashes of the photos under final names; panics on a manifest row whose file is missing
@@ -92,8 +32,8 @@ fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
 /// its drive cannot remove them; the next run does).
 fn consistent_with(dest: &Path, what: &str, temporaries_allowed: bool) -> Vec<String> {
     let mut photos = Vec::new();
-    for path in files_under(dest) {
-        let rel = path.strip_prefix(dest).unwrap().to_string_lossy().into_owned();
+    for path in tree::files_if_readable(dest) {
+        let rel = tree::rel(dest, &path);
         if rel.ends_with(".lifeboat-part") {
             assert!(temporaries_allowed, "{what}: temporary left: {rel}");
             assert!(
@@ -106,21 +46,9 @@ fn consistent_with(dest: &Path, what: &str, temporaries_allowed: bool) -> Vec<St
         if rel.starts_with(".lifeboat") || base == "SHA256SUMS" {
             continue;
         }
-        photos.push(sha(&std::fs::read(&path).unwrap()));
+        photos.push(sha_file(&path));
     }
-    if dest.join(".lifeboat/manifest.db").is_file() {
-        let manifest = transfer::manifest::Manifest::open(dest).unwrap();
-        for row in manifest.all().unwrap() {
-            let bytes = std::fs::read(dest.join(&row.dest_path))
-                .unwrap_or_else(|e| panic!("{what}: manifest row {} has no file: {e}", row.dest_path));
-            assert_eq!(
-                sha(&bytes),
-                row.sha256,
-                "{what}: {} differs from its row",
-                row.dest_path
-            );
-        }
-    }
+    manifest_rows_have_files(dest, what);
     photos.sort();
     photos
 }
@@ -131,12 +59,12 @@ fn consistent(dest: &Path, what: &str) -> Vec<String> {
 
 /// Runs `script` as root in a private mount namespace; `None` where that is not possible
 /// (outside CI, without root).
-fn in_mount_namespace(setup: &Setup, script: &str) -> Option<std::process::Output> {
+fn in_mount_namespace(phone: &Phone, script: &str) -> Option<std::process::Output> {
     let unshare = peer("unshare")?;
     let mut cmd = Command::new(unshare);
-    setup.home.apply(&mut cmd);
+    phone.home.apply(&mut cmd);
     cmd.env("LIFEBOAT", env!("CARGO_BIN_EXE_lifeboat"))
-        .env("ADDR", setup.fake.usbmux_address())
+        .env("ADDR", phone.fake.usbmux_address())
         .args(["-m", "sh", "-euc", script]);
     let out = run(&mut cmd, Duration::from_secs(180));
     let err = text(&out.stderr);
@@ -153,7 +81,8 @@ fn in_mount_namespace(setup: &Setup, script: &str) -> Option<std::process::Outpu
 
 #[test]
 fn a_full_disk_stops_cleanly_and_the_next_run_finishes() {
-    let setup = setup(Link::default());
+    let phone = Phone::paired(library(), |c| c);
+    let want = phone.expected_export();
     let area = tempfile::tempdir().unwrap();
     let (dest, saved_full, saved_done) = (
         area.path().join("dest"),
@@ -177,7 +106,7 @@ fn a_full_disk_stops_cleanly_and_the_next_run_finishes() {
         full = saved_full.display(),
         done = saved_done.display(),
     );
-    let Some(out) = in_mount_namespace(&setup, &script) else {
+    let Some(out) = in_mount_namespace(&phone, &script) else {
         return;
     };
     let stdout = text(&out.stdout);
@@ -191,22 +120,19 @@ fn a_full_disk_stops_cleanly_and_the_next_run_finishes() {
         "the error says the disk is full: {first_err}"
     );
     let kept = consistent(&saved_full, "after the disk filled up");
-    assert!(kept.len() < setup.want.len(), "the disk was meant to fill up");
-    assert!(
-        kept.iter().all(|k| setup.want.contains(k)),
-        "only whole phone files are kept"
-    );
+    assert!(kept.len() < want.len(), "the disk was meant to fill up");
+    assert!(kept.iter().all(|k| want.contains(k)), "only whole phone files are kept");
     let second_err = std::fs::read_to_string(area.path().join("second.err")).unwrap_or_default();
     assert!(
         stdout.contains("second=0"),
         "with space again the run finishes: {stdout}\n{second_err}"
     );
-    assert_eq!(consistent(&saved_done, "after the second run"), setup.want);
+    assert_eq!(consistent(&saved_done, "after the second run"), want);
 }
 
 #[test]
 fn a_read_only_destination_is_refused_clearly() {
-    let setup = setup(Link::default());
+    let phone = Phone::paired(library(), |c| c);
     let area = tempfile::tempdir().unwrap();
     let dest = area.path().join("dest");
     std::fs::create_dir_all(&dest).unwrap();
@@ -216,7 +142,7 @@ fn a_read_only_destination_is_refused_clearly() {
          ls -A '{dest}/photos' | wc -l",
         dest = dest.display()
     );
-    let Some(out) = in_mount_namespace(&setup, &script) else {
+    let Some(out) = in_mount_namespace(&phone, &script) else {
         return;
     };
     let stdout = text(&out.stdout);
@@ -233,14 +159,15 @@ fn an_unplugged_drive_keeps_what_was_recorded_true() {
         latency: Duration::from_millis(1),
         bandwidth: Some(1_000_000),
     };
-    let setup = setup(link);
+    let phone = Phone::paired(library(), |c| c.link(link));
+    let want = phone.expected_export();
     let area = tempfile::tempdir().unwrap();
     let dest = area.path().join("drive");
     let pulled = area.path().join("drive-pulled");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-    setup.home.apply(&mut cmd);
+    phone.home.apply(&mut cmd);
     cmd.arg("--usbmux")
-        .arg(setup.fake.usbmux_address())
+        .arg(phone.fake.usbmux_address())
         .arg("export-photos")
         .arg(&dest)
         .stdout(std::process::Stdio::null())
@@ -248,7 +175,7 @@ fn an_unplugged_drive_keeps_what_was_recorded_true() {
     let child = cmd.spawn().unwrap();
     // Pull the drive once a few files have arrived: the folder vanishes from its path.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while setup.fake.file_bytes_served(None) < 600_000 {
+    while phone.fake.file_bytes_served(None) < 600_000 {
         assert!(Instant::now() < deadline, "the export never got going");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -261,14 +188,11 @@ fn an_unplugged_drive_keeps_what_was_recorded_true() {
         "the error says so: {stderr}"
     );
     let kept = consistent_with(&pulled, "on the pulled drive", true);
-    assert!(
-        kept.iter().all(|k| setup.want.contains(k)),
-        "only whole phone files are kept"
-    );
+    assert!(kept.iter().all(|k| want.contains(k)), "only whole phone files are kept");
 
     // Plugged back in: the next run completes, adopting or recopying what was unrecorded.
     std::fs::rename(&pulled, &dest).unwrap();
-    let rerun = lifeboat(&setup.fake, &setup.home, &["export-photos", dest.to_str().unwrap()]);
+    let rerun = phone.lifeboat(&["export-photos", dest.to_str().unwrap()]);
     assert_success(&rerun, "the run after the drive came back");
-    assert_eq!(consistent(&dest, "after the drive came back"), setup.want);
+    assert_eq!(consistent(&dest, "after the drive came back"), want);
 }

@@ -16,90 +16,31 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_iphone::library::{AssetKind, LibrarySpec, make_library};
-use fake_iphone::{FakeIphone, Faults, Link, PhoneConfig, RunningFake};
-use sha2::{Digest, Sha256};
-
-fn sha(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
-/// xorshift64*: deterministic, so a failing round reproduces from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use fake_iphone::library::LibrarySpec;
+use fake_iphone::{Faults, Link, RunningFake};
 
 const KINDS: [&str; 6] = ["drop", "detach", "stall", "corrupt", "wrong size", "kill only"];
 
 /// Final-name files under `dest` (not lifeboat's own, not temporaries), by relative path.
 fn final_files(dest: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for entry in walkdir(dest) {
-        let name = entry.strip_prefix(dest).unwrap().to_string_lossy().into_owned();
+    for entry in tree::files_if_readable(dest) {
+        let name = tree::rel(dest, &entry);
         let base = name.rsplit('/').next().unwrap_or("");
         if name.starts_with(".lifeboat") || base == "SHA256SUMS" || base.starts_with('.') {
             continue;
         }
-        out.insert(name, sha(&std::fs::read(&entry).unwrap()));
+        out.insert(name, sha_file(&entry));
     }
     out
 }
 
 fn temporaries(dest: &Path) -> Vec<String> {
-    walkdir(dest)
+    tree::files_if_readable(dest)
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".lifeboat-part"))
         .map(|p| p.display().to_string())
         .collect()
-}
-
-fn walkdir(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
-}
-
-/// Every manifest row has its file, with the recorded hash. Returns the rows.
-fn manifest_rows_have_files(dest: &Path, round: usize) -> usize {
-    if !dest.join(".lifeboat/manifest.db").is_file() {
-        return 0;
-    }
-    let manifest = transfer::manifest::Manifest::open(dest).unwrap();
-    let rows = manifest.all().unwrap();
-    for row in &rows {
-        let path = dest.join(&row.dest_path);
-        let bytes = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("round {round}: manifest row {} has no file: {e}", row.dest_path));
-        assert_eq!(
-            sha(&bytes),
-            row.sha256,
-            "round {round}: {} differs from its row",
-            row.dest_path
-        );
-    }
-    rows.len()
 }
 
 fn export_command(fake: &RunningFake, home: &Home, dest: &Path) -> Command {
@@ -126,56 +67,34 @@ struct Totals {
 }
 
 fn campaign(rounds: usize, seed: u64) {
-    let media = tempfile::tempdir().unwrap();
     let spec = LibrarySpec {
-        ios: "17.5".into(),
         photos: 8,
-        videos: 1,
         live: 2,
-        edited: 1,
-        cpl: 1,
-        cloud_only: 0,
-        trashed: 0,
         hidden: 1,
-        albums: 1,
-        truncated: 0,
         photo_padding: 40_000,
         video_padding: 120_000,
+        ..presets::one_of_each("17.5")
     };
-    let assets = make_library(media.path(), &spec).unwrap();
-    let mut want: Vec<String> = assets
-        .iter()
-        .filter(|a| a.kind != AssetKind::Trashed)
-        .flat_map(|a| {
-            a.files
-                .iter()
-                .map(|f| sha(&std::fs::read(media.path().join(f)).unwrap()))
-        })
-        .collect();
-    want.sort();
-    // Bytes one run reads (twice, with --verify-reads), so fault positions land inside it.
-    let served_per_run: u64 = walkdir(media.path())
-        .iter()
-        .map(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
-        .sum::<u64>()
-        * 2;
     let link = Link {
         latency: Duration::from_micros(200),
         bandwidth: Some(40_000_000),
     };
-    let fake = FakeIphone::new()
-        .phone(PhoneConfig::new(UDID, media.path()).link(link))
-        .start()
-        .unwrap();
-    let home = Home::new();
-    assert_success(&lifeboat(&fake, &home, &["pair"]), "pair");
+    let phone = Phone::paired(spec, |c| c.link(link));
+    let want = phone.expected_export();
+    // Bytes one run reads (twice, with --verify-reads), so fault positions land inside it.
+    let served_per_run: u64 = tree::files(phone.media())
+        .iter()
+        .map(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum::<u64>()
+        * 2;
+    let (fake, home) = (&phone.fake, &phone.home);
 
     // How long a clean run takes, to spread kills over it.
     let scratch = tempfile::tempdir().unwrap();
     let started = Instant::now();
     assert_success(
         &run(
-            &mut export_command(&fake, &home, scratch.path()),
+            &mut export_command(fake, home, scratch.path()),
             Duration::from_secs(120),
         ),
         "timing run",
@@ -206,7 +125,7 @@ fn campaign(rounds: usize, seed: u64) {
         let kill = kind == "kill only" || rng.below(3) == 0;
 
         // The faulted run, killed at a random moment or left to finish (or fail).
-        let mut cmd = export_command(&fake, &home, dest.path());
+        let mut cmd = export_command(fake, home, dest.path());
         let faulted: Option<Output> = if kill {
             cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
             let mut child = cmd.spawn().unwrap();
@@ -237,12 +156,12 @@ fn campaign(rounds: usize, seed: u64) {
                 "round {round} ({kind} at {at}, fired {fired:?}): {name} is not a whole, undamaged phone file"
             );
         }
-        manifest_rows_have_files(dest.path(), round);
+        manifest_rows_have_files(dest.path(), &format!("round {round}"));
 
         // The phone behaves again (plugged back in if it was unplugged); run to completion.
         assert!(fake.arm(None, Faults::default()));
         fake.attach(None);
-        let rerun = run(&mut export_command(&fake, &home, dest.path()), Duration::from_secs(120));
+        let rerun = run(&mut export_command(fake, home, dest.path()), Duration::from_secs(120));
         totals.lifeboat_runs += 1;
         assert_success(
             &rerun,
@@ -257,28 +176,14 @@ fn campaign(rounds: usize, seed: u64) {
         );
         assert!(temporaries(dest.path()).is_empty(), "round {round}: temporaries left");
         assert_eq!(
-            manifest_rows_have_files(dest.path(), round),
+            manifest_rows_have_files(dest.path(), &format!("round {round}")),
             want.len(),
             "round {round}: manifest rows"
         );
-        let verify = lifeboat(&fake, &home, &["verify", dest.path().to_str().unwrap()]);
+        let verify = lifeboat(fake, home, &["verify", dest.path().to_str().unwrap()]);
         totals.lifeboat_runs += 1;
         assert_success(&verify, &format!("round {round}: verify"));
-        if let Some(program) = peer("sha256sum") {
-            for dir in walkdir(dest.path())
-                .into_iter()
-                .filter(|p| p.ends_with("SHA256SUMS"))
-                .filter_map(|p| p.parent().map(Path::to_path_buf))
-            {
-                let out = run(
-                    Command::new(&program)
-                        .args(["-c", "--strict", "SHA256SUMS"])
-                        .current_dir(&dir),
-                    Duration::from_secs(60),
-                );
-                assert_success(&out, &format!("round {round}: sha256sum -c in {}", dir.display()));
-            }
-        }
+        sha256sum_check(dest.path(), &format!("round {round}"));
         if fired.contains(&"corrupt") {
             totals.corruptions_caught += 1;
         }

@@ -4,78 +4,35 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::tree::hashes;
 use common::*;
-use fake_iphone::library::{LibrarySpec, make_library};
-use fake_iphone::{FakeIphone, Faults, PhoneConfig, RunningFake};
-use sha2::{Digest, Sha256};
+use fake_iphone::Faults;
+use fake_iphone::library::LibrarySpec;
 
-/// SHA-256 of every file under `root`, by relative path.
-fn hashes(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let digest = Sha256::digest(std::fs::read(&path).unwrap());
-                let name = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(name, format!("{digest:x}"));
-            }
-        }
-    }
-    out
-}
-
-fn library(spec: LibrarySpec) -> tempfile::TempDir {
-    let media = tempfile::tempdir().unwrap();
-    make_library(media.path(), &spec).unwrap();
-    media
-}
-
-fn small_library() -> tempfile::TempDir {
-    library(LibrarySpec {
-        ios: "17.5".into(),
+/// The library every case pulls, as the phone "Ada's iPhone" with `faults`, paired.
+fn paired_phone(faults: Faults) -> Phone {
+    let spec = LibrarySpec {
         photos: 15,
-        videos: 2,
-        live: 2,
-        edited: 2,
-        cpl: 2,
         cloud_only: 1,
         photo_padding: 150_000,
         video_padding: 400_000,
-        ..Default::default()
-    })
-}
-
-fn start(media: &Path, faults: Faults) -> RunningFake {
-    FakeIphone::new()
-        .phone(PhoneConfig::new(UDID, media).name("Ada's iPhone").faults(faults))
-        .start()
-        .unwrap()
-}
-
-fn pair(fake: &RunningFake, home: &Home) {
-    assert_success(&lifeboat(fake, home, &["pair"]), "pair");
+        ..presets::small("17.5")
+    };
+    Phone::paired(spec, |c| c.name("Ada's iPhone").faults(faults))
 }
 
 #[test]
 fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
-    let media = small_library();
-    let fake = start(media.path(), Faults::default());
-    let home = Home::new();
-    pair(&fake, &home);
-    let source = hashes(&media.path().join("DCIM"));
+    let phone = paired_phone(Faults::default());
+    let (fake, home, media) = (&phone.fake, &phone.home, phone.media());
+    let source = hashes(&media.join("DCIM"));
     assert!(source.len() > 20);
 
     let dest = tempfile::tempdir().unwrap();
-    let ours = lifeboat(&fake, &home, &["files", "pull", "/DCIM", dest.path().to_str().unwrap()]);
+    let ours = lifeboat(fake, home, &["files", "pull", "/DCIM", dest.path().to_str().unwrap()]);
     assert_success(&ours, "lifeboat files pull");
     assert_eq!(
         hashes(&dest.path().join("DCIM")),
@@ -83,7 +40,7 @@ fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
         "lifeboat's copy is byte for byte"
     );
     // The device modification time is kept.
-    let original = std::fs::metadata(media.path().join("DCIM/100APPLE/IMG_0001.HEIC"))
+    let original = std::fs::metadata(media.join("DCIM/100APPLE/IMG_0001.HEIC"))
         .unwrap()
         .modified()
         .unwrap();
@@ -93,7 +50,7 @@ fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
         .unwrap();
     assert_eq!(copied, original);
 
-    let listing = lifeboat(&fake, &home, &["files", "ls", "/DCIM/100APPLE", "--long"]);
+    let listing = lifeboat(fake, home, &["files", "ls", "/DCIM/100APPLE", "--long"]);
     assert_success(&listing, "files ls --long");
     assert!(
         text(&listing.stdout)
@@ -116,7 +73,7 @@ fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
     // pymobiledevice3 finds lifeboat's pairing through usbmuxd.
     let ls = pmd3(&["afc", "ls", "/DCIM"]);
     assert_success(&ls, "pymobiledevice3 afc ls");
-    assert!(text(&ls.stdout).contains("100APPLE"), "{}", text(&ls.stdout));
+    assert_contains(&text(&ls.stdout), "100APPLE");
     let theirs = tempfile::tempdir().unwrap();
     let pulled = pmd3(&["afc", "pull", "/DCIM", theirs.path().to_str().unwrap()]);
     assert_success(&pulled, "pymobiledevice3 afc pull");
@@ -128,11 +85,9 @@ fn pymobiledevice3_and_lifeboat_pull_the_same_bytes() {
 }
 
 /// Runs `files pull` of the library under `faults` and checks what a fault may and may not do.
-fn pull_with(faults: Faults, expect: &str) -> (RunningFake, tempfile::TempDir) {
-    let media = small_library();
-    let fake = start(media.path(), faults);
-    let home = Home::new();
-    pair(&fake, &home);
+fn pull_with(faults: Faults, expect: &str) -> (Phone, tempfile::TempDir) {
+    let phone = paired_phone(faults);
+    let (fake, home, media) = (&phone.fake, &phone.home, phone.media());
     let outer = tempfile::tempdir().unwrap();
     let dest = outer.path().join("dest");
     std::fs::create_dir(&dest).unwrap();
@@ -153,7 +108,7 @@ fn pull_with(faults: Faults, expect: &str) -> (RunningFake, tempfile::TempDir) {
     assert!(stderr.contains(expect), "{expect:?} not in: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // Every file under its final name is whole; no temporary file is left; nothing escaped.
-    let source = hashes(media.path());
+    let source = hashes(media);
     for (name, digest) in hashes(&dest) {
         assert!(!name.contains(".lifeboat-part"), "temporary file left: {name}");
         assert_eq!(source.get(&name), Some(&digest), "{name} differs from the phone's copy");
@@ -167,68 +122,59 @@ fn pull_with(faults: Faults, expect: &str) -> (RunningFake, tempfile::TempDir) {
         vec![std::ffi::OsString::from("dest")],
         "nothing written beside the destination"
     );
-    (fake, outer)
+    (phone, outer)
 }
 
 #[test]
 fn connection_faults_fail_clearly() {
-    let (fake, _) = pull_with(
+    let (phone, _) = pull_with(
         Faults {
             drop_after: Some(1_000_000),
             ..Default::default()
         },
         "connection to the phone was lost",
     );
-    assert_eq!(fake.faults_fired(None), vec!["drop"]);
-    let (fake, _) = pull_with(
+    assert_eq!(phone.fake.faults_fired(None), vec!["drop"]);
+    let (phone, _) = pull_with(
         Faults {
             detach_after: Some(1_000_000),
             ..Default::default()
         },
         "connection to the phone was lost",
     );
-    assert_eq!(fake.faults_fired(None), vec!["detach"]);
+    assert_eq!(phone.fake.faults_fired(None), vec!["detach"]);
 }
 
 #[test]
 fn a_stalled_phone_times_out() {
-    let (fake, _) = pull_with(
+    let (phone, _) = pull_with(
         Faults {
             stall_after: Some(500_000),
             ..Default::default()
         },
         "stopped answering",
     );
-    assert_eq!(fake.faults_fired(None), vec!["stall"]);
+    assert_eq!(phone.fake.faults_fired(None), vec!["stall"]);
 }
 
 #[test]
 fn bytes_damaged_in_transfer_are_caught_by_verify() {
-    let media = small_library();
-    let fake = start(
-        media.path(),
-        Faults {
-            corrupt_at: Some(700_000),
-            ..Default::default()
-        },
-    );
-    let home = Home::new();
-    pair(&fake, &home);
+    let phone = paired_phone(Faults {
+        corrupt_at: Some(700_000),
+        ..Default::default()
+    });
+    let (fake, home, media) = (&phone.fake, &phone.home, phone.media());
     let dest = tempfile::tempdir().unwrap();
     let out = lifeboat(
-        &fake,
-        &home,
+        fake,
+        home,
         &["files", "pull", "--verify", "/DCIM", dest.path().to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("damaged in transfer"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "damaged in transfer");
     assert_eq!(fake.faults_fired(None), vec!["corrupt"]);
     // What remains is exactly the phone's bytes; the damaged file is not there at all.
-    let source = hashes(&media.path().join("DCIM"));
+    let source = hashes(&media.join("DCIM"));
     let copied = hashes(&dest.path().join("DCIM"));
     assert_eq!(copied.len(), source.len() - 1);
     for (name, digest) in copied {
@@ -236,8 +182,8 @@ fn bytes_damaged_in_transfer_are_caught_by_verify() {
     }
     // Pulled again, the file arrives whole (the fault fired once).
     let again = lifeboat(
-        &fake,
-        &home,
+        fake,
+        home,
         &["files", "pull", "--verify", "/DCIM", dest.path().to_str().unwrap()],
     );
     assert_success(&again, "second pull");

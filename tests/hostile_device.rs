@@ -12,68 +12,32 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use fake_iphone::library::{LibrarySpec, make_library};
-use fake_iphone::{FakeIphone, Faults, PhoneConfig};
-use sha2::{Digest, Sha256};
-
-fn sha(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
-/// Regular files below `root`; a symbolic link fails the test unless `links_allowed`.
-fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
-    walk(root, false)
-}
-
-fn walk(root: &Path, links_allowed: bool) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            let kind = entry.file_type().unwrap();
-            if kind.is_symlink() {
-                assert!(links_allowed, "a symbolic link was written: {}", path.display());
-                continue;
-            }
-            if kind.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
+use fake_iphone::Faults;
+use fake_iphone::library::LibrarySpec;
 
 fn spec() -> LibrarySpec {
     LibrarySpec {
-        ios: "17.5".into(),
-        photos: 10,
-        videos: 1,
-        live: 1,
-        edited: 1,
-        cpl: 1,
-        cloud_only: 0,
-        trashed: 0,
-        hidden: 0,
-        albums: 1,
-        truncated: 0,
         photo_padding: 5_000,
         video_padding: 10_000,
+        ..presets::one_of_each("17.5")
     }
+}
+
+/// Regular files below `root`; a symbolic link fails the test.
+fn files_under(root: &Path) -> Vec<std::path::PathBuf> {
+    tree::regular_files(root, tree::Links::Fail)
 }
 
 /// Every file the phone holds, by hash (its links lead outside and do not count).
 fn phone_hashes(media: &Path) -> HashSet<String> {
-    walk(media, true)
+    tree::regular_files(media, tree::Links::Skip)
         .iter()
-        .map(|p| sha(&std::fs::read(p).unwrap()))
+        .map(|p| sha_file(p))
         .collect()
 }
 
 /// Only `dest` appeared in `outer`, and everything in `dest` is a whole phone file.
-fn contained(outer: &Path, dest: &Path, phone: &HashSet<String>) -> usize {
+fn contained(outer: &Path, dest: &Path, phone_files: &HashSet<String>) -> usize {
     let names: Vec<String> = std::fs::read_dir(outer)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -81,15 +45,12 @@ fn contained(outer: &Path, dest: &Path, phone: &HashSet<String>) -> usize {
     assert_eq!(names, ["dest"], "nothing is written beside the destination");
     let mut photos = 0;
     for path in files_under(dest) {
-        let rel = path.strip_prefix(dest).unwrap().to_string_lossy().into_owned();
+        let rel = tree::rel(dest, &path);
         let base = rel.rsplit('/').next().unwrap_or("");
         if rel.starts_with(".lifeboat") || base == "SHA256SUMS" {
             continue;
         }
-        assert!(
-            phone.contains(&sha(&std::fs::read(&path).unwrap())),
-            "{rel} is not a phone file"
-        );
+        assert!(phone_files.contains(&sha_file(&path)), "{rel} is not a phone file");
         photos += 1;
     }
     photos
@@ -98,8 +59,7 @@ fn contained(outer: &Path, dest: &Path, phone: &HashSet<String>) -> usize {
 #[test]
 fn hostile_names_sizes_and_database_paths_stay_out_of_the_destination() {
     let Some(sqlite3) = peer("sqlite3") else { return };
-    let media = tempfile::tempdir().unwrap();
-    make_library(media.path(), &spec()).unwrap();
+    let (media, _) = phone::library(&spec());
     // The database now points some assets outside the media folder or at odd names.
     let db = media.path().join("PhotoData/Photos.sqlite");
     let tamper = run(
@@ -120,18 +80,14 @@ fn hostile_names_sizes_and_database_paths_stay_out_of_the_destination() {
         media.path().join("DCIM/100APPLE/IMG_9000.JPG"),
     )
     .unwrap();
-    let phone = phone_hashes(media.path());
+    let phone_files = phone_hashes(media.path());
     let faults = Faults {
         hostile_listing: true,
         wrong_size: Some(("IMG_0005".into(), 1 << 62)),
         ..Default::default()
     };
-    let fake = FakeIphone::new()
-        .phone(PhoneConfig::new(UDID, media.path()).faults(faults))
-        .start()
-        .unwrap();
-    let home = Home::new();
-    assert_success(&lifeboat(&fake, &home, &["pair"]), "pair");
+    let fake = phone::start_fake(media.path(), |c| c.faults(faults));
+    let home = phone::paired_home(&fake);
 
     let outer = tempfile::tempdir().unwrap();
     let dest = outer.path().join("dest");
@@ -143,7 +99,7 @@ fn hostile_names_sizes_and_database_paths_stay_out_of_the_destination() {
         text(&out.stderr)
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
-    let copied = contained(outer.path(), &dest, &phone);
+    let copied = contained(outer.path(), &dest, &phone_files);
     assert!(copied >= 8, "the honest files still arrive: {copied}");
     assert!(!outside.path().join("escape.JPG").exists());
 
@@ -178,9 +134,7 @@ fn hostile_names_sizes_and_database_paths_stay_out_of_the_destination() {
     }
     let passwd = std::fs::read("/etc/passwd").map(|b| sha(&b)).unwrap_or_default();
     assert!(
-        files_under(&dest)
-            .iter()
-            .all(|p| sha(&std::fs::read(p).unwrap()) != passwd),
+        files_under(&dest).iter().all(|p| sha_file(p) != passwd),
         "nothing from outside the media folder was copied"
     );
 

@@ -23,9 +23,7 @@ fn tool(
 
 #[test]
 fn idevice_tools_list_read_pair_and_validate() {
-    let (Some(idevice_id), Some(ideviceinfo), Some(idevicepair)) =
-        (peer("idevice_id"), peer("ideviceinfo"), peer("idevicepair"))
-    else {
+    let Some([idevice_id, ideviceinfo, idevicepair]) = peers(["idevice_id", "ideviceinfo", "idevicepair"]) else {
         return;
     };
     let (fake, _media) = fake_with(TrustState::Untrusted);
@@ -46,15 +44,11 @@ fn idevice_tools_list_read_pair_and_validate() {
         !pending.status.success(),
         "pair must not succeed before Trust is tapped"
     );
-    assert!(
-        text(&pending.stdout).contains("accept the trust dialog"),
-        "{}",
-        text(&pending.stdout)
-    );
+    assert_contains(&text(&pending.stdout), "accept the trust dialog");
     assert!(fake.tap_trust(None));
     let paired = tool(&fake, &home, &idevicepair, &["pair"]);
     assert_success(&paired, "idevicepair pair");
-    assert!(text(&paired.stdout).contains("SUCCESS"), "{}", text(&paired.stdout));
+    assert_contains(&text(&paired.stdout), "SUCCESS");
     assert!(fake.is_paired(None));
 
     let validated = tool(&fake, &home, &idevicepair, &["validate"]);
@@ -65,14 +59,10 @@ fn idevice_tools_list_read_pair_and_validate() {
     assert_success(&info, "ideviceinfo");
     let info = text(&info.stdout);
     assert!(info.contains(&format!("UniqueDeviceID: {UDID}")), "{info}");
-    assert!(info.contains("DeviceName: Ada's iPhone"), "{info}");
+    assert_contains(&info, "DeviceName: Ada's iPhone");
     let disk = tool(&fake, &home, &ideviceinfo, &["-q", "com.apple.disk_usage"]);
     assert_success(&disk, "ideviceinfo -q com.apple.disk_usage");
-    assert!(
-        text(&disk.stdout).contains("TotalDataAvailable: 37520000000"),
-        "{}",
-        text(&disk.stdout)
-    );
+    assert_contains(&text(&disk.stdout), "TotalDataAvailable: 37520000000");
 }
 
 #[test]
@@ -93,10 +83,7 @@ fn locked_and_denied_phones_refuse_idevicepair() {
 
 #[test]
 fn a_pairing_made_by_idevicepair_serves_lifeboat_and_back() {
-    let Some(idevicepair) = peer("idevicepair") else {
-        return;
-    };
-    let Some(ideviceinfo) = peer("ideviceinfo") else {
+    let Some([idevicepair, ideviceinfo]) = peers(["idevicepair", "ideviceinfo"]) else {
         return;
     };
     let (fake, _media) = fake_with(TrustState::Trusted);

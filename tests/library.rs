@@ -64,17 +64,11 @@ fn photos_sqlite_matches_each_ios_schema() {
     for (ios, asset_table, join_table, join_column, importer, fingerprint) in cases {
         let out = tempfile::tempdir().unwrap();
         let spec = LibrarySpec {
-            ios: ios.into(),
-            photos: 12,
-            videos: 2,
-            live: 2,
-            edited: 2,
             cloud_only: 2,
             trashed: 1,
             hidden: 1,
             albums: 2,
-            cpl: 2,
-            ..Default::default()
+            ..presets::small(ios)
         };
         let assets = make_library(out.path(), &spec).unwrap();
         assert_eq!(assets.len(), 24);

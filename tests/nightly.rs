@@ -8,8 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_iphone::library::{LibrarySpec, make_library};
-use fake_iphone::{FakeIphone, PhoneConfig, RunningFake};
+use fake_iphone::library::LibrarySpec;
 use nightly::schedule::{self, At, Invocation};
 
 fn invocation() -> Invocation {
@@ -125,9 +124,9 @@ fn launchd_plist_and_task_xml_are_well_formed() {
         xml.contains(&format!("<Command>{}</Command>", env!("CARGO_BIN_EXE_lifeboat"))),
         "{xml}"
     );
-    assert!(
-        xml.contains("<Arguments>backup --wait 6h --config &quot;/etc/lifeboat test/config.toml&quot;</Arguments>"),
-        "{xml}"
+    assert_contains(
+        xml,
+        "<Arguments>backup --wait 6h --config &quot;/etc/lifeboat test/config.toml&quot;</Arguments>",
     );
     assert!(
         xml.contains("<StartBoundary>2024-01-01T03:15:00</StartBoundary>")
@@ -136,34 +135,22 @@ fn launchd_plist_and_task_xml_are_well_formed() {
 }
 
 struct Night {
-    fake: RunningFake,
-    home: Home,
-    _media: tempfile::TempDir,
+    phone: Phone,
     config: std::path::PathBuf,
     dest: tempfile::TempDir,
     notified: std::path::PathBuf,
 }
 
 fn night(paired: bool) -> Night {
-    let media = tempfile::tempdir().unwrap();
-    make_library(
-        media.path(),
-        &LibrarySpec {
-            ios: "17.5".into(),
-            photos: 6,
-            live: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let fake = FakeIphone::new()
-        .phone(PhoneConfig::new(UDID, media.path()).name("Ada's iPhone"))
-        .start()
-        .unwrap();
-    let home = Home::new();
+    let spec = LibrarySpec {
+        live: 1,
+        ..presets::photos_only("17.5", 6)
+    };
+    let phone = Phone::start(spec, |c| c.name("Ada's iPhone"));
     if paired {
-        assert_success(&lifeboat(&fake, &home, &["pair"]), "pair");
+        phone.pair();
     }
+    let home = &phone.home;
     let dest = tempfile::tempdir().unwrap();
     let notified = home.path().join("notified.json");
     let config = home.path().join("config.toml");
@@ -178,9 +165,7 @@ fn night(paired: bool) -> Night {
     )
     .unwrap();
     Night {
-        fake,
-        home,
-        _media: media,
+        phone,
         config,
         dest,
         notified,
@@ -189,34 +174,30 @@ fn night(paired: bool) -> Night {
 
 fn backup(night: &Night, wait: &str) -> (std::process::Output, Duration) {
     let started = Instant::now();
-    let out = lifeboat(
-        &night.fake,
-        &night.home,
-        &["backup", "--config", night.config.to_str().unwrap(), "--wait", wait],
-    );
+    let out = night
+        .phone
+        .lifeboat(&["backup", "--config", night.config.to_str().unwrap(), "--wait", wait]);
     (out, started.elapsed())
 }
 
 fn last_log(night: &Night) -> String {
-    let logs = night.home.path().join("state/logs");
+    let logs = night.phone.home.path().join("state/logs");
     let mut files: Vec<_> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     std::fs::read_to_string(files.last().unwrap()).unwrap()
 }
 
 fn status_json(night: &Night) -> serde_json::Value {
-    let out = lifeboat(
-        &night.fake,
-        &night.home,
-        &["status", "--json", "--config", night.config.to_str().unwrap()],
-    );
+    let out = night
+        .phone
+        .lifeboat(&["status", "--json", "--config", night.config.to_str().unwrap()]);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
 fn a_night_without_the_phone_is_normal() {
     let night = night(true);
-    assert!(night.fake.detach(None));
+    assert!(night.phone.fake.detach(None));
     let (out, took) = backup(&night, "2s");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(took < Duration::from_secs(20), "returned within the wait: {took:?}");
@@ -229,8 +210,8 @@ fn a_night_without_the_phone_is_normal() {
 #[test]
 fn a_phone_plugged_in_later_is_backed_up_and_verified() {
     let night = night(true);
-    assert!(night.fake.detach(None));
-    let fake = &night.fake;
+    assert!(night.phone.fake.detach(None));
+    let fake = &night.phone.fake;
     let (out, _) = std::thread::scope(|scope| {
         scope.spawn(|| {
             std::thread::sleep(Duration::from_millis(1500));
@@ -248,17 +229,11 @@ fn a_phone_plugged_in_later_is_backed_up_and_verified() {
     assert_eq!(notified["run"]["verified"], 4, "a 50% sample of 8 files");
     let status = status_json(&night);
     assert!(status["phones"][UDID]["last_success"].is_i64());
-    let human = lifeboat(
-        &night.fake,
-        &night.home,
-        &["status", "--config", night.config.to_str().unwrap()],
-    );
+    let human = night
+        .phone
+        .lifeboat(&["status", "--config", night.config.to_str().unwrap()]);
     assert_success(&human, "status");
-    assert!(
-        text(&human.stdout).contains("Ada: last backed up"),
-        "{}",
-        text(&human.stdout)
-    );
+    assert_contains(&text(&human.stdout), "Ada: last backed up");
     // The next night copies nothing.
     let (out, _) = backup(&night, "30s");
     assert_success(&out, "second night");
@@ -293,7 +268,7 @@ fn an_untrusted_phone_gets_one_clear_line() {
 #[test]
 fn a_phone_locked_since_boot_gets_one_clear_line() {
     let night = night(true);
-    assert!(night.fake.set_locked(None, true));
+    assert!(night.phone.fake.set_locked(None, true));
     let (out, _) = backup(&night, "30s");
     assert_eq!(out.status.code(), Some(1));
     let errors = status_json(&night)["phones"][UDID]["last_run"]["errors"].clone();
@@ -316,7 +291,7 @@ fn schedule_status_reads_the_installed_time() {
     };
     let out = status();
     assert_success(&out, "schedule status");
-    assert!(text(&out.stdout).contains("not installed"), "{}", text(&out.stdout));
+    assert_contains(&text(&out.stdout), "not installed");
     // Installed by hand here, as `schedule install` would write them (it also runs systemctl).
     let units = home.path().join(".config/systemd/user");
     std::fs::create_dir_all(&units).unwrap();
@@ -332,18 +307,14 @@ fn schedule_status_reads_the_installed_time() {
     .unwrap();
     let out = status();
     assert_success(&out, "schedule status");
-    assert!(
-        text(&out.stdout).contains("next run is at 02:30"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_contains(&text(&out.stdout), "next run is at 02:30");
 }
 
 #[test]
 fn the_nightly_run_gives_up_on_a_stalled_phone_after_the_device_timeout() {
     let night = night(true);
     // The phone stops answering once some file bytes have gone out; the connection stays open.
-    assert!(night.fake.arm(
+    assert!(night.phone.fake.arm(
         None,
         fake_iphone::Faults {
             stall_after: Some(50_000),
@@ -352,8 +323,8 @@ fn the_nightly_run_gives_up_on_a_stalled_phone_after_the_device_timeout() {
     ));
     let started = Instant::now();
     let out = lifeboat(
-        &night.fake,
-        &night.home,
+        &night.phone.fake,
+        &night.phone.home,
         &[
             "--device-timeout",
             "2",
@@ -366,7 +337,7 @@ fn the_nightly_run_gives_up_on_a_stalled_phone_after_the_device_timeout() {
     );
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert_eq!(night.fake.faults_fired(None), vec!["stall"]);
+    assert_eq!(night.phone.fake.faults_fired(None), vec!["stall"]);
     let log = last_log(&night);
     assert!(log.contains("stopped answering"), "{log}");
     assert!(log.contains("2s"), "the log names the timeout given: {log}");
@@ -379,7 +350,7 @@ fn status_and_schedule_need_no_usbmuxd() {
     let night = night(false);
     let with_bad_address = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-        night.home.apply(&mut cmd);
+        night.phone.home.apply(&mut cmd);
         cmd.env("USBMUXD_SOCKET_ADDRESS", "nonsense").args(args);
         run(&mut cmd, Duration::from_secs(30))
     };

@@ -78,11 +78,7 @@ fn auto_keeps_to_a_daemon_address_the_user_gave() {
     cmd.env("USBMUXD_SOCKET_ADDRESS", &dead).arg("devices");
     let out = run(&mut cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("cannot reach usbmuxd"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "cannot reach usbmuxd");
 
     // With USB asked for, the environment's daemon address is beside the point...
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
@@ -97,19 +93,11 @@ fn auto_keeps_to_a_daemon_address_the_user_gave() {
     // ...but a flag naming a daemon contradicts it.
     let out = bare(&home, &["--transport", "usb", "--usbmux", &dead, "devices"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("--transport usb does not use"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "--transport usb does not use");
 
     let out = bare(&home, &["--transport", "bluetooth", "devices"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("possible values: daemon, usb, auto"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "possible values: daemon, usb, auto");
 }
 
 /// Auto probes the platform's default address, which a test cannot move: whichever way

@@ -22,10 +22,7 @@ impl Drop for Daemon {
 
 #[test]
 fn real_usbmuxd_lists_no_devices_and_gives_a_buid() {
-    let Some(usbmuxd) = peer("usbmuxd") else {
-        return;
-    };
-    let Some(unshare) = peer("unshare") else {
+    let Some([usbmuxd, unshare]) = peers(["usbmuxd", "unshare"]) else {
         return;
     };
     let root = tempfile::tempdir().unwrap();
@@ -88,9 +85,5 @@ fn real_usbmuxd_lists_no_devices_and_gives_a_buid() {
         .arg("devices");
     let out = run(&mut cmd, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("No iPhone is connected"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&text(&out.stderr), "No iPhone is connected");
 }

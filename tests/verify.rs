@@ -9,31 +9,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use fake_iphone::library::{Asset, AssetKind, LibrarySpec, make_library};
-use fake_iphone::{FakeIphone, PhoneConfig, RunningFake};
-
-fn start(spec: LibrarySpec) -> (RunningFake, Home, tempfile::TempDir, Vec<Asset>) {
-    let media = tempfile::tempdir().unwrap();
-    let assets = make_library(media.path(), &spec).unwrap();
-    let fake = FakeIphone::new()
-        .phone(PhoneConfig::new(UDID, media.path()))
-        .start()
-        .unwrap();
-    let home = Home::new();
-    assert_success(&lifeboat(&fake, &home, &["pair"]), "pair");
-    (fake, home, media, assets)
-}
+use fake_iphone::library::{AssetKind, LibrarySpec};
+use fake_iphone::{FakeIphone, RunningFake};
 
 fn library() -> LibrarySpec {
     LibrarySpec {
-        ios: "17.5".into(),
-        photos: 12,
-        videos: 2,
-        live: 2,
         edited: 1,
-        cpl: 2,
         photo_padding: 30_000,
-        ..Default::default()
+        ..presets::small("17.5")
     }
 }
 
@@ -63,43 +46,24 @@ fn findings(json: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 fn exported_file(dest: &Path, ext: &str, nth: usize) -> String {
-    let mut files: Vec<String> = walkdir(dest).into_iter().filter(|p| p.ends_with(ext)).collect();
+    let mut files: Vec<String> = tree::exported(dest).into_iter().filter(|p| p.ends_with(ext)).collect();
     files.sort();
     files[nth].clone()
 }
 
-fn walkdir(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            if rel == ".lifeboat" {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if !rel.ends_with("SHA256SUMS") {
-                out.push(rel);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn finds_exactly_what_changed() {
-    let (fake, home, _media, _) = start(library());
+    let phone = Phone::paired(library(), |c| c);
+    let (fake, home) = (&phone.fake, &phone.home);
     let dest = tempfile::tempdir().unwrap();
     let dir = dest.path().to_str().unwrap();
-    assert_success(&lifeboat(&fake, &home, &["export-photos", dir]), "export");
-    let (code, clean) = verify_json(&fake, &home, &[dir]);
+    assert_success(&lifeboat(fake, home, &["export-photos", dir]), "export");
+    let (code, clean) = verify_json(fake, home, &[dir]);
     assert_eq!(code, Some(0), "{clean}");
     assert_eq!(clean["ok"], clean["recorded"]);
     assert_eq!(findings(&clean), vec![]);
     // Each byte is read once: hash and structure check share one pass.
-    let on_disk: u64 = walkdir(dest.path())
+    let on_disk: u64 = tree::exported(dest.path())
         .iter()
         .map(|p| std::fs::metadata(dest.path().join(p)).unwrap().len())
         .sum();
@@ -122,7 +86,7 @@ fn finds_exactly_what_changed() {
     std::fs::remove_file(dest.path().join(&deleted)).unwrap();
     std::fs::write(dest.path().join("2019/01/stray.txt"), b"not from the phone").unwrap();
 
-    let (code, report) = verify_json(&fake, &home, &[dir]);
+    let (code, report) = verify_json(fake, home, &[dir]);
     assert_eq!(code, Some(1));
     let mut expected = vec![
         (flipped, "corrupt".to_string()),
@@ -135,7 +99,7 @@ fn finds_exactly_what_changed() {
     assert_eq!(report["ok"].as_u64(), Some(total - 3));
 
     // The human report marks them as rclone does.
-    let human = lifeboat(&fake, &home, &["verify", dir]);
+    let human = lifeboat(fake, home, &["verify", dir]);
     assert_eq!(human.status.code(), Some(1));
     let shown = text(&human.stdout);
     assert_eq!(shown.lines().filter(|l| l.starts_with("* ")).count(), 2, "{shown}");
@@ -145,28 +109,32 @@ fn finds_exactly_what_changed() {
     );
 
     // A sample reads a share of the files.
-    let (_, sampled) = verify_json(&fake, &home, &["--sample", "25", dir]);
+    let (_, sampled) = verify_json(fake, home, &["--sample", "25", dir]);
     assert_eq!(sampled["checked"].as_u64(), Some(total.div_ceil(4)));
 }
 
 #[test]
 fn a_photo_truncated_on_the_phone_is_damaged_though_its_hash_matches() {
-    let (fake, home, media, assets) = start(LibrarySpec {
-        truncated: 1,
-        ..library()
-    });
+    let phone = Phone::paired(
+        LibrarySpec {
+            truncated: 1,
+            ..library()
+        },
+        |c| c,
+    );
+    let (fake, home, media, assets) = (&phone.fake, &phone.home, phone.media(), &phone.assets);
     let dest = tempfile::tempdir().unwrap();
     let dir = dest.path().to_str().unwrap();
     assert_success(
-        &lifeboat(&fake, &home, &["export-photos", "--layout", "device", dir]),
+        &lifeboat(fake, home, &["export-photos", "--layout", "device", dir]),
         "export",
     );
     let cut = assets.iter().find(|a| a.kind == AssetKind::Truncated).unwrap();
     assert_eq!(
         std::fs::read(dest.path().join(&cut.original)).unwrap(),
-        std::fs::read(media.path().join(&cut.original)).unwrap()
+        std::fs::read(media.join(&cut.original)).unwrap()
     );
-    let (code, report) = verify_json(&fake, &home, &[dir]);
+    let (code, report) = verify_json(fake, home, &[dir]);
     assert_eq!(code, Some(1));
     assert_eq!(findings(&report), vec![(cut.original.clone(), "damaged".to_string())]);
     assert!(
@@ -178,7 +146,8 @@ fn a_photo_truncated_on_the_phone_is_damaged_though_its_hash_matches() {
 #[test]
 fn against_device_lists_what_another_tools_folder_lacks() {
     let Some(program) = peer("pymobiledevice3") else { return };
-    let (fake, home, _media, assets) = start(library());
+    let phone = Phone::paired(library(), |c| c);
+    let (fake, home, assets) = (&phone.fake, &phone.home, &phone.assets);
     let folder = tempfile::tempdir().unwrap();
     for remote in ["/DCIM", "/PhotoData/CPLAssets", "/PhotoData/Mutations"] {
         let mut cmd = Command::new(&program);
@@ -204,14 +173,9 @@ fn against_device_lists_what_another_tools_folder_lacks() {
         std::fs::remove_file(folder.path().join(path)).unwrap();
     }
     let dir = folder.path().to_str().unwrap();
-    let (code, report) = verify_json(&fake, &home, &["--against-device", dir]);
+    let (code, report) = verify_json(fake, home, &["--against-device", dir]);
     assert_eq!(code, Some(1), "{report}");
-    let mut missing: Vec<String> = report["missing"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let mut missing = json_strings(&report["missing"]);
     missing.sort();
     gone.sort();
     assert_eq!(missing, gone);
@@ -219,9 +183,9 @@ fn against_device_lists_what_another_tools_folder_lacks() {
     assert_eq!(present + 3, report["phone_files"].as_u64().unwrap());
 
     // A manifest for that folder, then bit rot is found.
-    let init = lifeboat(&fake, &home, &["verify", "--init", dir]);
+    let init = lifeboat(fake, home, &["verify", "--init", dir]);
     assert_success(&init, "verify --init");
-    let (code, _) = verify_json(&fake, &home, &[dir]);
+    let (code, _) = verify_json(fake, home, &[dir]);
     assert_eq!(code, Some(0));
     let victim = folder
         .path()
@@ -230,7 +194,7 @@ fn against_device_lists_what_another_tools_folder_lacks() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x80;
     std::fs::write(&victim, bytes).unwrap();
-    let (code, report) = verify_json(&fake, &home, &[dir]);
+    let (code, report) = verify_json(fake, home, &[dir]);
     assert_eq!(code, Some(1));
     assert_eq!(findings(&report).len(), 1);
     assert_eq!(findings(&report)[0].1, "corrupt");
@@ -243,7 +207,7 @@ fn a_folder_without_a_manifest_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = lifeboat(&fake, &home, &["verify", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("verify --init"), "{}", text(&out.stderr));
+    assert_contains(&text(&out.stderr), "verify --init");
     let out = lifeboat(&fake, &home, &["verify", "/nonexistent/folder"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -130,7 +130,9 @@ impl Decoder {
                 }
                 let length = u32::from_be_bytes([self.small[0], self.small[1], self.small[2], self.small[3]]);
                 self.small.clear();
-                if length == 0 && field != Field::Path || length == 0 && !self.two_names {
+                // A zero length where a file's first name belongs ends the stream.
+                let first = field == Field::DeviceName || !self.two_names;
+                if length == 0 && first {
                     self.state = State::Ended;
                     return Ok((taken, Some(Event::End)));
                 }
@@ -330,7 +332,10 @@ mod tests {
         Ok(out)
     }
 
-    fn upload_of(files: &[(&str, &str, Result<&[u8], &str>)]) -> Vec<u8> {
+    /// A file of an upload: device name, host path, and its bytes or the device's error.
+    type UploadedFile<'a> = (&'a str, &'a str, Result<&'a [u8], &'a str>);
+
+    fn upload_of(files: &[UploadedFile]) -> Vec<u8> {
         let mut out = Vec::new();
         for (name, path, body) in files {
             out.extend(upload_start(name, path));

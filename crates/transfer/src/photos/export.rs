@@ -87,8 +87,8 @@ pub enum ExportError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error(transparent)]
-    Busy(LockError),
+    #[error("another lifeboat export is running into {0}; wait for it to finish (this run changed nothing)")]
+    Busy(PathBuf),
 }
 
 impl ExportError {
@@ -134,7 +134,7 @@ pub type DestinationLock = FolderLock;
 pub fn lock_destination(dest: &Path) -> Result<DestinationLock, ExportError> {
     lock::lock(dest, &dest.join(manifest::DIR).join("lock")).map_err(|e| match e {
         LockError::Io { source, .. } => ExportError::destination(dest, dest, source),
-        busy => ExportError::Busy(busy),
+        LockError::Busy(dir) => ExportError::Busy(dir),
     })
 }
 
