@@ -133,8 +133,15 @@ fn idevicebackup2_fails_cleanly_when_the_phone_serves_no_backup() {
     let dir = backups.path().to_str().expect("a UTF-8 temporary path");
     let out = tool(&fake, &home, &idevicebackup2, &["-u", UDID, "backup", dir]);
     let said = text(&out.stdout) + &text(&out.stderr);
-    assert_eq!(out.status.signal(), None, "idevicebackup2 was killed by a signal: {said}");
-    assert!(!out.status.success(), "a backup without mobilebackup2 cannot succeed: {said}");
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "idevicebackup2 was killed by a signal: {said}"
+    );
+    assert!(
+        !out.status.success(),
+        "a backup without mobilebackup2 cannot succeed: {said}"
+    );
     assert!(said.contains("ERROR"), "idevicebackup2 must say what failed: {said}");
     assert!(said.contains("com.apple.mobilebackup2"), "{said}");
 }

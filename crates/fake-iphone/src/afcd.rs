@@ -1,5 +1,5 @@
 //! The simulated AFC service (`com.apple.afc`) over the phone's media folder, as
-//! protocol.md 3 describes a phone: requests answered in arrival order with their packet
+//! docs/protocol.md §3 describes a phone: requests answered in arrival order with their packet
 //! numbers, `.` and `..` first in listings, six GetFileInfo keys with nanosecond times,
 //! 48-byte status replies, and the error codes real phones give. Every path is confined to
 //! the media folder, whatever the request says.

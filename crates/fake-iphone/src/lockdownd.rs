@@ -1,5 +1,5 @@
 //! The simulated lockdownd on port 62078: requests and replies as a phone gives them
-//! (protocol.md 2.2-2.6), TLS sessions, pairing through the Trust dialog, and services.
+//! (docs/protocol.md §2.2-§2.6), TLS sessions, pairing through the Trust dialog, and services.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The simulated usbmuxd: the plist protocol of the real daemon (protocol.md 1.3), XML
+//! The simulated usbmuxd: the plist protocol of the real daemon (docs/protocol.md §1.3), XML
 //! replies, tags echoed, one request per socket or several in a row, and `Connect` turning
 //! the socket into a pipe to the phone's lockdownd or a started service.
 

@@ -1,5 +1,5 @@
 //! A lockdownd connection: plaintext requests, then a TLS session on the same stream, and
-//! back to plaintext after `StopSession` (protocol.md 2.6).
+//! back to plaintext after `StopSession` (docs/protocol.md §2.6).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;

@@ -150,12 +150,11 @@ fn put(d: &mut Dictionary, key: &str, value: Option<impl Into<Value>>) {
 impl Request {
     /// The request's name on the wire.
     pub fn name(&self) -> &str {
-        match self.kind() {
-            Some(kind) => kind.name(),
-            None => match self {
-                Request::Unknown(name) => name,
-                _ => "",
-            },
+        match (self, self.kind()) {
+            (Request::Unknown(name), _) => name,
+            (_, Some(kind)) => kind.name(),
+            // Every other variant has a kind.
+            (_, None) => "",
         }
     }
 

@@ -1,5 +1,5 @@
 //! A pair record: what a computer keeps after the user tapped Trust. Certificates and keys
-//! are plist data holding PEM text; `HostID` and `SystemBUID` are strings (protocol.md 2.4).
+//! are plist data holding PEM text; `HostID` and `SystemBUID` are strings (docs/protocol.md §2.4).
 
 use plist::{Dictionary, Value};
 
