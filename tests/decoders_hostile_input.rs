@@ -37,16 +37,18 @@ fn lockdown_frames() {
     let mut rng = Rng(0xB0B);
     let mut dict = plist::Dictionary::new();
     dict.insert("Request".into(), "QueryType".into());
-    let seed = lockdown::codec::encode_frame(&plist::Value::Dictionary(dict)).unwrap();
+    let seed = lockdown::codec::encode_frame(&plist::Value::Dictionary(dict), lockdown::codec::Format::Xml).unwrap();
     for _ in 0..ROUNDS {
         let input = if rng.next().is_multiple_of(2) {
             rng.bytes(64)
         } else {
             rng.mutate(&seed)
         };
-        if let Ok(Some(reply)) = lockdown::codec::read_frame(&mut Cursor::new(&input)) {
-            let _ = lockdown::message::check_reply("QueryType", &reply);
-            let _ = lockdown::PairRecord::from_dict(&reply);
+        if let Ok(Some(frame)) = lockdown::wire::read_frame(&mut Cursor::new(&input), lockdown::codec::MAX_FRAME)
+            && let Some(reply) = frame.as_dictionary()
+        {
+            let _ = lockdown::message::check_reply("QueryType", reply);
+            let _ = lockdown::PairRecord::from_dict(reply);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -100,4 +101,34 @@ fn a_pairing_made_by_idevicepair_serves_lifeboat_and_back() {
     let info = tool(&fake, &home, &ideviceinfo, &["-k", "DeviceName"]);
     assert_success(&info, "ideviceinfo after lifeboat pair");
     assert_eq!(text(&info.stdout).trim(), "Ada's iPhone");
+}
+
+/// A phone that serves no backup: idevicebackup2 (1.3.0) must stop with its own error and
+/// exit code, never a crash. It once died with SIGSEGV here: when notification_proxy does
+/// not start, it goes on to use the service descriptor it never got. A real phone always
+/// starts notification_proxy; mobilebackup2 is then refused as a phone refuses an unknown
+/// service (`InvalidService`).
+#[test]
+fn idevicebackup2_fails_cleanly_when_the_phone_serves_no_backup() {
+    let (Some(idevicepair), Some(idevicebackup2)) = (peer("idevicepair"), peer("idevicebackup2")) else {
+        return;
+    };
+    let (fake, _media) = fake_with(TrustState::Trusted);
+    let home = Home::new();
+    assert_success(&tool(&fake, &home, &idevicepair, &["pair"]), "idevicepair pair");
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_str().expect("a UTF-8 temporary path");
+    let out = tool(&fake, &home, &idevicebackup2, &["-u", UDID, "backup", dir]);
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "idevicebackup2 was killed by a signal: {said}"
+    );
+    assert!(
+        !out.status.success(),
+        "a backup without mobilebackup2 cannot succeed: {said}"
+    );
+    assert!(said.contains("ERROR"), "idevicebackup2 must say what failed: {said}");
+    assert!(said.contains("com.apple.mobilebackup2"), "{said}");
 }

@@ -1,9 +1,9 @@
-//! Opening AFC on a phone: a lockdown session, `StartService com.apple.afc`, a usbmux
-//! connection to the port it gives, then the session ends as libimobiledevice ends it.
+//! Opening AFC on a phone: lockdown's generic service opener, then an AFC client on the
+//! stream it gives.
 
 use std::time::Duration;
 
-use lockdown::{LockdownClient, PairRecord, ServiceStream};
+use lockdown::{OpenOptions, PairRecord, ServiceStream};
 use usbmux::{Device, UsbmuxClient};
 
 use crate::client::{AfcClient, REPLY_TIMEOUT};
@@ -21,13 +21,6 @@ pub fn connect_with_timeout(
     record: &PairRecord,
     timeout: Duration,
 ) -> lockdown::Result<AfcClient<ServiceStream>> {
-    let mut lockdown = LockdownClient::connect(mux, device)?;
-    lockdown.start_session(record)?;
-    let service = lockdown.start_service(SERVICE, None)?;
-    let stream = lockdown.connect_service(mux, &service)?;
-    // The service connection lives on without the session.
-    let _ = lockdown.stop_session();
-    stream.socket().set_read_timeout(Some(timeout))?;
-    stream.socket().set_write_timeout(Some(timeout))?;
+    let stream = lockdown::service::open(mux, device, record, SERVICE, OpenOptions::default().timeout(timeout))?;
     Ok(AfcClient::new(stream).with_reply_timeout(timeout))
 }

@@ -1,5 +1,5 @@
 //! The simulated AFC service (`com.apple.afc`) over the phone's media folder, as
-//! protocol.md 3 describes a phone: requests answered in arrival order with their packet
+//! docs/protocol.md §3 describes a phone: requests answered in arrival order with their packet
 //! numbers, `.` and `..` first in listings, six GetFileInfo keys with nanosecond times,
 //! 48-byte status replies, and the error codes real phones give. Every path is confined to
 //! the media folder, whatever the request says.
@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -17,9 +16,9 @@ use afc::kv::{FileInfo, FileKind, encode_pairs};
 use afc::{AfcStatus, wire};
 use usbmux::UsbmuxStream;
 
-use crate::config::Faults;
-use crate::phone::PhoneStats;
-use crate::server::{Shared, lock};
+use crate::faults::{Cut, FaultModel};
+use crate::link::{Link, Pacer};
+use crate::service::{Service, ServiceContext};
 
 /// Writes may be large; reads are capped per reply.
 const MAX_REQUEST: u64 = 64 << 20;
@@ -27,34 +26,17 @@ const MAX_READ: u64 = 16 << 20;
 /// afcd runs out of file slots eventually ("No file slots", libimobiledevice #284).
 const MAX_OPEN_FILES: usize = 256;
 
-/// Names a hostile device lists (a NUL cannot be inside a NUL-separated name; the others can).
-const HOSTILE_NAMES: &[&str] = &[
-    "../../../escape.JPG",
-    "sub/dir.JPG",
-    "ctrl\u{1}\u{7f}.JPG",
-    "..",
-    "new\nline.JPG",
-    HOSTILE_LINK,
-];
-const HOSTILE_LINK: &str = "IMG_LINK.JPG";
+/// AFC as a registered service.
+pub struct Afc;
 
-/// How replies reach the computer: a per-request round trip and a byte rate.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Link {
-    pub latency: Duration,
-    /// Bytes per second from phone to computer; `None` is unlimited.
-    pub bandwidth: Option<u64>,
-}
+impl Service for Afc {
+    fn name(&self) -> &'static str {
+        afc::connect::SERVICE
+    }
 
-/// What an AFC connection needs from its phone.
-pub struct Context {
-    pub root: PathBuf,
-    pub model: String,
-    pub link: Link,
-    pub faults: Faults,
-    pub stats: Arc<PhoneStats>,
-    pub shared: Shared,
-    pub udid: String,
+    fn serve(&self, stream: UsbmuxStream, context: ServiceContext) {
+        serve(stream, context);
+    }
 }
 
 struct Afcd {
@@ -65,8 +47,7 @@ struct Afcd {
     send_files: HashMap<u64, Arc<File>>,
     next_handle: u64,
     model: String,
-    faults: Faults,
-    stats: Arc<PhoneStats>,
+    faults: FaultModel,
 }
 
 /// What to do with a reply, after the faults have had their say.
@@ -94,24 +75,23 @@ enum Outgoing {
     Close,
 }
 
-pub fn serve(stream: UsbmuxStream, context: Context) {
+fn serve(stream: UsbmuxStream, context: ServiceContext) {
     let Ok(writer) = stream.try_clone() else {
         return;
     };
     #[cfg(target_os = "linux")]
     widen_send_buffer(&writer);
-    let link = context.link;
+    let link = context.link();
     let (replies, queue) = mpsc::channel::<Outgoing>();
     let sender = std::thread::spawn(move || send_replies(writer, queue, link));
-    let root = context.root.canonicalize().unwrap_or(context.root);
+    let root = &context.config().media;
     let mut afcd = Afcd {
-        root,
+        root: root.canonicalize().unwrap_or_else(|_| root.clone()),
         handles: HashMap::new(),
         send_files: HashMap::new(),
         next_handle: 1,
-        model: context.model,
-        faults: context.faults,
-        stats: context.stats,
+        model: context.config().product_type.clone(),
+        faults: context.faults(),
     };
     let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
     let mut stalled = false;
@@ -126,7 +106,7 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
             Ok(request) => afcd.handle(request),
             Err(_) => Outcome::Send(Reply::Status(AfcStatus::OpHeaderInvalid)),
         };
-        let due = arrived + link.latency;
+        let due = link.due(arrived);
         let message = match outcome {
             Outcome::Send(reply) => {
                 let head = reply.encode_head(header.packet_num);
@@ -152,7 +132,7 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
                 Outgoing::Close
             }
             Outcome::Detach => {
-                lock(&context.shared).detach(Some(&context.udid));
+                context.detach();
                 break;
             }
             Outcome::Stall => {
@@ -171,7 +151,7 @@ pub fn serve(stream: UsbmuxStream, context: Context) {
 
 /// Sends replies in order, each no earlier than its due time and no faster than the link.
 fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link: Link) {
-    let mut link_free = Instant::now();
+    let mut pacer = Pacer::new(link);
     for message in queue {
         let (due, head, body) = match message {
             Outgoing::Reply(due, head, body) => (due, head, Body::Bytes(body)),
@@ -181,16 +161,7 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
                 return;
             }
         };
-        let start = due.max(link_free);
-        if let Some(bandwidth) = link.bandwidth.filter(|&b| b > 0) {
-            let len = head.len() as u64 + body.len();
-            link_free = start + Duration::from_secs_f64(len as f64 / bandwidth as f64);
-        }
-        let wait_until = if link.bandwidth.is_some() { link_free } else { start };
-        let now = Instant::now();
-        if wait_until > now {
-            std::thread::sleep(wait_until - now);
-        }
+        pacer.wait(due, head.len() as u64 + body.len());
         if writer.write_all(&head).and_then(|()| body.send(&mut writer)).is_err() {
             let _ = writer.shutdown(std::net::Shutdown::Both);
             return;
@@ -266,12 +237,16 @@ fn send_file(socket: std::os::fd::BorrowedFd<'_>, file: &File, offset: u64, len:
     Ok(())
 }
 
-/// Where a fault position `at` falls among the `len` file bytes served from `start`, if it
-/// does. An empty read counts as covering `start`, so a fault placed at the very end of the
-/// served bytes still fires on the read that finds the end.
-fn offset_within(at: Option<u64>, start: u64, len: u64) -> Option<u64> {
-    at.filter(|&at| at >= start && at < start + len.max(1))
-        .map(|at| at - start)
+const SUCCESS: Result<Reply, AfcStatus> = Ok(Reply::Status(AfcStatus::Success));
+
+/// What a fault that cuts a reply does to `reply`.
+fn cut_outcome(cut: Cut, reply: Reply) -> Outcome {
+    match cut {
+        // The 40-byte header and part of the data make it out; then the line goes dead.
+        Cut::DropAt(offset) => Outcome::SendPartThenDrop(reply, 40 + offset as usize / 2),
+        Cut::Detach => Outcome::Detach,
+        Cut::Stall => Outcome::Stall,
+    }
 }
 
 fn status(e: &std::io::Error) -> AfcStatus {
@@ -330,12 +305,11 @@ impl Afcd {
         // serves them straight from the file.
         if let Request::FileRefRead { handle, size } = request
             && self.send_files.contains_key(&handle)
-            && self.faults.corrupt_at.is_none()
-            && self.faults.drop_after.is_none()
+            && !self.faults.touches_bytes()
         {
             return match self.read_by_reference(handle, size) {
-                Ok((file, offset, len)) => match self.byte_fault(len) {
-                    Some(outcome) => outcome,
+                Ok((file, offset, len)) => match self.faults.serve(len).cut {
+                    Some(cut) => cut_outcome(cut, Reply::Data(Vec::new())),
                     None => Outcome::SendFile { file, offset, len },
                 },
                 Err(code) => Outcome::Send(Reply::Status(code)),
@@ -367,264 +341,266 @@ impl Afcd {
         Ok((send_file.clone(), offset, len))
     }
 
-    /// Counts `len` file bytes served; the fault that fires on them, if any, besides
-    /// corruption and a cut connection (which [`serve_file_bytes`] applies to the bytes).
-    fn byte_fault(&mut self, len: u64) -> Option<Outcome> {
-        let start = self.stats.file_bytes_served.fetch_add(len, Ordering::SeqCst);
-        self.position_fault(start, len)
-    }
-
-    fn position_fault(&mut self, start: u64, len: u64) -> Option<Outcome> {
-        if offset_within(self.faults.detach_after, start, len).is_some() && self.stats.fire("detach") {
-            return Some(Outcome::Detach);
-        }
-        if offset_within(self.faults.stall_after, start, len).is_some() && self.stats.fire("stall") {
-            return Some(Outcome::Stall);
-        }
-        None
-    }
-
     /// Counts file bytes served and applies the byte-position faults.
     fn serve_file_bytes(&mut self, mut data: Vec<u8>) -> Outcome {
-        let len = data.len() as u64;
-        let start = self.stats.file_bytes_served.fetch_add(len, Ordering::SeqCst);
-        if let Some(offset) = offset_within(self.faults.corrupt_at, start, len)
-            && offset < len
-            && self.stats.fire("corrupt")
-        {
+        let hit = self.faults.serve(data.len() as u64);
+        if let Some(offset) = hit.corrupt_at {
             data[offset as usize] ^= 0x10;
         }
-        if let Some(offset) = offset_within(self.faults.drop_after, start, len)
-            && self.stats.fire("drop")
-        {
-            // The 40-byte header and part of the data make it out; then the line goes dead.
-            return Outcome::SendPartThenDrop(Reply::Data(data), 40 + offset as usize / 2);
+        match hit.cut {
+            Some(cut) => cut_outcome(cut, Reply::Data(data)),
+            None => Outcome::Send(Reply::Data(data)),
         }
-        self.position_fault(start, len)
-            .unwrap_or(Outcome::Send(Reply::Data(data)))
     }
 
+    /// Answers one request; each kind has its handler below, named after it.
     fn try_handle(&mut self, request: Request) -> Result<Reply, AfcStatus> {
-        let ok = Ok(Reply::Status(AfcStatus::Success));
         match request {
-            Request::ReadDir { path } => {
-                let dir = self.confined(&path)?;
-                if !fs::metadata(&dir).map_err(|e| status(&e))?.is_dir() {
-                    return Err(AfcStatus::ReadError);
-                }
-                let mut names: Vec<String> = fs::read_dir(&dir)
-                    .map_err(|e| status(&e))?
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect();
-                names.sort();
-                if self.faults.hostile_listing && path.contains("DCIM") {
-                    names.extend(HOSTILE_NAMES.iter().map(|n| n.to_string()));
-                    names.push(format!("{}.JPG", "A".repeat(300)));
-                    if let Some(twin) = names.iter().find(|n| n.ends_with(".HEIC")).map(|n| n.to_lowercase()) {
-                        names.push(twin);
-                    }
-                }
-                let mut payload = b".\0..\0".to_vec();
-                for name in names {
-                    payload.extend_from_slice(name.as_bytes());
-                    payload.push(0);
-                }
-                Ok(Reply::Data(payload))
-            }
-            Request::GetFileInfo { path } => {
-                if self.faults.hostile_listing && path.ends_with(HOSTILE_LINK) {
-                    let info = FileInfo {
-                        size: 11,
-                        blocks: 0,
-                        nlink: 1,
-                        kind: FileKind::Symlink,
-                        mtime_ns: 1_600_000_000_000_000_000,
-                        birthtime_ns: None,
-                        link_target: Some("/private/etc/passwd".into()),
-                    };
-                    return Ok(Reply::Data(info.encode()));
-                }
-                let local = self.local(&path);
-                // The link itself is described, never followed outside.
-                let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
-                if !meta.file_type().is_symlink() {
-                    self.confined(&path)?;
-                }
-                let kind = if meta.is_dir() {
-                    FileKind::Directory
-                } else if meta.file_type().is_symlink() {
-                    FileKind::Symlink
-                } else if meta.is_file() {
-                    FileKind::File
-                } else {
-                    FileKind::Other
-                };
-                let mtime_ns = nanos(meta.modified()).unwrap_or(0);
-                #[cfg(unix)]
-                let (blocks, nlink) = {
-                    use std::os::unix::fs::MetadataExt;
-                    (meta.blocks(), meta.nlink())
-                };
-                #[cfg(not(unix))]
-                let (blocks, nlink) = (meta.len().div_ceil(512), 1);
-                let mut size = if kind == FileKind::Directory { 64 } else { meta.len() };
-                if let Some((pattern, delta)) = &self.faults.wrong_size
-                    && kind == FileKind::File
-                    && path.contains(pattern.as_str())
-                {
-                    size = size.saturating_add_signed(*delta);
-                }
-                let info = FileInfo {
-                    size,
-                    blocks,
-                    nlink,
-                    kind,
-                    mtime_ns,
-                    birthtime_ns: Some(nanos(meta.created()).unwrap_or(mtime_ns)),
-                    link_target: (kind == FileKind::Symlink)
-                        .then(|| fs::read_link(&local).ok().map(|t| t.to_string_lossy().into_owned()))
-                        .flatten(),
-                };
-                Ok(Reply::Data(info.encode()))
-            }
-            Request::GetDeviceInfo => Ok(Reply::Data(encode_pairs([
-                ("Model", self.model.clone()),
-                ("FSTotalBytes", "127989493760".to_string()),
-                ("FSFreeBytes", "37520000000".to_string()),
-                ("FSBlockSize", "4096".to_string()),
-            ]))),
-            Request::FileRefOpen { mode, path } => {
-                if self.handles.len() >= MAX_OPEN_FILES {
-                    return Err(AfcStatus::NoResources);
-                }
-                let local = self.confined(&path)?;
-                let mut options = OpenOptions::new();
-                match mode {
-                    1 => options.read(true),
-                    2 => options.read(true).write(true).create(true),
-                    3 => options.write(true).create(true).truncate(true),
-                    4 => options.read(true).write(true).create(true).truncate(true),
-                    5 => options.append(true).create(true),
-                    6 => options.read(true).append(true).create(true),
-                    _ => return Err(AfcStatus::InvalidArg),
-                };
-                if fs::metadata(&local).is_ok_and(|m| m.is_dir()) {
-                    return Err(AfcStatus::ObjectIsDir);
-                }
-                let file = options.open(&local).map_err(|e| status(&e))?;
-                // Read-only: a second descriptor, opened now, may serve its reads.
-                let send_file = match mode {
-                    1 => Some(File::open(&local).map_err(|e| status(&e))?),
-                    _ => None,
-                };
-                let handle = self.next_handle;
-                self.next_handle += 1;
-                self.handles.insert(handle, file);
-                if let Some(send_file) = send_file {
-                    self.send_files.insert(handle, Arc::new(send_file));
-                }
-                Ok(Reply::FileRefOpenResult(handle))
-            }
-            Request::FileRefRead { handle, size } => {
-                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
-                // Sized up front: growing by doubling would copy each chunk several times.
-                let mut data = Vec::with_capacity(size.min(MAX_READ) as usize);
-                file.take(size.min(MAX_READ))
-                    .read_to_end(&mut data)
-                    .map_err(|_| AfcStatus::ReadError)?;
-                Ok(Reply::Data(data))
-            }
+            Request::ReadDir { path } => self.read_dir(path),
+            Request::GetFileInfo { path } => self.get_file_info(path),
+            Request::GetDeviceInfo => self.get_device_info(),
+            Request::FileRefOpen { mode, path } => self.file_ref_open(mode, path),
+            Request::FileRefRead { handle, size } => self.file_ref_read(handle, size),
             Request::FileRefReadWithOffset { handle, size, offset } => {
-                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
-                let mut data = vec![0u8; size.min(MAX_READ) as usize];
-                #[cfg(unix)]
-                let n =
-                    std::os::unix::fs::FileExt::read_at(file, &mut data, offset).map_err(|_| AfcStatus::ReadError)?;
-                #[cfg(not(unix))]
-                let n = {
-                    let _ = (file, offset);
-                    return Err(AfcStatus::OpNotSupported);
-                };
-                data.truncate(n);
-                Ok(Reply::Data(data))
+                self.file_ref_read_with_offset(handle, size, offset)
             }
-            Request::FileRefWrite { handle, data } => {
-                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
-                file.write_all(&data).map_err(|e| status(&e))?;
-                ok
-            }
-            Request::FileRefSeek { handle, whence, offset } => {
-                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
-                let from = match whence {
-                    0 => SeekFrom::Start(u64::try_from(offset).map_err(|_| AfcStatus::InvalidArg)?),
-                    1 => SeekFrom::Current(offset),
-                    2 => SeekFrom::End(offset),
-                    _ => return Err(AfcStatus::InvalidArg),
-                };
-                file.seek(from).map_err(|_| AfcStatus::InvalidArg)?;
-                ok
-            }
-            Request::FileRefTell { handle } => {
-                let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
-                Ok(Reply::FileRefTellResult(
-                    file.stream_position().map_err(|_| AfcStatus::IoError)?,
-                ))
-            }
-            Request::FileRefClose { handle } => {
-                self.handles.remove(&handle).ok_or(AfcStatus::InvalidArg)?;
-                self.send_files.remove(&handle);
-                ok
-            }
-            Request::FileRefLock { handle, .. } => {
-                self.handles.get(&handle).ok_or(AfcStatus::InvalidArg)?;
-                ok
-            }
-            Request::RemovePath { path } => {
-                let local = self.confined(&path)?;
-                if local == self.root {
-                    return Err(AfcStatus::PermDenied);
-                }
-                let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
-                let result = if meta.is_dir() {
-                    fs::remove_dir(&local)
-                } else {
-                    fs::remove_file(&local)
-                };
-                result.map_err(|e| status(&e))?;
-                ok
-            }
-            Request::MakeDir { path } => {
-                let local = self.local(&path);
-                // Creating below a file is ObjectExists on a phone.
-                let mut probe = local.as_path();
-                while let Some(parent) = probe.parent() {
-                    if fs::metadata(probe).is_ok_and(|m| !m.is_dir()) {
-                        return Err(AfcStatus::ObjectExists);
-                    }
-                    probe = parent;
-                }
-                fs::create_dir_all(&local).map_err(|e| status(&e))?;
-                self.confined(&path)?;
-                ok
-            }
-            Request::RenamePath { from, to } => {
-                let (from, to) = (self.confined(&from)?, self.confined(&to)?);
-                fs::rename(&from, &to).map_err(|e| status(&e))?;
-                ok
-            }
-            Request::SetModTime { path, mtime_ns } => {
-                let local = self.confined(&path)?;
-                let file = File::options()
-                    .write(true)
-                    .open(&local)
-                    .or_else(|_| File::open(&local))
-                    .map_err(|e| status(&e))?;
-                file.set_modified(UNIX_EPOCH + Duration::from_nanos(mtime_ns))
-                    .map_err(|e| status(&e))?;
-                ok
-            }
+            Request::FileRefWrite { handle, data } => self.file_ref_write(handle, data),
+            Request::FileRefSeek { handle, whence, offset } => self.file_ref_seek(handle, whence, offset),
+            Request::FileRefTell { handle } => self.file_ref_tell(handle),
+            Request::FileRefClose { handle } => self.file_ref_close(handle),
+            Request::FileRefLock { handle, .. } => self.file_ref_lock(handle),
+            Request::RemovePath { path } => self.remove_path(path),
+            Request::MakeDir { path } => self.make_dir(path),
+            Request::RenamePath { from, to } => self.rename_path(from, to),
+            Request::SetModTime { path, mtime_ns } => self.set_mod_time(path, mtime_ns),
             Request::Other { .. } => Err(AfcStatus::OpNotSupported),
         }
+    }
+
+    fn read_dir(&mut self, path: String) -> Result<Reply, AfcStatus> {
+        let dir = self.confined(&path)?;
+        if !fs::metadata(&dir).map_err(|e| status(&e))?.is_dir() {
+            return Err(AfcStatus::ReadError);
+        }
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .map_err(|e| status(&e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        self.faults.add_hostile_names(&path, &mut names);
+        let mut payload = b".\0..\0".to_vec();
+        for name in names {
+            payload.extend_from_slice(name.as_bytes());
+            payload.push(0);
+        }
+        Ok(Reply::Data(payload))
+    }
+
+    fn get_file_info(&mut self, path: String) -> Result<Reply, AfcStatus> {
+        if self.faults.is_hostile_link(&path) {
+            let info = FileInfo {
+                size: 11,
+                blocks: 0,
+                nlink: 1,
+                kind: FileKind::Symlink,
+                mtime_ns: 1_600_000_000_000_000_000,
+                birthtime_ns: None,
+                link_target: Some("/private/etc/passwd".into()),
+            };
+            return Ok(Reply::Data(info.encode()));
+        }
+        let local = self.local(&path);
+        // The link itself is described, never followed outside.
+        let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
+        if !meta.file_type().is_symlink() {
+            self.confined(&path)?;
+        }
+        let kind = if meta.is_dir() {
+            FileKind::Directory
+        } else if meta.file_type().is_symlink() {
+            FileKind::Symlink
+        } else if meta.is_file() {
+            FileKind::File
+        } else {
+            FileKind::Other
+        };
+        let mtime_ns = nanos(meta.modified()).unwrap_or(0);
+        #[cfg(unix)]
+        let (blocks, nlink) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.blocks(), meta.nlink())
+        };
+        #[cfg(not(unix))]
+        let (blocks, nlink) = (meta.len().div_ceil(512), 1);
+        let mut size = if kind == FileKind::Directory { 64 } else { meta.len() };
+        if let Some((pattern, delta)) = &self.faults.faults().wrong_size
+            && kind == FileKind::File
+            && path.contains(pattern.as_str())
+        {
+            size = size.saturating_add_signed(*delta);
+        }
+        let info = FileInfo {
+            size,
+            blocks,
+            nlink,
+            kind,
+            mtime_ns,
+            birthtime_ns: Some(nanos(meta.created()).unwrap_or(mtime_ns)),
+            link_target: (kind == FileKind::Symlink)
+                .then(|| fs::read_link(&local).ok().map(|t| t.to_string_lossy().into_owned()))
+                .flatten(),
+        };
+        Ok(Reply::Data(info.encode()))
+    }
+
+    fn get_device_info(&mut self) -> Result<Reply, AfcStatus> {
+        Ok(Reply::Data(encode_pairs([
+            ("Model", self.model.clone()),
+            ("FSTotalBytes", "127989493760".to_string()),
+            ("FSFreeBytes", "37520000000".to_string()),
+            ("FSBlockSize", "4096".to_string()),
+        ])))
+    }
+
+    fn file_ref_open(&mut self, mode: u64, path: String) -> Result<Reply, AfcStatus> {
+        if self.handles.len() >= MAX_OPEN_FILES {
+            return Err(AfcStatus::NoResources);
+        }
+        let local = self.confined(&path)?;
+        let mut options = OpenOptions::new();
+        match mode {
+            1 => options.read(true),
+            2 => options.read(true).write(true).create(true),
+            3 => options.write(true).create(true).truncate(true),
+            4 => options.read(true).write(true).create(true).truncate(true),
+            5 => options.append(true).create(true),
+            6 => options.read(true).append(true).create(true),
+            _ => return Err(AfcStatus::InvalidArg),
+        };
+        if fs::metadata(&local).is_ok_and(|m| m.is_dir()) {
+            return Err(AfcStatus::ObjectIsDir);
+        }
+        let file = options.open(&local).map_err(|e| status(&e))?;
+        // Read-only: a second descriptor, opened now, may serve its reads.
+        let send_file = match mode {
+            1 => Some(File::open(&local).map_err(|e| status(&e))?),
+            _ => None,
+        };
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.handles.insert(handle, file);
+        if let Some(send_file) = send_file {
+            self.send_files.insert(handle, Arc::new(send_file));
+        }
+        Ok(Reply::FileRefOpenResult(handle))
+    }
+
+    fn file_ref_read(&mut self, handle: u64, size: u64) -> Result<Reply, AfcStatus> {
+        let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+        // Sized up front: growing by doubling would copy each chunk several times.
+        let mut data = Vec::with_capacity(size.min(MAX_READ) as usize);
+        file.take(size.min(MAX_READ))
+            .read_to_end(&mut data)
+            .map_err(|_| AfcStatus::ReadError)?;
+        Ok(Reply::Data(data))
+    }
+
+    fn file_ref_read_with_offset(&mut self, handle: u64, size: u64, offset: u64) -> Result<Reply, AfcStatus> {
+        let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+        let mut data = vec![0u8; size.min(MAX_READ) as usize];
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut data, offset).map_err(|_| AfcStatus::ReadError)?;
+        #[cfg(not(unix))]
+        let n = {
+            let _ = (file, offset);
+            return Err(AfcStatus::OpNotSupported);
+        };
+        data.truncate(n);
+        Ok(Reply::Data(data))
+    }
+
+    fn file_ref_write(&mut self, handle: u64, data: Vec<u8>) -> Result<Reply, AfcStatus> {
+        let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+        file.write_all(&data).map_err(|e| status(&e))?;
+        SUCCESS
+    }
+
+    fn file_ref_seek(&mut self, handle: u64, whence: u64, offset: i64) -> Result<Reply, AfcStatus> {
+        let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+        let from = match whence {
+            0 => SeekFrom::Start(u64::try_from(offset).map_err(|_| AfcStatus::InvalidArg)?),
+            1 => SeekFrom::Current(offset),
+            2 => SeekFrom::End(offset),
+            _ => return Err(AfcStatus::InvalidArg),
+        };
+        file.seek(from).map_err(|_| AfcStatus::InvalidArg)?;
+        SUCCESS
+    }
+
+    fn file_ref_tell(&mut self, handle: u64) -> Result<Reply, AfcStatus> {
+        let file = self.handles.get_mut(&handle).ok_or(AfcStatus::InvalidArg)?;
+        Ok(Reply::FileRefTellResult(
+            file.stream_position().map_err(|_| AfcStatus::IoError)?,
+        ))
+    }
+
+    fn file_ref_close(&mut self, handle: u64) -> Result<Reply, AfcStatus> {
+        self.handles.remove(&handle).ok_or(AfcStatus::InvalidArg)?;
+        self.send_files.remove(&handle);
+        SUCCESS
+    }
+
+    fn file_ref_lock(&mut self, handle: u64) -> Result<Reply, AfcStatus> {
+        self.handles.get(&handle).ok_or(AfcStatus::InvalidArg)?;
+        SUCCESS
+    }
+
+    fn remove_path(&mut self, path: String) -> Result<Reply, AfcStatus> {
+        let local = self.confined(&path)?;
+        if local == self.root {
+            return Err(AfcStatus::PermDenied);
+        }
+        let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
+        let result = if meta.is_dir() {
+            fs::remove_dir(&local)
+        } else {
+            fs::remove_file(&local)
+        };
+        result.map_err(|e| status(&e))?;
+        SUCCESS
+    }
+
+    fn make_dir(&mut self, path: String) -> Result<Reply, AfcStatus> {
+        let local = self.local(&path);
+        // Creating below a file is ObjectExists on a phone.
+        let mut probe = local.as_path();
+        while let Some(parent) = probe.parent() {
+            if fs::metadata(probe).is_ok_and(|m| !m.is_dir()) {
+                return Err(AfcStatus::ObjectExists);
+            }
+            probe = parent;
+        }
+        fs::create_dir_all(&local).map_err(|e| status(&e))?;
+        self.confined(&path)?;
+        SUCCESS
+    }
+
+    fn rename_path(&mut self, from: String, to: String) -> Result<Reply, AfcStatus> {
+        let (from, to) = (self.confined(&from)?, self.confined(&to)?);
+        fs::rename(&from, &to).map_err(|e| status(&e))?;
+        SUCCESS
+    }
+
+    fn set_mod_time(&mut self, path: String, mtime_ns: u64) -> Result<Reply, AfcStatus> {
+        let local = self.confined(&path)?;
+        let file = File::options()
+            .write(true)
+            .open(&local)
+            .or_else(|_| File::open(&local))
+            .map_err(|e| status(&e))?;
+        file.set_modified(UNIX_EPOCH + Duration::from_nanos(mtime_ns))
+            .map_err(|e| status(&e))?;
+        SUCCESS
     }
 }

@@ -32,24 +32,7 @@ impl std::str::FromStr for TrustState {
     }
 }
 
-/// Faults to inject into AFC, each firing once per simulator run. Byte positions count the
-/// file bytes this phone has served over AFC (FileRefRead data), across connections.
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    /// Cut the AFC connection in the middle of the reply that crosses this many bytes.
-    pub drop_after: Option<u64>,
-    /// Unplug the phone when this many bytes have been served.
-    pub detach_after: Option<u64>,
-    /// Stop answering AFC (the connection stays open) when this many bytes have been served.
-    pub stall_after: Option<u64>,
-    /// Flip a bit of the file byte served at this position.
-    pub corrupt_at: Option<u64>,
-    /// Report the size of files whose path contains `.0` wrong by `.1` bytes.
-    pub wrong_size: Option<(String, i64)>,
-    /// Add hostile names to listings of DCIM folders: `..`, `/`, control characters, a
-    /// 300-byte name, a case twin, and a symlink pointing out of the tree.
-    pub hostile_listing: bool,
-}
+pub use crate::faults::Faults;
 
 #[derive(Debug, Clone)]
 pub struct PhoneConfig {

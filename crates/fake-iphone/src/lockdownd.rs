@@ -1,27 +1,23 @@
 //! The simulated lockdownd on port 62078: requests and replies as a phone gives them
-//! (protocol.md 2.2-2.6), TLS sessions, pairing through the Trust dialog, and services.
+//! (docs/protocol.md §2.2-§2.6), TLS sessions, pairing through the Trust dialog, and services.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use lockdown::codec;
-use lockdown::message::{error_reply, reply};
+use lockdown::DeviceError;
+use lockdown::codec::{Format, MAX_FRAME};
+use lockdown::message::{Kind, Reply, Request, key, record_host_id};
+use lockdown::wire;
 use plist::{Dictionary, Value};
 use rustls::pki_types::CertificateDer;
 use usbmux::UsbmuxStream;
 
-use crate::phone::{PairRefusal, TrustedHost};
+use crate::phone::{PairRefusal, Phone, TrustedHost};
 use crate::server::{PendingService, Shared, lock};
 use crate::tls::{AfterSession, TlsServer};
 
 /// A phone drops a lockdown connection that stays idle for about a minute.
 const IDLE: Duration = Duration::from_secs(60);
-/// Services this phone can start.
-const SERVICES: &[&str] = &[
-    "com.apple.afc",
-    "com.apple.mobile.house_arrest",
-    "com.apple.mobilebackup2",
-];
 
 enum Channel {
     Plain { sock: UsbmuxStream, prefix: Vec<u8> },
@@ -79,12 +75,13 @@ pub fn serve(shared: &Shared, sock: UsbmuxStream, udid: &str) {
     };
     let mut session: Option<Session> = None;
     loop {
-        let request = match codec::read_frame(&mut channel) {
-            Ok(Some(request)) => request,
+        // End of stream, a broken frame or one that is not a dictionary: lockdownd hangs up.
+        let request = match wire::read_frame(&mut channel, MAX_FRAME) {
+            Ok(Some(Value::Dictionary(request))) => request,
             _ => return,
         };
         let (reply, after) = handle(shared, udid, &request, &mut session);
-        if codec::write_frame(&mut channel, &Value::Dictionary(reply)).is_err() {
+        if wire::write_frame(&mut channel, &Value::Dictionary(reply.encode()), Format::Xml).is_err() {
             return;
         }
         channel = match (after, channel) {
@@ -132,177 +129,190 @@ fn start_tls(shared: &Shared, udid: &str, host_id: &str, sock: UsbmuxStream) -> 
     Some(tls)
 }
 
-fn handle(shared: &Shared, udid: &str, request: &Dictionary, session: &mut Option<Session>) -> (Dictionary, After) {
-    let Some(name) = request.get("Request").and_then(Value::as_string) else {
-        let mut d = Dictionary::new();
-        d.insert("Error".into(), "MissingRequest".into());
-        return (d, After::Nothing);
+/// Answers one request; each kind has its handler below, named after it.
+fn handle(shared: &Shared, udid: &str, request: &Dictionary, session: &mut Option<Session>) -> (Reply, After) {
+    let request = match Request::decode(request) {
+        Ok(request) => request,
+        Err(error) => return (Reply::Error { request: None, error }, After::Nothing),
     };
     let mut state = lock(shared);
-    let Some(phone) = state.phone_by_udid(udid) else {
-        return (error_reply(name, "InternalError"), After::Nothing);
+    let state = &mut *state;
+    let Some(phone) = state.phones.iter_mut().find(|p| p.config.udid == udid) else {
+        return (Reply::error(&request, DeviceError::InternalError), After::Nothing);
     };
-    let in_session = session.is_some();
-    let string = |key: &str| request.get(key).and_then(Value::as_string);
-    match name {
-        "QueryType" => {
-            let mut d = reply(name);
-            d.insert("Type".into(), lockdown::LOCKDOWN_TYPE.into());
-            (d, After::Nothing)
+    let refuse = |error| (Reply::error(&request, error), After::Nothing);
+    let answer = |reply| (reply, After::Nothing);
+    let result = match &request {
+        Request::QueryType => Ok(answer(query_type())),
+        Request::GetValue { domain, key } => {
+            get_value(phone, domain.as_deref(), key.as_deref(), session.is_some()).map(answer)
         }
-        "GetValue" => {
-            let domain = string("Domain");
-            let Some(values) = phone.values.domain(domain, in_session) else {
-                return (error_reply(name, "MissingValue"), After::Nothing);
-            };
-            if domain.is_some() && !in_session {
-                return (error_reply(name, "GetProhibited"), After::Nothing);
-            }
-            let mut d = reply(name);
-            if let Some(domain) = domain {
-                d.insert("Domain".into(), domain.into());
-            }
-            match string("Key") {
-                None => {
-                    d.insert("Value".into(), Value::Dictionary(values));
-                }
-                Some(key) => {
-                    d.insert("Key".into(), key.into());
-                    let (k, v) = match values.get(key) {
-                        Some(v) => ("Value", v.clone()),
-                        None => ("Error", "MissingValue".into()),
-                    };
-                    d.insert(k.into(), v);
-                }
-            }
-            (d, After::Nothing)
+        Request::SetValue { .. } => Err(DeviceError::SetProhibited),
+        Request::RemoveValue { .. } => Err(DeviceError::RemoveProhibited),
+        Request::Pair { pair_record, .. } => pair(phone, pair_record.as_ref()).map(answer),
+        Request::ValidatePair { pair_record } => validate_pair(phone, pair_record.as_ref()).map(answer),
+        Request::Unpair { pair_record } => unpair(phone, pair_record.as_ref()).map(answer),
+        Request::StartSession { host_id, .. } => start_session(phone, host_id.as_deref(), session),
+        Request::StopSession { session_id } => stop_session(session_id.as_deref(), session),
+        Request::StartService { service, escrow_bag } => {
+            let started = start_service(
+                phone,
+                service.as_deref(),
+                escrow_bag.is_some(),
+                session.as_ref(),
+                &state.registry,
+            );
+            started.map(|service| {
+                let port = state.allocate_service_port(PendingService {
+                    udid: udid.to_string(),
+                    name: service.clone(),
+                });
+                answer(Reply::StartService {
+                    service,
+                    port,
+                    enable_ssl: false,
+                })
+            })
         }
-        "SetValue" => (error_reply(name, "SetProhibited"), After::Nothing),
-        "RemoveValue" => (error_reply(name, "RemoveProhibited"), After::Nothing),
-        "Pair" => {
-            let Some(record) = request.get("PairRecord").and_then(Value::as_dictionary) else {
-                return (error_reply(name, "MissingPairRecord"), After::Nothing);
-            };
-            let Some(host) = trusted_host_from(record, &phone.device_public_key_pem) else {
-                return (error_reply(name, "InvalidPairRecord"), After::Nothing);
-            };
-            let Some(host_id) = record.get("HostID").and_then(Value::as_string) else {
-                return (error_reply(name, "MissingHostID"), After::Nothing);
-            };
-            match phone.pairing_decision() {
-                Ok(()) => {
-                    phone.trusted_hosts.insert(host_id.to_string(), host);
-                    let mut d = reply(name);
-                    d.insert("EscrowBag".into(), Value::Data(escrow_bag(host_id)));
-                    (d, After::Nothing)
-                }
-                Err(PairRefusal::Pending) => (error_reply(name, "PairingDialogResponsePending"), After::Nothing),
-                Err(PairRefusal::Locked) => (error_reply(name, "PasswordProtected"), After::Nothing),
-                Err(PairRefusal::Denied) => (error_reply(name, "UserDeniedPairing"), After::Nothing),
-            }
-        }
-        "ValidatePair" => {
-            let host_id = record_host_id(request);
-            match host_id {
-                Some(id) if phone.trusted_hosts.contains_key(id) => (reply(name), After::Nothing),
-                _ => (error_reply(name, "InvalidHostID"), After::Nothing),
-            }
-        }
-        "Unpair" => {
-            let host_id = record_host_id(request);
-            match host_id {
-                Some(id) if phone.trusted_hosts.remove(id).is_some() => (reply(name), After::Nothing),
-                Some(_) => (error_reply(name, "InvalidHostID"), After::Nothing),
-                None => (error_reply(name, "MissingHostID"), After::Nothing),
-            }
-        }
-        "StartSession" => {
-            if in_session {
-                return (error_reply(name, "SessionActive"), After::Nothing);
-            }
-            let Some(host_id) = string("HostID") else {
-                return (error_reply(name, "MissingHostID"), After::Nothing);
-            };
-            if !phone.trusted_hosts.contains_key(host_id) {
-                return (error_reply(name, "InvalidHostID"), After::Nothing);
-            }
-            let id = uuid::Uuid::new_v4().to_string().to_uppercase();
-            let mut d = reply(name);
-            d.insert("SessionID".into(), id.clone().into());
-            d.insert("EnableSessionSSL".into(), true.into());
-            *session = Some(Session {
-                host_id: host_id.to_string(),
-                id,
-            });
-            (
-                d,
-                After::StartTls {
-                    host_id: host_id.to_string(),
-                },
-            )
-        }
-        "StopSession" => match session.take() {
-            Some(s) if string("SessionID").is_none_or(|id| id == s.id) => {
-                let mut d = reply(name);
-                // pymobiledevice3 requires Result: Success here.
-                d.insert("Result".into(), "Success".into());
-                (d, After::EndTls)
-            }
-            Some(s) => {
-                *session = Some(s);
-                (error_reply(name, "InvalidSessionID"), After::Nothing)
-            }
-            None => (error_reply(name, "SessionInactive"), After::Nothing),
-        },
-        "StartService" => {
-            let Some(session) = session else {
-                return (error_reply(name, "SessionInactive"), After::Nothing);
-            };
-            let Some(service) = string("Service") else {
-                return (error_reply(name, "MissingService"), After::Nothing);
-            };
-            if !phone.trusted_hosts.contains_key(&session.host_id) {
-                return (error_reply(name, "InvalidHostID"), After::Nothing);
-            }
-            if !SERVICES.contains(&service) {
-                return (error_reply(name, "InvalidService"), After::Nothing);
-            }
-            // Locked since boot: services refuse unless the escrow bag unlocks them.
-            if phone.locked && request.get("EscrowBag").is_none() {
-                return (error_reply(name, "PasswordProtected"), After::Nothing);
-            }
-            let pending = PendingService {
-                udid: udid.to_string(),
-                name: service.to_string(),
-            };
-            let port = state.allocate_service_port(pending);
-            let mut d = reply(name);
-            d.insert("Service".into(), service.into());
-            d.insert("Port".into(), u64::from(port).into());
-            d.insert("EnableServiceSSL".into(), false.into());
-            (d, After::Nothing)
-        }
-        _ => (error_reply(name, "InvalidRequest"), After::Nothing),
+        Request::Unknown(_) => Err(DeviceError::InvalidRequest),
+    };
+    result.unwrap_or_else(refuse)
+}
+
+fn query_type() -> Reply {
+    Reply::QueryType {
+        kind: lockdown::LOCKDOWN_TYPE.into(),
     }
 }
 
-/// The `HostID` inside a request's `PairRecord` (ValidatePair, Unpair).
-fn record_host_id(request: &Dictionary) -> Option<&str> {
-    request.get("PairRecord")?.as_dictionary()?.get("HostID")?.as_string()
+/// A whole domain, or one key of it; domains other than the default need a session.
+fn get_value(phone: &Phone, domain: Option<&str>, key: Option<&str>, in_session: bool) -> Result<Reply, DeviceError> {
+    let values = phone
+        .values
+        .domain(domain, in_session)
+        .ok_or(DeviceError::MissingValue)?;
+    if domain.is_some() && !in_session {
+        return Err(DeviceError::GetProhibited);
+    }
+    let value = match key {
+        None => Ok(Value::Dictionary(values)),
+        Some(key) => values.get(key).cloned().ok_or(DeviceError::MissingValue),
+    };
+    Ok(Reply::GetValue {
+        domain: domain.map(str::to_string),
+        key: key.map(str::to_string),
+        value,
+    })
+}
+
+/// Pairing as the phone's screen decides it (docs/protocol.md §2.4).
+fn pair(phone: &mut Phone, record: Option<&Dictionary>) -> Result<Reply, DeviceError> {
+    let record = record.ok_or(DeviceError::MissingPairRecord)?;
+    let host = trusted_host_from(record, &phone.device_public_key_pem).ok_or(DeviceError::InvalidPairRecord)?;
+    let host_id = record_host_id(record).ok_or(DeviceError::MissingHostId)?;
+    match phone.pairing_decision() {
+        Ok(()) => {
+            phone.trusted_hosts.insert(host_id.to_string(), host);
+            Ok(Reply::Pair {
+                escrow_bag: Some(escrow_bag(host_id)),
+            })
+        }
+        Err(PairRefusal::Pending) => Err(DeviceError::PairingDialogResponsePending),
+        Err(PairRefusal::Locked) => Err(DeviceError::PasswordProtected),
+        Err(PairRefusal::Denied) => Err(DeviceError::UserDeniedPairing),
+    }
+}
+
+fn validate_pair(phone: &Phone, record: Option<&Dictionary>) -> Result<Reply, DeviceError> {
+    match record.and_then(record_host_id) {
+        Some(id) if phone.trusted_hosts.contains_key(id) => Ok(Reply::Done(Kind::ValidatePair)),
+        _ => Err(DeviceError::InvalidHostId),
+    }
+}
+
+fn unpair(phone: &mut Phone, record: Option<&Dictionary>) -> Result<Reply, DeviceError> {
+    match record.and_then(record_host_id) {
+        Some(id) if phone.trusted_hosts.remove(id).is_some() => Ok(Reply::Done(Kind::Unpair)),
+        Some(_) => Err(DeviceError::InvalidHostId),
+        None => Err(DeviceError::MissingHostId),
+    }
+}
+
+/// A session for a trusted computer; TLS starts right after the reply (docs/protocol.md §2.6).
+fn start_session(
+    phone: &Phone,
+    host_id: Option<&str>,
+    session: &mut Option<Session>,
+) -> Result<(Reply, After), DeviceError> {
+    if session.is_some() {
+        return Err(DeviceError::SessionActive);
+    }
+    let host_id = host_id.ok_or(DeviceError::MissingHostId)?;
+    if !phone.trusted_hosts.contains_key(host_id) {
+        return Err(DeviceError::InvalidHostId);
+    }
+    let id = uuid::Uuid::new_v4().to_string().to_uppercase();
+    *session = Some(Session {
+        host_id: host_id.to_string(),
+        id: id.clone(),
+    });
+    let reply = Reply::StartSession {
+        session_id: id,
+        enable_ssl: true,
+    };
+    let after = After::StartTls {
+        host_id: host_id.to_string(),
+    };
+    Ok((reply, after))
+}
+
+fn stop_session(session_id: Option<&str>, session: &mut Option<Session>) -> Result<(Reply, After), DeviceError> {
+    match session.take() {
+        Some(s) if session_id.is_none_or(|id| id == s.id) => Ok((Reply::StopSession, After::EndTls)),
+        Some(s) => {
+            *session = Some(s);
+            Err(DeviceError::InvalidSessionId)
+        }
+        None => Err(DeviceError::SessionInactive),
+    }
+}
+
+/// Checks a service may start; the caller gives it a port. Only what the registry serves
+/// starts: a phone refuses names it does not know with `InvalidService`.
+fn start_service(
+    phone: &Phone,
+    service: Option<&str>,
+    has_escrow_bag: bool,
+    session: Option<&Session>,
+    registry: &crate::service::Registry,
+) -> Result<String, DeviceError> {
+    let session = session.ok_or(DeviceError::SessionInactive)?;
+    let service = service.ok_or(DeviceError::MissingService)?;
+    if !phone.trusted_hosts.contains_key(&session.host_id) {
+        return Err(DeviceError::InvalidHostId);
+    }
+    if !registry.serves(service) {
+        return Err(DeviceError::InvalidService);
+    }
+    // Locked since boot: services refuse unless the escrow bag unlocks them.
+    if phone.locked && !has_escrow_bag {
+        return Err(DeviceError::PasswordProtected);
+    }
+    Ok(service.to_string())
 }
 
 /// Takes what a phone keeps from a `Pair` request, if the certificates are usable and the
 /// device certificate certifies this phone's own key.
 fn trusted_host_from(record: &Dictionary, device_public_key_pem: &str) -> Option<TrustedHost> {
-    let pem = |key: &str| match record.get(key)? {
+    let pem = |name: &str| match record.get(name)? {
         Value::Data(bytes) => Some(bytes.clone()),
         Value::String(text) => Some(text.clone().into_bytes()),
         _ => None,
     };
     let host = TrustedHost {
-        device_certificate_pem: pem("DeviceCertificate")?,
-        host_certificate_pem: pem("HostCertificate")?,
-        root_certificate_pem: pem("RootCertificate")?,
+        device_certificate_pem: pem(key::DEVICE_CERTIFICATE)?,
+        host_certificate_pem: pem(key::HOST_CERTIFICATE)?,
+        root_certificate_pem: pem(key::ROOT_CERTIFICATE)?,
     };
     let device_cert = lockdown::tls::certificate(&host.device_certificate_pem).ok()?;
     lockdown::tls::certificate(&host.host_certificate_pem).ok()?;

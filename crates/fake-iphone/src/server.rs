@@ -15,6 +15,7 @@ use usbmux::{Event, UsbmuxStream};
 
 use crate::config::PhoneConfig;
 use crate::phone::Phone;
+use crate::service::{Registry, Service};
 
 /// A service a phone started, waiting for the computer to connect to its port.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct State {
     pub buid: String,
     pub listeners: Vec<Sender<Event>>,
     pub services: HashMap<u16, PendingService>,
+    /// What the phones serve; lockdownd starts nothing else.
+    pub registry: Registry,
     next_device_id: u32,
     next_service_port: u16,
 }
@@ -84,6 +87,7 @@ pub struct FakeIphone {
     phones: Vec<PhoneConfig>,
     listen: SocketAddr,
     unix: Option<PathBuf>,
+    registry: Registry,
 }
 
 impl Default for FakeIphone {
@@ -98,7 +102,14 @@ impl FakeIphone {
             phones: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             unix: None,
+            registry: Registry::standard(),
         }
+    }
+
+    /// Serves `service` too (or instead of the standard one of the same name).
+    pub fn service(mut self, service: impl Service + 'static) -> FakeIphone {
+        self.registry.register(service);
+        self
     }
 
     pub fn phone(mut self, config: PhoneConfig) -> FakeIphone {
@@ -131,6 +142,7 @@ impl FakeIphone {
             buid: uuid::Uuid::new_v4().to_string().to_uppercase(),
             listeners: Vec::new(),
             services: HashMap::new(),
+            registry: self.registry,
             next_device_id,
             next_service_port: 49152,
         }));

@@ -1,4 +1,4 @@
-//! The simulated usbmuxd: the plist protocol of the real daemon (protocol.md 1.3), XML
+//! The simulated usbmuxd: the plist protocol of the real daemon (docs/protocol.md §1.3), XML
 //! replies, tags echoed, one request per socket or several in a row, and `Connect` turning
 //! the socket into a pipe to the phone's lockdownd or a started service.
 
@@ -10,6 +10,7 @@ use usbmux::codec::SERVER_MAX_MESSAGE;
 use usbmux::{Event, Request, ResultCode, UsbmuxStream, wire};
 
 use crate::server::{Shared, lock};
+use crate::service::ServiceContext;
 
 /// Drop a control connection that says nothing for this long.
 const IDLE: Duration = Duration::from_secs(60);
@@ -155,27 +156,21 @@ fn connect(shared: &Shared, mut stream: UsbmuxStream, tag: u32, device_id: u32, 
             }
             udid
         }
-        Target::Service(udid, name) if name == "com.apple.afc" => {
-            let context = lock(shared).phone_by_udid(&udid).map(|p| crate::afcd::Context {
-                root: p.config.media.clone(),
-                model: p.config.product_type.clone(),
-                link: p.config.link,
-                faults: p.config.faults.clone(),
-                stats: p.stats.clone(),
-                shared: shared.clone(),
-                udid: udid.clone(),
-            });
-            if let Some(context) = context
-                && send(&mut stream, tag, ResultCode::Ok.to_plist()).is_ok()
-            {
-                crate::afcd::serve(stream, context);
+        Target::Service(udid, name) => {
+            let service = lock(shared).registry.get(&name);
+            let context = ServiceContext::for_phone(shared, &udid);
+            match (service, context) {
+                (Some(service), Some(context)) => {
+                    if send(&mut stream, tag, ResultCode::Ok.to_plist()).is_ok() {
+                        service.serve(stream, context);
+                    }
+                }
+                // lockdownd starts only registered services; refuse anything else as a
+                // phone refuses a port nobody listens on.
+                _ => {
+                    let _ = send(&mut stream, tag, ResultCode::ConnectionRefused.to_plist());
+                }
             }
-            udid
-        }
-        Target::Service(udid, _name) => {
-            // Services other than AFC are not simulated: refuse cleanly, as a phone does for
-            // a port nobody listens on.
-            let _ = send(&mut stream, tag, ResultCode::ConnectionRefused.to_plist());
             udid
         }
     };

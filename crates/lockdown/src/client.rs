@@ -1,20 +1,22 @@
 //! A lockdownd connection: plaintext requests, then a TLS session on the same stream, and
-//! back to plaintext after `StopSession` (protocol.md 2.6).
+//! back to plaintext after `StopSession` (docs/protocol.md §2.6).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plist::{Dictionary, Value};
+use plist::Value;
 use rustls::{ClientConnection, StreamOwned};
 use usbmux::{Device, UsbmuxClient, UsbmuxStream};
 
-use crate::codec;
+use crate::codec::{Format, MAX_FRAME};
 use crate::error::{DeviceError, Error, Result};
-use crate::message;
+use crate::message::{Reply, Request};
 use crate::pair_record::PairRecord;
 use crate::pairing;
+use crate::service::ServiceStream;
 use crate::tls;
+use crate::wire;
 
 /// libimobiledevice waits 30 s for a lockdown reply; so do we.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,19 +84,27 @@ pub struct LockdownClient {
     device: Device,
     session_id: Option<String>,
     tls_config: Option<Arc<rustls::ClientConfig>>,
+    /// The longest the phone may take to answer.
+    timeout: Duration,
 }
 
 impl LockdownClient {
     /// Connects to lockdownd on `device` and checks it is lockdownd.
     pub fn connect(mux: &UsbmuxClient, device: &Device) -> Result<LockdownClient> {
+        LockdownClient::connect_with_timeout(mux, device, REPLY_TIMEOUT)
+    }
+
+    /// [`connect`](Self::connect), waiting at most `timeout` for each reply.
+    pub fn connect_with_timeout(mux: &UsbmuxClient, device: &Device, timeout: Duration) -> Result<LockdownClient> {
         let stream = mux.connect(device.device_id, usbmux::LOCKDOWN_PORT)?;
-        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
-        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let mut client = LockdownClient {
             channel: Channel::Plain(stream),
             device: device.clone(),
             session_id: None,
             tls_config: None,
+            timeout,
         };
         let kind = client.query_type()?;
         if kind != crate::LOCKDOWN_TYPE {
@@ -117,52 +127,70 @@ impl LockdownClient {
         self.session_id.is_some()
     }
 
-    /// One request, one reply, checked against lockdownd's conventions.
-    pub fn call(&mut self, name: &str, mut request: Dictionary) -> Result<Dictionary> {
-        for (key, value) in message::request(name) {
-            if !request.contains_key(&key) {
-                request.insert(key, value);
-            }
-        }
-        codec::write_frame(&mut self.channel, &Value::Dictionary(request))?;
-        let reply = codec::read_frame(&mut self.channel)?
-            .ok_or_else(|| Error::Protocol(format!("the phone closed the connection instead of answering {name}")))?;
-        message::check_reply(name, &reply)?;
-        Ok(reply)
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// One request, one reply, checked against lockdownd's conventions and typed.
+    pub fn call(&mut self, request: &Request) -> Result<Reply> {
+        let Some(kind) = request.kind() else {
+            return Err(Error::Protocol(format!(
+                "{} is not a request lifeboat sends",
+                request.name()
+            )));
+        };
+        let timeout = self.timeout;
+        wire::write_frame(&mut self.channel, &Value::Dictionary(request.encode()), Format::Xml)
+            .map_err(|e| Error::from_wire(e, timeout))?;
+        let reply = wire::read_frame(&mut self.channel, MAX_FRAME)
+            .map_err(|e| Error::from_wire(e, timeout))?
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "the phone closed the connection instead of answering {}",
+                    kind.name()
+                ))
+            })?;
+        let Value::Dictionary(reply) = reply else {
+            return Err(Error::Protocol(format!(
+                "the reply to {} is not a dictionary",
+                kind.name()
+            )));
+        };
+        Reply::decode(kind, &reply)
     }
 
     pub fn query_type(&mut self) -> Result<String> {
-        let reply = self.call("QueryType", Dictionary::new())?;
-        reply
-            .get("Type")
-            .and_then(Value::as_string)
-            .map(str::to_string)
-            .ok_or_else(|| Error::Protocol("QueryType reply has no Type".into()))
+        match self.call(&Request::QueryType)? {
+            Reply::QueryType { kind } => Ok(kind),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// `GetValue`: a whole domain (key `None`) or one key. Missing values are
     /// `DeviceError::MissingValue`.
     pub fn get_value(&mut self, domain: Option<&str>, key: Option<&str>) -> Result<Value> {
-        let mut request = Dictionary::new();
-        if let Some(domain) = domain {
-            request.insert("Domain".into(), domain.into());
+        let request = Request::GetValue {
+            domain: domain.map(str::to_string),
+            key: key.map(str::to_string),
+        };
+        match self.call(&request)? {
+            Reply::GetValue { value, .. } => value.map_err(|error| Error::Device {
+                request: request.name().to_string(),
+                error,
+            }),
+            other => Err(unexpected(&other)),
         }
-        if let Some(key) = key {
-            request.insert("Key".into(), key.into());
-        }
-        let mut reply = self.call("GetValue", request)?;
-        reply.remove("Value").ok_or_else(|| Error::Device {
-            request: "GetValue".into(),
-            error: DeviceError::MissingValue,
-        })
     }
 
     /// Starts a session with `record` and switches this connection to TLS.
     pub fn start_session(&mut self, record: &PairRecord) -> Result<()> {
-        let mut request = Dictionary::new();
-        request.insert("HostID".into(), record.host_id.clone().into());
-        request.insert("SystemBUID".into(), record.system_buid.clone().into());
-        let reply = match self.call("StartSession", request) {
+        let request = Request::StartSession {
+            host_id: Some(record.host_id.clone()),
+            system_buid: Some(record.system_buid.clone()),
+        };
+        let (session_id, enable_ssl) = match self.call(&request) {
+            Ok(Reply::StartSession { session_id, enable_ssl }) => (session_id, enable_ssl),
+            Ok(other) => return Err(unexpected(&other)),
             Err(Error::Device {
                 error: DeviceError::InvalidHostId,
                 ..
@@ -171,15 +199,10 @@ impl LockdownClient {
                     udid: self.udid().to_string(),
                 });
             }
-            other => other?,
+            Err(e) => return Err(e),
         };
-        let session_id = reply
-            .get("SessionID")
-            .and_then(Value::as_string)
-            .ok_or_else(|| Error::Protocol("StartSession reply has no SessionID".into()))?
-            .to_string();
         let config = tls::client_config(record)?;
-        if reply.get("EnableSessionSSL").and_then(Value::as_boolean) == Some(true) {
+        if enable_ssl {
             self.enable_tls(config.clone())?;
         }
         self.tls_config = Some(config);
@@ -193,7 +216,7 @@ impl LockdownClient {
                 "TLS requested on a connection that is not plaintext".into(),
             ));
         };
-        self.channel = Channel::Tls(Box::new(handshake(config, stream)?));
+        self.channel = Channel::Tls(Box::new(handshake(config, stream, self.timeout)?));
         Ok(())
     }
 
@@ -202,9 +225,9 @@ impl LockdownClient {
         let Some(session_id) = self.session_id.take() else {
             return Ok(());
         };
-        let mut request = Dictionary::new();
-        request.insert("SessionID".into(), session_id.into());
-        self.call("StopSession", request)?;
+        self.call(&Request::StopSession {
+            session_id: Some(session_id),
+        })?;
         if let Channel::Tls(tls) = std::mem::replace(&mut self.channel, Channel::Broken) {
             let StreamOwned { mut conn, mut sock } = *tls;
             // Like libimobiledevice: send close_notify once and do not wait for the phone's.
@@ -223,32 +246,23 @@ impl LockdownClient {
         if !self.in_session() {
             return Err(Error::Protocol(format!("{name} can only be started inside a session")));
         }
-        let mut request = Dictionary::new();
-        request.insert("Service".into(), name.into());
-        if let Some(bag) = escrow_bag {
-            request.insert("EscrowBag".into(), Value::Data(bag.to_vec()));
-        }
-        let reply = match self.call("StartService", request) {
+        let request = Request::StartService {
+            service: Some(name.to_string()),
+            escrow_bag: escrow_bag.map(<[u8]>::to_vec),
+        };
+        match self.call(&request) {
+            Ok(Reply::StartService { port, enable_ssl, .. }) => Ok(ServiceInfo {
+                name: name.to_string(),
+                port,
+                ssl: enable_ssl,
+            }),
+            Ok(other) => Err(unexpected(&other)),
             Err(Error::Device {
                 error: DeviceError::PasswordProtected,
                 ..
-            }) => return Err(Error::Locked),
-            other => other?,
-        };
-        let port = reply
-            .get("Port")
-            .and_then(Value::as_unsigned_integer)
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|&p| p != 0)
-            .ok_or_else(|| Error::Protocol(format!("StartService {name} reply has no valid Port")))?;
-        Ok(ServiceInfo {
-            name: name.to_string(),
-            port,
-            ssl: reply
-                .get("EnableServiceSSL")
-                .and_then(Value::as_boolean)
-                .unwrap_or(false),
-        })
+            }) => Err(Error::Locked),
+            Err(e) => Err(e),
+        }
     }
 
     /// Connects to a started service, with TLS when the phone asked for it.
@@ -261,9 +275,9 @@ impl LockdownClient {
             .tls_config
             .clone()
             .ok_or_else(|| Error::Protocol("service TLS needs a session's pair record".into()))?;
-        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
-        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        let tls = handshake(config, stream)?;
+        stream.set_read_timeout(Some(self.timeout))?;
+        stream.set_write_timeout(Some(self.timeout))?;
+        let tls = handshake(config, stream, self.timeout)?;
         tls.sock.set_read_timeout(None)?;
         tls.sock.set_write_timeout(None)?;
         Ok(ServiceStream::Tls(Box::new(tls)))
@@ -305,18 +319,16 @@ impl LockdownClient {
         };
         let started = Instant::now();
         loop {
-            let mut request = Dictionary::new();
-            request.insert("PairRecord".into(), Value::Dictionary(record.public_dict()));
-            request.insert("ProtocolVersion".into(), "2".into());
-            let mut options = Dictionary::new();
-            options.insert("ExtendedPairingErrors".into(), true.into());
-            request.insert("PairingOptions".into(), Value::Dictionary(options));
-            request.insert("HostName".into(), host_name.into());
-            match self.call("Pair", request) {
-                Ok(reply) => {
-                    record.escrow_bag = reply.get("EscrowBag").and_then(Value::as_data).map(<[u8]>::to_vec);
+            let request = Request::Pair {
+                pair_record: Some(record.public_dict()),
+                host_name: Some(host_name.to_string()),
+            };
+            match self.call(&request) {
+                Ok(Reply::Pair { escrow_bag }) => {
+                    record.escrow_bag = escrow_bag;
                     return Ok(record);
                 }
+                Ok(other) => return Err(unexpected(&other)),
                 Err(Error::Device { error, .. }) => match error {
                     DeviceError::PairingDialogResponsePending => {
                         let elapsed = started.elapsed();
@@ -330,7 +342,7 @@ impl LockdownClient {
                     DeviceError::UserDeniedPairing => return Err(Error::PairingDenied),
                     error => {
                         return Err(Error::Device {
-                            request: "Pair".into(),
+                            request: request.name().to_string(),
                             error,
                         });
                     }
@@ -342,67 +354,33 @@ impl LockdownClient {
 
     /// Asks the phone to forget this computer.
     pub fn unpair(&mut self, record: &PairRecord) -> Result<()> {
-        let mut request = Dictionary::new();
-        let mut host = Dictionary::new();
-        host.insert("HostID".into(), record.host_id.clone().into());
-        request.insert("PairRecord".into(), Value::Dictionary(host));
-        request.insert("ProtocolVersion".into(), "2".into());
-        self.call("Unpair", request)?;
+        let mut host = plist::Dictionary::new();
+        host.insert(crate::message::key::HOST_ID.into(), record.host_id.clone().into());
+        self.call(&Request::Unpair {
+            pair_record: Some(host),
+        })?;
         Ok(())
     }
+}
+
+/// A successful reply of the wrong kind; [`Reply::decode`] makes this impossible, but a
+/// protocol error is better than a panic.
+fn unexpected(reply: &Reply) -> Error {
+    Error::Protocol(format!("unexpected reply {reply:?}"))
 }
 
 fn handshake(
     config: Arc<rustls::ClientConfig>,
     mut stream: UsbmuxStream,
+    timeout: Duration,
 ) -> Result<StreamOwned<ClientConnection, UsbmuxStream>> {
     let mut conn = ClientConnection::new(config, tls::server_name())?;
     while conn.is_handshaking() {
         conn.complete_io(&mut stream).map_err(|e| match e.kind() {
             io::ErrorKind::InvalidData => Error::Protocol(format!("TLS handshake with the phone failed: {e}")),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout(REPLY_TIMEOUT.as_secs()),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::from_wire(e.into(), timeout),
             _ => Error::Io(e),
         })?;
     }
     Ok(StreamOwned::new(conn, stream))
-}
-
-/// A byte stream to a service on the phone.
-pub enum ServiceStream {
-    Plain(UsbmuxStream),
-    Tls(Box<StreamOwned<ClientConnection, UsbmuxStream>>),
-}
-
-impl ServiceStream {
-    pub fn socket(&self) -> &UsbmuxStream {
-        match self {
-            ServiceStream::Plain(s) => s,
-            ServiceStream::Tls(s) => &s.sock,
-        }
-    }
-}
-
-impl Read for ServiceStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ServiceStream::Plain(s) => s.read(buf),
-            ServiceStream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for ServiceStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            ServiceStream::Plain(s) => s.write(buf),
-            ServiceStream::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            ServiceStream::Plain(s) => s.flush(),
-            ServiceStream::Tls(s) => s.flush(),
-        }
-    }
 }

@@ -1,129 +1,101 @@
-//! lockdownd framing: a 4-byte big-endian length, then a plist. Requests go out as XML (every
-//! real client sends XML); either format is accepted on the way in. No I/O in the encoders and
-//! decoders; [`read_frame`] and [`write_frame`] apply them to any stream.
+//! Plist framing as lockdownd and every service built on it speak it: a 4-byte big-endian
+//! length, then a plist (docs/protocol.md §2.1). The frame holds any plist, a dictionary
+//! (lockdownd) or an array (DeviceLink, docs/protocol.md §2.7), in XML or binary; typing it is
+//! the message layer's job. Bytes in, bytes out: [`crate::wire`] applies this to streams.
 
-use std::io::{self, Read, Write};
-
-use crate::error::{Error, Result};
+use std::io;
 
 /// Real lockdown messages are a few KiB; a claimed length beyond this is hostile or broken,
 /// and is refused before anything is allocated.
 pub const MAX_FRAME: u32 = 1 << 20;
 
-pub fn encode_frame(message: &plist::Value) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
-    message
-        .to_writer_xml(&mut body)
-        .map_err(|e| Error::Protocol(format!("cannot encode plist: {e}")))?;
-    let length = u32::try_from(body.len()).map_err(|_| Error::Protocol("message too large".into()))?;
-    let mut out = Vec::with_capacity(4 + body.len());
-    out.extend_from_slice(&length.to_be_bytes());
-    out.extend_from_slice(&body);
+/// How a frame's plist is written. Every real client sends XML to lockdownd; mobilebackup2
+/// peers send binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Xml,
+    Binary,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("empty plist frame (length 0); the peer is not speaking the lockdown protocol")]
+    Empty,
+    #[error("plist frame claims {length} bytes, more than the {max} allowed; the peer is broken or hostile")]
+    TooLarge { length: u32, max: u32 },
+    #[error("frame body is not a plist ({0}); the peer is not speaking the lockdown protocol")]
+    NotPlist(String),
+    #[error("cannot encode the plist: {0}")]
+    Encode(String),
+    #[error("a {0}-byte message does not fit a frame")]
+    Oversized(usize),
+}
+
+/// One whole frame: length prefix and body.
+pub fn encode_frame(message: &plist::Value, format: Format) -> Result<Vec<u8>, CodecError> {
+    // Room for the prefix, filled in once the body's length is known.
+    let mut out = vec![0u8; 4];
+    let written = match format {
+        Format::Xml => message.to_writer_xml(&mut out),
+        Format::Binary => message.to_writer_binary(&mut out),
+    };
+    written.map_err(|e| CodecError::Encode(e.to_string()))?;
+    let length = u32::try_from(out.len() - 4).map_err(|_| CodecError::Oversized(out.len() - 4))?;
+    out[..4].copy_from_slice(&length.to_be_bytes());
     Ok(out)
 }
 
-/// Checks a frame length prefix.
-pub fn decode_length(prefix: [u8; 4]) -> Result<usize> {
-    let length = u32::from_be_bytes(prefix);
-    if length == 0 {
-        return Err(Error::Protocol("empty lockdown message".into()));
+/// Checks a length prefix against `max`.
+pub fn decode_length(prefix: [u8; 4], max: u32) -> Result<usize, CodecError> {
+    match u32::from_be_bytes(prefix) {
+        0 => Err(CodecError::Empty),
+        length if length > max => Err(CodecError::TooLarge { length, max }),
+        length => Ok(length as usize),
     }
-    if length > MAX_FRAME {
-        return Err(Error::Protocol(format!(
-            "lockdown message claims {length} bytes, more than the {MAX_FRAME} allowed"
-        )));
-    }
-    Ok(length as usize)
 }
 
-/// Parses a body as a dictionary. libimobiledevice turns control bytes in XML into spaces
+/// Parses a body, XML or binary. libimobiledevice turns control bytes in XML into spaces
 /// before parsing; we accept what the plist crate accepts and report the rest.
-pub fn decode_body(body: &[u8]) -> Result<plist::Dictionary> {
-    let value = plist::Value::from_reader(io::Cursor::new(body))
-        .map_err(|e| Error::Protocol(format!("lockdown message is not a plist: {e}")))?;
-    match value {
-        plist::Value::Dictionary(d) => Ok(d),
-        _ => Err(Error::Protocol("lockdown message is not a dictionary".into())),
-    }
-}
-
-/// Reads one frame. `Ok(None)` on a clean end of stream before the length prefix.
-pub fn read_frame<R: Read>(reader: &mut R) -> Result<Option<plist::Dictionary>> {
-    let mut prefix = [0u8; 4];
-    let mut filled = 0;
-    while filled < 4 {
-        match reader.read(&mut prefix[filled..]) {
-            Ok(0) if filled == 0 => return Ok(None),
-            Ok(0) => {
-                return Err(Error::Protocol("connection closed inside a length prefix".into()));
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(map_io(e)),
-        }
-    }
-    let length = decode_length(prefix)?;
-    // Grown as bytes arrive, not allocated from the claimed length.
-    let mut body = Vec::new();
-    reader.take(length as u64).read_to_end(&mut body).map_err(map_io)?;
-    if body.len() < length {
-        return Err(map_io(io::ErrorKind::UnexpectedEof.into()));
-    }
-    decode_body(&body).map(Some)
-}
-
-pub fn write_frame<W: Write>(writer: &mut W, message: &plist::Value) -> Result<()> {
-    let bytes = encode_frame(message)?;
-    writer.write_all(&bytes).map_err(map_io)?;
-    writer.flush().map_err(map_io)?;
-    Ok(())
-}
-
-fn map_io(e: io::Error) -> Error {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout(crate::client::REPLY_TIMEOUT.as_secs()),
-        io::ErrorKind::UnexpectedEof => Error::Protocol("connection closed in the middle of a message".into()),
-        _ => Error::Io(e),
-    }
+pub fn decode_body(body: &[u8]) -> Result<plist::Value, CodecError> {
+    plist::Value::from_reader(io::Cursor::new(body)).map_err(|e| CodecError::NotPlist(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plist::Value;
+
+    fn array() -> Value {
+        Value::Array(vec!["DLMessageVersionExchange".into(), 400u64.into(), 0u64.into()])
+    }
 
     #[test]
-    fn frame_round_trip() {
+    fn frames_carry_dictionaries_and_arrays_in_either_format() {
         let mut d = plist::Dictionary::new();
         d.insert("Request".into(), "QueryType".into());
-        let bytes = encode_frame(&plist::Value::Dictionary(d.clone())).unwrap();
-        assert_eq!(
-            u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize,
-            bytes.len() - 4
-        );
-        assert_eq!(read_frame(&mut &bytes[..]).unwrap(), Some(d));
+        for message in [Value::Dictionary(d), array()] {
+            for format in [Format::Xml, Format::Binary] {
+                let bytes = encode_frame(&message, format).unwrap();
+                let length = decode_length(bytes[..4].try_into().unwrap(), MAX_FRAME).unwrap();
+                assert_eq!(length, bytes.len() - 4);
+                assert_eq!(bytes[4..].starts_with(b"bplist00"), format == Format::Binary);
+                assert_eq!(decode_body(&bytes[4..]).unwrap(), message);
+            }
+        }
     }
 
     #[test]
-    fn malformed_frames_are_errors() {
-        assert_eq!(read_frame(&mut &b""[..]).unwrap(), None);
-        assert!(read_frame(&mut &[0u8, 0][..]).is_err(), "short prefix");
-        assert!(read_frame(&mut &[0xff, 0xff, 0xff, 0xff][..]).is_err(), "huge length");
-        assert!(read_frame(&mut &[0, 0, 0, 0][..]).is_err(), "zero length");
-        assert!(read_frame(&mut &[0, 0, 0, 9, b'x'][..]).is_err(), "truncated body");
-        assert!(
-            read_frame(&mut &[0, 0, 0, 3, b'a', b'b', b'c'][..]).is_err(),
-            "not a plist"
-        );
-    }
-
-    #[test]
-    fn accepts_binary_plist_replies() {
-        let mut d = plist::Dictionary::new();
-        d.insert("Type".into(), crate::LOCKDOWN_TYPE.into());
-        let mut body = Vec::new();
-        plist::Value::Dictionary(d.clone()).to_writer_binary(&mut body).unwrap();
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&body);
-        assert_eq!(read_frame(&mut &frame[..]).unwrap(), Some(d));
+    fn bad_lengths_and_bodies_are_errors() {
+        assert!(matches!(decode_length([0; 4], MAX_FRAME), Err(CodecError::Empty)));
+        assert!(matches!(
+            decode_length([0xff; 4], MAX_FRAME),
+            Err(CodecError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            decode_length([0, 0, 0, 9], 8),
+            Err(CodecError::TooLarge { .. })
+        ));
+        assert!(matches!(decode_body(b"abc"), Err(CodecError::NotPlist(_))));
     }
 }

@@ -1,37 +1,67 @@
 use std::fmt;
 use std::io;
+use std::time::Duration;
+
+use crate::wire::WireError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An `Error` string lockdownd sent back, typed where we act on it.
+/// An `Error` string lockdownd sends back (docs/protocol.md §2.3), typed where someone acts
+/// on it: the client to explain it, the simulated phone to send it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceError {
     PasswordProtected,
     UserDeniedPairing,
     PairingDialogResponsePending,
     InvalidHostId,
+    MissingHostId,
+    SessionActive,
     SessionInactive,
+    InvalidSessionId,
+    MissingService,
     InvalidService,
     MissingValue,
     GetProhibited,
+    SetProhibited,
+    RemoveProhibited,
+    MissingPairRecord,
     InvalidPairRecord,
+    InvalidRequest,
+    MissingRequest,
+    InternalError,
     Other(String),
 }
 
 impl DeviceError {
+    /// Every named error, so that each name is spelled once, in [`DeviceError::name`].
+    const NAMED: &[DeviceError] = &[
+        DeviceError::PasswordProtected,
+        DeviceError::UserDeniedPairing,
+        DeviceError::PairingDialogResponsePending,
+        DeviceError::InvalidHostId,
+        DeviceError::MissingHostId,
+        DeviceError::SessionActive,
+        DeviceError::SessionInactive,
+        DeviceError::InvalidSessionId,
+        DeviceError::MissingService,
+        DeviceError::InvalidService,
+        DeviceError::MissingValue,
+        DeviceError::GetProhibited,
+        DeviceError::SetProhibited,
+        DeviceError::RemoveProhibited,
+        DeviceError::MissingPairRecord,
+        DeviceError::InvalidPairRecord,
+        DeviceError::InvalidRequest,
+        DeviceError::MissingRequest,
+        DeviceError::InternalError,
+    ];
+
     pub fn from_name(name: &str) -> DeviceError {
-        match name {
-            "PasswordProtected" => DeviceError::PasswordProtected,
-            "UserDeniedPairing" => DeviceError::UserDeniedPairing,
-            "PairingDialogResponsePending" => DeviceError::PairingDialogResponsePending,
-            "InvalidHostID" => DeviceError::InvalidHostId,
-            "SessionInactive" => DeviceError::SessionInactive,
-            "InvalidService" => DeviceError::InvalidService,
-            "MissingValue" => DeviceError::MissingValue,
-            "GetProhibited" => DeviceError::GetProhibited,
-            "InvalidPairRecord" => DeviceError::InvalidPairRecord,
-            other => DeviceError::Other(other.to_string()),
-        }
+        DeviceError::NAMED
+            .iter()
+            .find(|e| e.name() == name)
+            .cloned()
+            .unwrap_or_else(|| DeviceError::Other(name.to_string()))
     }
 
     pub fn name(&self) -> &str {
@@ -40,11 +70,21 @@ impl DeviceError {
             DeviceError::UserDeniedPairing => "UserDeniedPairing",
             DeviceError::PairingDialogResponsePending => "PairingDialogResponsePending",
             DeviceError::InvalidHostId => "InvalidHostID",
+            DeviceError::MissingHostId => "MissingHostID",
+            DeviceError::SessionActive => "SessionActive",
             DeviceError::SessionInactive => "SessionInactive",
+            DeviceError::InvalidSessionId => "InvalidSessionID",
+            DeviceError::MissingService => "MissingService",
             DeviceError::InvalidService => "InvalidService",
             DeviceError::MissingValue => "MissingValue",
             DeviceError::GetProhibited => "GetProhibited",
+            DeviceError::SetProhibited => "SetProhibited",
+            DeviceError::RemoveProhibited => "RemoveProhibited",
+            DeviceError::MissingPairRecord => "MissingPairRecord",
             DeviceError::InvalidPairRecord => "InvalidPairRecord",
+            DeviceError::InvalidRequest => "InvalidRequest",
+            DeviceError::MissingRequest => "MissingRequest",
+            DeviceError::InternalError => "InternalError",
             DeviceError::Other(name) => name,
         }
     }
@@ -92,9 +132,22 @@ pub enum Error {
     PairRecordFile { path: String, message: String },
     #[error("the pair record for {0} is damaged (missing or unreadable keys); run `lifeboat pair` again")]
     BadPairRecord(String),
+    #[error("the pair record for {0} has no escrow bag, which {1} needs; run `lifeboat pair` again to get one")]
+    NoEscrowBag(String, String),
 }
 
 impl Error {
+    /// A framing failure on a stream whose replies may take up to `timeout`.
+    pub fn from_wire(e: WireError, timeout: Duration) -> Error {
+        match e {
+            // Rounded up: a 500 ms limit is not "0 seconds".
+            e if e.is_timeout() => Error::Timeout(timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0)),
+            WireError::Codec(e) => Error::Protocol(e.to_string()),
+            WireError::Truncated => Error::Protocol("connection closed in the middle of a message".into()),
+            WireError::Io(e) => Error::Io(e),
+        }
+    }
+
     /// The device's own error string, when this is one.
     pub fn device_error(&self) -> Option<&DeviceError> {
         match self {

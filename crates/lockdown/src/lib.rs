@@ -1,9 +1,10 @@
 //! lockdownd: the phone's gatekeeper on port 62078. Sessions over TLS, pairing (the Trust
 //! dialog), device values, and starting services such as AFC.
 //!
-//! [`codec`] and [`message`] are bytes-to-messages with no I/O, shared with `fake-iphone`;
-//! [`client`] drives a connection; [`pairing`] makes the certificates; [`store`] finds and
-//! keeps pair records.
+//! [`codec`] (plist frames) and [`message`] (typed requests and replies) turn bytes into
+//! messages with no I/O, shared with `fake-iphone`; [`wire`] reads and writes frames on a
+//! stream; [`client`] drives a connection; [`service`] opens any service on the phone;
+//! [`pairing`] makes the certificates; [`store`] finds and keeps pair records.
 
 pub mod client;
 pub mod codec;
@@ -11,8 +12,10 @@ pub mod error;
 pub mod message;
 pub mod pair_record;
 pub mod pairing;
+pub mod service;
 pub mod store;
 pub mod tls;
+pub mod wire;
 
 pub use client::{LockdownClient, ServiceInfo};
 pub use error::{DeviceError, Error, Result};
@@ -21,4 +24,5 @@ pub use store::PairRecordStore;
 
 /// The `Type` lockdownd answers to `QueryType`.
 pub const LOCKDOWN_TYPE: &str = "com.apple.mobile.lockdown";
-pub use client::{PairingProgress, ServiceStream};
+pub use client::PairingProgress;
+pub use service::{OpenOptions, ServiceStream};

@@ -1,9 +1,10 @@
 //! A pair record: what a computer keeps after the user tapped Trust. Certificates and keys
-//! are plist data holding PEM text; `HostID` and `SystemBUID` are strings (protocol.md 2.4).
+//! are plist data holding PEM text; `HostID` and `SystemBUID` are strings (docs/protocol.md §2.4).
 
 use plist::{Dictionary, Value};
 
 use crate::error::{Error, Result};
+use crate::message::key;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct PairRecord {
@@ -58,14 +59,14 @@ impl PairRecord {
                 .ok_or_else(|| Error::Protocol(format!("pair record has no {key}")))
         };
         Ok(PairRecord {
-            device_certificate: data("DeviceCertificate")?,
-            host_certificate: data("HostCertificate")?,
+            device_certificate: data(key::DEVICE_CERTIFICATE)?,
+            host_certificate: data(key::HOST_CERTIFICATE)?,
             host_private_key: data("HostPrivateKey")?,
-            root_certificate: data("RootCertificate")?,
+            root_certificate: data(key::ROOT_CERTIFICATE)?,
             root_private_key: data("RootPrivateKey")?,
-            host_id: string("HostID")?,
-            system_buid: string("SystemBUID")?,
-            escrow_bag: d.get("EscrowBag").and_then(Value::as_data).map(<[u8]>::to_vec),
+            host_id: string(key::HOST_ID)?,
+            system_buid: string(key::SYSTEM_BUID)?,
+            escrow_bag: d.get(key::ESCROW_BAG).and_then(Value::as_data).map(<[u8]>::to_vec),
             wifi_mac_address: d.get("WiFiMACAddress").and_then(Value::as_string).map(str::to_string),
             udid: d.get("UDID").and_then(Value::as_string).map(str::to_string),
         })
@@ -77,7 +78,7 @@ impl PairRecord {
         d.insert("HostPrivateKey".into(), Value::Data(self.host_private_key.clone()));
         d.insert("RootPrivateKey".into(), Value::Data(self.root_private_key.clone()));
         if let Some(bag) = &self.escrow_bag {
-            d.insert("EscrowBag".into(), Value::Data(bag.clone()));
+            d.insert(key::ESCROW_BAG.into(), Value::Data(bag.clone()));
         }
         if let Some(udid) = &self.udid {
             d.insert("UDID".into(), udid.clone().into());
@@ -88,11 +89,14 @@ impl PairRecord {
     /// What goes in the `Pair` request: like libimobiledevice, no private keys leave the host.
     pub fn public_dict(&self) -> Dictionary {
         let mut d = Dictionary::new();
-        d.insert("DeviceCertificate".into(), Value::Data(self.device_certificate.clone()));
-        d.insert("HostCertificate".into(), Value::Data(self.host_certificate.clone()));
-        d.insert("HostID".into(), self.host_id.clone().into());
-        d.insert("RootCertificate".into(), Value::Data(self.root_certificate.clone()));
-        d.insert("SystemBUID".into(), self.system_buid.clone().into());
+        d.insert(
+            key::DEVICE_CERTIFICATE.into(),
+            Value::Data(self.device_certificate.clone()),
+        );
+        d.insert(key::HOST_CERTIFICATE.into(), Value::Data(self.host_certificate.clone()));
+        d.insert(key::HOST_ID.into(), self.host_id.clone().into());
+        d.insert(key::ROOT_CERTIFICATE.into(), Value::Data(self.root_certificate.clone()));
+        d.insert(key::SYSTEM_BUID.into(), self.system_buid.clone().into());
         if let Some(mac) = &self.wifi_mac_address {
             d.insert("WiFiMACAddress".into(), mac.clone().into());
         }
