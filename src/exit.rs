@@ -50,15 +50,33 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
 
 /// What to do next, in this command line's words, for library errors that cannot name a
 /// command themselves.
-fn advice(error: &anyhow::Error) -> Option<String> {
-    error
-        .chain()
-        .find_map(|cause| match cause.downcast_ref::<transfer::verify::VerifyError>() {
-            Some(transfer::verify::VerifyError::NoManifest(dir)) => Some(format!(
-                "make one with `lifeboat verify --init {dir}`, then verify again later"
-            )),
-            _ => None,
-        })
+pub fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(transfer::verify::VerifyError::NoManifest(dir)) = cause.downcast_ref() {
+        return Some(format!(
+            "make one with `lifeboat verify --init {dir}`, then verify again later"
+        ));
+    }
+    if let Some(error) = cause.downcast_ref::<lockdown::Error>() {
+        if error.needs_pairing() {
+            return Some("run `lifeboat pair`".into());
+        }
+        if let lockdown::Error::Usbmux(inner) = error {
+            return advice(inner);
+        }
+    }
+    match cause.downcast_ref::<usbmux::Error>()? {
+        usbmux::Error::Unreachable { .. } if usbmux::transport::USB_SUPPORTED => {
+            Some("for USB directly: `--transport usb`".into())
+        }
+        usbmux::Error::UsbBusy { .. } => Some("for the daemon: `--transport daemon`".into()),
+        usbmux::Error::UsbUnavailable(_) => Some("to use usbmuxd: `--transport daemon`".into()),
+        _ => None,
+    }
+}
+
+/// The first advice any cause in the chain has.
+fn advice_for(error: &anyhow::Error) -> Option<String> {
+    error.chain().find_map(advice)
 }
 
 pub fn report(error: &anyhow::Error) -> ExitCode {
@@ -73,7 +91,7 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
         }
         message.push_str(&cause);
     }
-    if let Some(advice) = advice(error) {
+    if let Some(advice) = advice_for(error) {
         message.push_str("; ");
         message.push_str(&advice);
     }

@@ -145,7 +145,9 @@ fn a_revoked_pairing_says_so() {
     client.unpair(&record).expect("unpair");
     let err = connect(&mux).start_session(&record).unwrap_err();
     assert!(matches!(err, Error::PairingRevoked { .. }), "{err}");
-    assert!(err.to_string().contains("lifeboat pair"), "{err}");
+    // The library says what to do in the phone's terms; the command line names the command.
+    assert!(err.to_string().contains("Pair again and tap Trust"), "{err}");
+    assert!(err.needs_pairing());
 }
 
 #[test]

@@ -15,7 +15,15 @@ pub fn load_config(path: Option<PathBuf>) -> Result<Config> {
 
 pub fn run(mux: &UsbmuxClient, config_path: Option<PathBuf>, wait: Duration, device_timeout: Duration) -> Result<()> {
     let config = load_config(config_path)?;
-    match nightly::backup::run(mux, &config, wait, device_timeout) {
+    match nightly::backup::run(
+        mux,
+        &config,
+        &nightly::backup::RunOptions {
+            wait,
+            device_timeout,
+            advise: &crate::exit::advice,
+        },
+    ) {
         Outcome::NoPhone | Outcome::Ok | Outcome::Busy => Ok(()),
         Outcome::Incomplete => anyhow::bail!("the backup is incomplete; see the log"),
         Outcome::Failed => anyhow::bail!("the backup failed; see the log"),

@@ -1,6 +1,6 @@
 //! A blocking AFC client that keeps several requests in flight on one connection. The phone
 //! answers in arrival order with the request's packet number, so replies are matched by
-//! number and per-request latency does not cap throughput (protocol.md 3.6).
+//! number and per-request latency does not cap throughput (docs/protocol.md §3.6).
 
 use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};

@@ -1,4 +1,4 @@
-//! The 40-byte AFC header and typed requests and replies (protocol.md 3.1-3.2). Pure
+//! The 40-byte AFC header and typed requests and replies (docs/protocol.md §3.1-3.2). Pure
 //! functions over bytes; [`crate::wire`] applies them to streams.
 
 use crate::status::AfcStatus;
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn matches_captured_bytes() {
-        // protocol.md 4: pymobiledevice3's first ReadDir "/DCIM".
+        // docs/protocol.md §4: pymobiledevice3's first ReadDir "/DCIM".
         let bytes = Request::ReadDir { path: "/DCIM".into() }.encode(0);
         let h = Header::decode(bytes[..40].try_into().unwrap(), 1 << 20).unwrap();
         assert_eq!((h.entire_length, h.this_length, h.operation), (0x2e, 0x2e, 3));

@@ -1,5 +1,5 @@
 //! The NUL-separated key/value lists of GetFileInfo and GetDeviceInfo, and ReadDir's name
-//! list (protocol.md 3.3).
+//! list (docs/protocol.md §3.3).
 
 use std::borrow::Cow;
 

@@ -1,4 +1,4 @@
-//! `make-library`: a media folder as a real phone's AFC root shows it (photos.md A):
+//! `make-library`: a media folder as a real phone's AFC root shows it (docs/photos.md §A):
 //! `DCIM/1xxAPPLE/IMG_nnnn.*`, Live Photo pairs, `.AAE` sidecars, edited renders under
 //! `PhotoData/Mutations`, iCloud originals under `PhotoData/CPLAssets`, and a
 //! `PhotoData/Photos.sqlite` in WAL mode whose schema matches the iOS version asked for.

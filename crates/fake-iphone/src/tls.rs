@@ -1,6 +1,6 @@
 //! The phone's side of TLS: the server of a lockdown session, fed one record at a time from
 //! the socket so that nothing past the TLS stream is swallowed when a client turns back to
-//! plaintext after `StopSession` (protocol.md 2.6).
+//! plaintext after `StopSession` (docs/protocol.md §2.6).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! lockdownd values of a simulated phone, in the domains real tools read (protocol.md 2.8).
+//! lockdownd values of a simulated phone, in the domains real tools read (docs/protocol.md §2.8).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -110,19 +110,15 @@ pub enum Error {
     Device { request: String, error: DeviceError },
     #[error("the iPhone is locked. Unlock it with its passcode, then try again")]
     Locked,
-    #[error(
-        "the iPhone's owner tapped \"Don't Trust\". Unplug and replug the phone, then run `lifeboat pair` and tap Trust"
-    )]
+    #[error("the iPhone's owner tapped \"Don't Trust\". Unplug and replug the phone, then pair again and tap Trust")]
     PairingDenied,
-    #[error(
-        "nobody tapped Trust on the iPhone within {0} seconds. Unlock the iPhone, tap Trust, and run `lifeboat pair` again"
-    )]
+    #[error("nobody tapped Trust on the iPhone within {0} seconds. Unlock the iPhone, pair again and tap Trust")]
     PairingTimeout(u64),
-    #[error("this computer is not paired with the iPhone {udid}. Run `lifeboat pair`, unlock the iPhone and tap Trust")]
-    NotPaired { udid: String },
     #[error(
-        "the iPhone {udid} no longer trusts this computer (its pairing was reset). Run `lifeboat pair` again and tap Trust"
+        "this computer is not paired with the iPhone {udid}. Pair it: unlock the iPhone and tap Trust when it asks"
     )]
+    NotPaired { udid: String },
+    #[error("the iPhone {udid} no longer trusts this computer (its pairing was reset). Pair again and tap Trust")]
     PairingRevoked { udid: String },
     #[error("secure session with the phone failed: {0}")]
     Tls(#[from] rustls::Error),
@@ -130,13 +126,26 @@ pub enum Error {
     Certificate(String),
     #[error("pair record {path}: {message}")]
     PairRecordFile { path: String, message: String },
-    #[error("the pair record for {0} is damaged (missing or unreadable keys); run `lifeboat pair` again")]
+    #[error("the pair record for {0} is damaged (missing or unreadable keys); pair again")]
     BadPairRecord(String),
-    #[error("the pair record for {0} has no escrow bag, which {1} needs; run `lifeboat pair` again to get one")]
+    #[error("the pair record for {0} has no escrow bag, which {1} needs; pair again to get one")]
     NoEscrowBag(String, String),
 }
 
 impl Error {
+    /// Whether pairing again (the Trust dialog) is what the user should do next.
+    pub fn needs_pairing(&self) -> bool {
+        matches!(
+            self,
+            Error::PairingDenied
+                | Error::PairingTimeout(_)
+                | Error::NotPaired { .. }
+                | Error::PairingRevoked { .. }
+                | Error::BadPairRecord(_)
+                | Error::NoEscrowBag(..)
+        )
+    }
+
     /// A framing failure on a stream whose replies may take up to `timeout`.
     pub fn from_wire(e: WireError, timeout: Duration) -> Error {
         match e {

@@ -1,5 +1,5 @@
 //! Pairing certificates, made as libimobiledevice (OpenSSL builds) and pymobiledevice3 make
-//! them (protocol.md 2.5): RSA-2048 root and host keys, SHA-256 signatures, empty subject and
+//! them (docs/protocol.md §2.5): RSA-2048 root and host keys, SHA-256 signatures, empty subject and
 //! issuer names, a self-signed CA root, and host and device certificates signed by the root.
 //! The device certificate certifies the phone's own public key (`DevicePublicKey`).
 

@@ -1,6 +1,6 @@
 //! TLS for lockdown sessions and services. The computer is the TLS client and presents its
 //! host certificate; the phone's certificate is not verified, as no real client verifies it
-//! (its names are empty, so no standard check could pass) (protocol.md 2.6).
+//! (its names are empty, so no standard check could pass) (docs/protocol.md §2.6).
 
 use std::sync::Arc;
 

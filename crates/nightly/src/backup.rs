@@ -137,6 +137,27 @@ fn export_options(phone: &Phone) -> ExportOptions {
     }
 }
 
+/// What the command line advises for an error it knows (a command to run), so the log
+/// says what the terminal would; library errors do not name commands themselves.
+pub type Advice<'a> = &'a dyn Fn(&(dyn std::error::Error + 'static)) -> Option<String>;
+
+/// How a run goes, beside the configuration.
+pub struct RunOptions<'a> {
+    /// How long to wait for a configured phone.
+    pub wait: Duration,
+    /// The longest the phone may be silent.
+    pub device_timeout: Duration,
+    pub advise: Advice<'a>,
+}
+
+/// An error as one line of the log, with the advice for it.
+fn line(error: &(dyn std::error::Error + 'static), advise: Advice) -> String {
+    match advise(error) {
+        Some(advice) => format!("{error}; {advice}"),
+        None => error.to_string(),
+    }
+}
+
 /// Below this much free space the phone is called nearly full in the log.
 const NEARLY_FULL: u64 = 1_000_000_000;
 
@@ -146,7 +167,7 @@ fn back_up(
     device: &Device,
     phone: &Phone,
     config: &Config,
-    device_timeout: Duration,
+    options: &RunOptions,
     record: &mut RunRecord,
     log: &mut Log,
 ) -> Outcome {
@@ -155,7 +176,7 @@ fn back_up(
     let job = ExportJob {
         dest: dest.clone(),
         options: export_options(phone),
-        device_timeout,
+        device_timeout: options.device_timeout,
     };
     let lock = match job.lock() {
         Ok(lock) => lock,
@@ -175,12 +196,10 @@ fn back_up(
     let pair_record = match store.load(&device.udid) {
         Ok(Some((record, _))) => record,
         _ => {
-            record.errors.push(
-                lockdown::Error::NotPaired {
-                    udid: device.udid.clone(),
-                }
-                .to_string(),
-            );
+            let error = lockdown::Error::NotPaired {
+                udid: device.udid.clone(),
+            };
+            record.errors.push(line(&error, options.advise));
             return Outcome::Failed;
         }
     };
@@ -202,7 +221,7 @@ fn back_up(
         )),
         Ok(_) => {}
         Err(e) => {
-            record.errors.push(e.to_string());
+            record.errors.push(line(&e, options.advise));
             return Outcome::Failed;
         }
     }
@@ -216,7 +235,7 @@ fn back_up(
             return Outcome::Failed;
         }
         Err(e) => {
-            record.errors.push(e.to_string());
+            record.errors.push(line(&e, options.advise));
             return Outcome::Failed;
         }
     };
@@ -312,8 +331,9 @@ pub fn notify(command: &str, summary: &serde_json::Value, log: &mut Log) {
     }
 }
 
-/// The whole run. Returns how it ended; the status file and log are written either way. `device_timeout` is the longest the phone may be silent.
-pub fn run(mux: &UsbmuxClient, config: &Config, wait: Duration, device_timeout: Duration) -> Outcome {
+/// The whole run. Returns how it ended; the status file and log are written either way.
+pub fn run(mux: &UsbmuxClient, config: &Config, options: &RunOptions) -> Outcome {
+    let wait = options.wait;
     let state_dir = config.state_dir();
     let mut log = Log::open(&config.log_dir());
     let names: Vec<&str> = config.phones.iter().map(Phone::label).collect();
@@ -344,7 +364,7 @@ pub fn run(mux: &UsbmuxClient, config: &Config, wait: Duration, device_timeout: 
         log: log.path.as_ref().map(|p| p.display().to_string()),
         ..Default::default()
     };
-    let outcome = back_up(mux, &device, phone, config, device_timeout, &mut record, &mut log);
+    let outcome = back_up(mux, &device, phone, config, options, &mut record, &mut log);
     record.finished = status::now();
     record.outcome = outcome.label().into();
     for error in &record.errors {

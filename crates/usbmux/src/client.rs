@@ -90,7 +90,7 @@ impl UsbmuxClient {
     #[cfg(not(all(feature = "usb", target_os = "linux")))]
     fn over_usb(_address: UsbmuxAddress, _usb: UsbSettings, _auto: bool) -> Result<UsbmuxClient> {
         Err(Error::UsbUnavailable(if cfg!(target_os = "linux") {
-            "this lifeboat was built without the `usb` feature; start usbmuxd and use --transport daemon, or reinstall with the default features"
+            "this lifeboat was built without USB support; start usbmuxd and go through it, or reinstall with the default features"
         } else {
             "that needs Linux; on macOS and Windows lifeboat uses Apple's own usbmuxd (installed with Finder, iTunes or the Apple Devices app)"
         }))

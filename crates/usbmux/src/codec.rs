@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn matches_libusbmuxd_header_bytes() {
-        // protocol.md §4: idevice_id's ListDevices header for a 427-byte packet, tag 1.
+        // docs/protocol.md §4: idevice_id's ListDevices header for a 427-byte packet, tag 1.
         let h = Header {
             length: 0x1ab,
             version: 1,

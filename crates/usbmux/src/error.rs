@@ -6,7 +6,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error(
         "cannot reach usbmuxd at {address}: {source}. Is the usbmuxd service running? (Linux: install and start `usbmuxd`{}; macOS and Windows: Apple's own service, installed with Finder/iTunes)",
-        if crate::transport::USB_SUPPORTED { ", or let lifeboat use USB directly with `--transport usb`" } else { "" }
+        if crate::transport::USB_SUPPORTED { ", or let lifeboat talk to the iPhone over USB directly" } else { "" }
     )]
     Unreachable {
         address: String,
@@ -36,7 +36,7 @@ pub enum Error {
     )]
     UsbPermission { udid: String, node: String },
     #[error(
-        "{holder} holds the USB interface of the iPhone {udid}, so lifeboat cannot open it directly. Use the daemon (`--transport daemon`, with usbmuxd running), or stop it first: `sudo systemctl stop usbmuxd`"
+        "{holder} holds the USB interface of the iPhone {udid}, so lifeboat cannot open it directly. Go through the daemon (with usbmuxd running), or stop it first: `sudo systemctl stop usbmuxd`"
     )]
     UsbBusy { udid: String, holder: String },
     #[error("cannot open the iPhone {udid} over USB: {message}")]

@@ -1,6 +1,6 @@
 //! The phone's photo library: Photos.sqlite joined with the files actually present.
 //!
-//! Table and column names differ across iOS versions (photos.md A4), so they are found at
+//! Table and column names differ across iOS versions (docs/photos.md §A4), so they are found at
 //! run time. DCIM alone is not the library: originals that came through iCloud live under
 //! PhotoData/CPLAssets, edits under PhotoData/Mutations, and Live Photo videos have no row of
 //! their own. Files present but unknown to the database are kept too, so nothing on the
