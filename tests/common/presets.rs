@@ -56,8 +56,28 @@ pub fn every_kind(ios: &str) -> LibrarySpec {
         trashed: 2,
         hidden: 1,
         albums: 2,
+        shared: 0,
+        bursts: 0,
         truncated: 0,
         photo_padding: 20_000,
         video_padding: 60_000,
+    }
+}
+
+/// What people keep beside their photos: iCloud originals under UUID names, shared albums,
+/// bursts, albums (some photos in two), and metadata on many assets (make-library spreads
+/// titles, captions, keywords, people, favorites, places and time zones over them).
+pub fn kept(ios: &str) -> LibrarySpec {
+    LibrarySpec {
+        ios: ios.into(),
+        photos: 12,
+        videos: 1,
+        live: 1,
+        edited: 1,
+        cpl: 3,
+        albums: 2,
+        shared: 3,
+        bursts: 1,
+        ..Default::default()
     }
 }

@@ -55,6 +55,12 @@ struct MakeLibrary {
     /// Originals that came through iCloud Photos (PhotoData/CPLAssets).
     #[arg(long, default_value_t = 0)]
     cpl: usize,
+    /// Photos in iCloud Shared Albums (PhotoData/PhotoCloudSharingData).
+    #[arg(long, default_value_t = 0)]
+    shared: usize,
+    /// Bursts of three frames, one of them picked.
+    #[arg(long, default_value_t = 0)]
+    bursts: usize,
     /// JPEG photos cut short on the phone itself (copy "correctly", fail a structure check).
     #[arg(long, default_value_t = 0)]
     truncated: usize,
@@ -150,6 +156,8 @@ fn make_library(args: MakeLibrary) -> anyhow::Result<()> {
         hidden: args.hidden,
         albums: args.albums,
         cpl: args.cpl,
+        shared: args.shared,
+        bursts: args.bursts,
         truncated: args.truncated,
         photo_padding: args.photo_bytes,
         video_padding: args.video_bytes,
