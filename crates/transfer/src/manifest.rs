@@ -57,31 +57,31 @@ impl Manifest {
     pub fn index(&self) -> rusqlite::Result<ManifestIndex> {
         let mut statement = self
             .conn
-            .prepare("SELECT asset_id, device_path, size, device_mtime_ns, dest_path FROM files")?;
+            .prepare("SELECT asset_id, device_path, size, device_mtime_ns, dest_path, sha256 FROM files")?;
         // Sized up front: a 50,000-row index grown by doubling holds a third more than it needs.
         let count: i64 = self.conn.query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))?;
         let count = usize::try_from(count).unwrap_or(0);
         let mut index = ManifestIndex {
+            text: String::with_capacity(count * 24),
             rows: Vec::with_capacity(count),
             by_device: HashMap::with_capacity(count),
             by_dest: HashMap::with_capacity(count),
         };
-        let rows = statement.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let device = device_key(
+                row.get_ref(1)?.as_str()?,
                 row.get::<_, i64>(2)? as u64,
                 row.get::<_, i64>(3)? as u64,
-                row.get::<_, String>(4)?,
-            ))
-        })?;
-        for row in rows {
-            let (asset_id, device_path, size, mtime_ns, dest_path) = row?;
-            let at = index.rows.len();
-            index.by_device.insert((device_path, size, mtime_ns), at);
-            index.by_dest.insert(dest_path.to_lowercase(), at);
-            index.rows.push(IndexedRow { asset_id, dest_path });
+            );
+            index.push(
+                row.get_ref(0)?.as_str()?,
+                device,
+                row.get_ref(4)?.as_str()?,
+                row.get_ref(5)?.as_str()?,
+            );
         }
+        index.text.shrink_to_fit();
         Ok(index)
     }
 
@@ -125,34 +125,119 @@ impl Manifest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexedRow {
-    pub asset_id: String,
-    pub dest_path: String,
+/// A 64-bit digest of `parts` (SipHash with fixed keys: the same in every run).
+fn digest(parts: &[&[u8]]) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::hash::DefaultHasher::new();
+    for part in parts {
+        hasher.write(part);
+        hasher.write_u8(0xff);
+    }
+    hasher.finish()
 }
 
-/// The manifest in memory, for lookups by device file and by destination name.
+fn device_key(device_path: &str, size: u64, mtime_ns: u64) -> u64 {
+    digest(&[device_path.as_bytes(), &size.to_le_bytes(), &mtime_ns.to_le_bytes()])
+}
+
+/// The key an asset's rows are known by in the index.
+pub fn asset_key(asset_id: &str) -> u64 {
+    digest(&[asset_id.as_bytes()])
+}
+
+fn dest_key(dest_path: &str) -> u64 {
+    digest(&[dest_path.to_lowercase().as_bytes()])
+}
+
+const NONE: u32 = u32::MAX;
+
+/// One row, in 32 bytes: its asset and content by digest, its destination in the index's text.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedRow {
+    asset: u64,
+    sha: u64,
+    dest_start: u32,
+    dest_len: u32,
+    /// The next row of the same device file (the album layout's hard links), or `NONE`.
+    next_same_device: u32,
+}
+
+impl IndexedRow {
+    pub fn asset_key(&self) -> u64 {
+        self.asset
+    }
+}
+
+/// The manifest in memory, for lookups by device file and by destination name. Kept
+/// compact for libraries of hundreds of thousands of files: identities are 64-bit digests
+/// (SipHash; a false match among a million rows has odds near 1 in 10^7), destination
+/// paths sit back to back in one string.
 #[derive(Debug, Default)]
 pub struct ManifestIndex {
+    text: String,
     rows: Vec<IndexedRow>,
-    by_device: HashMap<(String, u64, u64), usize>,
+    /// Device key -> the first row of that device file.
+    by_device: HashMap<u64, u32>,
     /// Keyed by the lower-cased destination path: on the case-insensitive file systems of
     /// macOS and Windows, names that differ only in case are one file.
-    by_dest: HashMap<String, usize>,
+    by_dest: HashMap<u64, u32>,
 }
 
 impl ManifestIndex {
+    fn push(&mut self, asset_id: &str, device: u64, dest_path: &str, sha256: &str) {
+        let at = self.rows.len() as u32;
+        let next_same_device = self.by_device.insert(device, at).unwrap_or(NONE);
+        self.by_dest.insert(dest_key(dest_path), at);
+        self.rows.push(IndexedRow {
+            asset: asset_key(asset_id),
+            sha: digest(&[sha256.as_bytes()]),
+            dest_start: self.text.len() as u32,
+            dest_len: dest_path.len() as u32,
+            next_same_device,
+        });
+        self.text.push_str(dest_path);
+    }
+
+    /// The destination path of `row`.
+    pub fn dest(&self, row: &IndexedRow) -> &str {
+        let start = row.dest_start as usize;
+        self.text.get(start..start + row.dest_len as usize).unwrap_or("")
+    }
+
     /// The row for this exact device file (same path, size and time), if exported.
     pub fn find(&self, device_path: &str, size: u64, mtime_ns: u64) -> Option<&IndexedRow> {
-        // A borrowed tuple key would avoid this allocation; a plan is not hot enough to care.
         self.by_device
-            .get(&(device_path.to_string(), size, mtime_ns))
-            .map(|&at| &self.rows[at])
+            .get(&device_key(device_path, size, mtime_ns))
+            .map(|&at| &self.rows[at as usize])
+    }
+
+    /// Every destination this exact device file was exported to.
+    pub fn dests_of(&self, device_path: &str, size: u64, mtime_ns: u64) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut at = self
+            .by_device
+            .get(&device_key(device_path, size, mtime_ns))
+            .copied()
+            .unwrap_or(NONE);
+        while let Some(row) = self.rows.get(at as usize) {
+            out.push(self.dest(row));
+            at = row.next_same_device;
+        }
+        out
     }
 
     /// The row whose destination is `dest_path`, compared without case.
     pub fn by_dest(&self, dest_path: &str) -> Option<&IndexedRow> {
-        self.by_dest.get(&dest_path.to_lowercase()).map(|&at| &self.rows[at])
+        let row = &self.rows[*self.by_dest.get(&dest_key(dest_path))? as usize];
+        // The text is at hand: a digest match is confirmed.
+        (self.dest(row).to_lowercase() == dest_path.to_lowercase()).then_some(row)
+    }
+
+    /// Whether the file recorded at `dest_path` has the SHA-256 `sha256` (hex); `None`
+    /// when no row records that path.
+    pub fn same_content(&self, dest_path: &str, sha256: &str) -> Option<bool> {
+        self.by_dest(dest_path)
+            .map(|row| row.sha == digest(&[sha256.as_bytes()]))
     }
 }
 
