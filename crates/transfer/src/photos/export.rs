@@ -18,6 +18,7 @@ use crate::fs::lock::{self, FolderLock, LockError};
 use crate::manifest::{self, Manifest};
 use crate::photos::library::{Library, Source};
 use crate::photos::plan::{ExportOptions, ExportReport, Namer, Planned, plan_with};
+use crate::photos::sidecars;
 use crate::photos::sink::Sink;
 use crate::photos::sums::write_sums;
 use crate::threaded;
@@ -183,7 +184,8 @@ pub fn export<S: Read + Write>(
     progress.planned(planned.len() as u64, planned.iter().map(|p| p.size).sum());
     for folder in planned
         .iter()
-        .filter_map(|p| p.dest_path.rsplit_once('/').map(|(d, _)| d))
+        .flat_map(|p| std::iter::once(&p.dest_path).chain(&p.links))
+        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
         .collect::<BTreeSet<_>>()
     {
         fs::create_dir_all(dest.join(folder)).map_err(dest_err(&dest.join(folder)))?;
@@ -223,12 +225,14 @@ pub fn export<S: Read + Write>(
     let fetched = threaded::fetch(afc, &remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink);
     // Whatever happened, what was completely written is recorded.
     let flushed = sink.flush();
-    let touched = std::mem::take(&mut sink.touched);
+    let mut touched = std::mem::take(&mut sink.touched);
     let manifest_error = sink.manifest_error.take();
     if let Some(e) = manifest_error {
         return Err(manifest_err(e));
     }
     flushed.map_err(dest_err(dest))?;
+    let rows = sidecars::write(dest, &mut report, &mut touched).map_err(dest_err(dest))?;
+    manifest.record(&rows).map_err(manifest_err)?;
     write_sums(dest, &manifest, &touched).map_err(dest_err(dest))?;
     match fetched {
         // Writing a file failed: the destination is the problem, not the phone.

@@ -9,8 +9,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
+use crate::photos::meta::{self, Burst, Metadata};
 use crate::photos::walk::DeviceFile;
 
 /// Core Data counts seconds from 2001-01-01.
@@ -68,6 +69,23 @@ pub struct Asset {
     pub resources: Vec<Resource>,
     /// The original is only in iCloud ("Optimize iPhone Storage").
     pub cloud_only: bool,
+    /// The name Photos keeps for the original where the file is stored under another
+    /// (iCloud originals under `PhotoData/CPLAssets` are named by UUID; docs/photos.md §A1, §A4).
+    pub original_name: Option<String>,
+    /// The iCloud Shared Album the asset came from (`PhotoData/PhotoCloudSharingData`).
+    pub shared_album: Option<String>,
+    /// Title, caption, keywords, people, favorite, place, burst; `None` when there is none.
+    pub meta: Option<Box<Metadata>>,
+}
+
+impl Asset {
+    /// The file name the original is exported under: Photos' original name for iCloud
+    /// originals, else the name on the phone.
+    pub fn export_name(&self) -> &str {
+        self.original_name
+            .as_deref()
+            .unwrap_or_else(|| crate::photos::naming::file_name(&self.original_path))
+    }
 }
 
 /// Where the asset list came from.
@@ -199,35 +217,15 @@ fn companions(present: &mut Present, original: &str, kind: MediaKind, resources:
 /// Builds the library from a copied Photos.sqlite and the files present.
 pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, LibraryError> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    let tables: HashSet<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let schema = meta::Schema::read(&conn)?;
     let asset_table = ["ZASSET", "ZGENERICASSET"]
         .into_iter()
-        .find(|t| tables.contains(*t))
+        .find(|t| schema.has_table(t))
         .ok_or(LibraryError::NoAssetTable)?;
-    let columns: HashSet<String> = conn
-        .prepare(&format!("SELECT name FROM pragma_table_info('{asset_table}')"))?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    // Optional columns read as a constant when this iOS version lacks them.
-    let column = |name: &str, default: &str| {
-        if columns.contains(name) {
-            name.to_string()
-        } else {
-            default.to_string()
-        }
-    };
-    let offsets = utc_offsets(&conn, &tables, &columns)?;
-    let sql = format!(
-        "SELECT Z_PK, ZUUID, ZDIRECTORY, ZFILENAME, {}, {}, {}, {} FROM {asset_table}",
-        column("ZDATECREATED", "NULL"),
-        column("ZKIND", "0"),
-        column("ZTRASHEDSTATE", "0"),
-        column("ZHIDDEN", "0"),
-    );
-    let albums = album_titles(&conn, &tables)?;
+    let sql = asset_query(&schema, asset_table)?;
+    let albums = album_titles(&schema)?;
+    let keywords = meta::keywords(&schema)?;
+    let people = meta::people(&schema)?;
     let mut present = Present::new(files);
     // Sized up front: 50,000 assets grown by doubling would hold 65,536 slots, and the
     // last doubling briefly needs both the old block and the new one. (Capped, so that a
@@ -236,21 +234,10 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
     let mut assets = Vec::with_capacity(usize::try_from(rows).unwrap_or(0).min(1 << 20));
     let mut skipped = Vec::new();
     let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map([], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, Option<String>>(1)?,
-            row.get::<_, Option<String>>(2)?,
-            row.get::<_, Option<String>>(3)?,
-            row.get::<_, Option<f64>>(4)?,
-            row.get::<_, Option<i64>>(5)?,
-            row.get::<_, Option<i64>>(6)?,
-            row.get::<_, Option<i64>>(7)?,
-        ))
-    })?;
-    for row in rows {
-        let (pk, uuid, directory, filename, created, kind, trashed, hidden) = row?;
-        let (Some(directory), Some(filename)) = (directory, filename) else {
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let row = Row::read(row)?;
+        let (Some(directory), Some(filename)) = (row.directory, row.filename) else {
             continue;
         };
         // A database row naming a path outside the media tree is not followed.
@@ -266,7 +253,7 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             continue;
         }
         let original_path = format!("{directory}/{filename}");
-        let kind = if kind == Some(1) {
+        let kind = if row.kind == Some(1) {
             MediaKind::Video
         } else {
             MediaKind::Photo
@@ -283,19 +270,39 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
         companions(&mut present, &original_path, kind, &mut resources);
         // Most assets have one file; a Vec's first growth reserves four.
         resources.shrink_to_fit();
+        // Only iCloud originals are stored under a name other than their own (§A1).
+        let original_name = row
+            .original_name
+            .filter(|name| *name != filename && original_path.starts_with(CPL_ROOT))
+            .filter(|name| crate::fs::names::check_listed(name).is_ok() && !name.contains('\\'));
+        let (asset_albums, shared_album) = albums.get(&row.pk).cloned().unwrap_or_default();
+        let metadata = Metadata {
+            title: row.title.filter(|t| !t.trim().is_empty()),
+            caption: row.caption.filter(|t| !t.trim().is_empty()),
+            keywords: keywords.get(&row.pk).cloned().unwrap_or_default(),
+            people: people.get(&row.pk).cloned().unwrap_or_default(),
+            favorite: row.favorite == Some(1),
+            location: meta::location(row.latitude, row.longitude),
+            burst: Burst::from_columns(row.burst, row.pick),
+        };
         assets.push(Asset {
-            id: uuid.unwrap_or_else(|| original_path.clone()),
+            id: row.uuid.unwrap_or_else(|| original_path.clone()),
             kind,
-            created: created.map(|c| (c + CORE_DATA_EPOCH).round() as i64),
-            utc_offset: offsets.get(&pk).copied(),
-            trashed: trashed == Some(1),
-            hidden: hidden == Some(1),
-            albums: albums.get(&pk).cloned().unwrap_or_default(),
+            created: row.created.map(|c| (c + CORE_DATA_EPOCH).round() as i64),
+            // Offsets beyond ±18 h are not time zones; leave those dates in UTC.
+            utc_offset: row.offset.filter(|o| o.abs() <= 18 * 3600),
+            trashed: row.trashed == Some(1),
+            hidden: row.hidden == Some(1),
+            albums: asset_albums,
+            shared_album: shared_album.or_else(|| shared_folder(&original_path)),
             original_path,
             resources,
             cloud_only,
+            original_name,
+            meta: (!metadata.is_empty()).then(|| Box::new(metadata)),
         });
     }
+    drop(rows);
     drop(statement);
     assets.extend(unknown_files(&mut present, files));
     // Held for the whole run: without the slack of growing by doubling.
@@ -309,64 +316,170 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
     })
 }
 
-/// Each asset's `ZTIMEZONEOFFSET` from ZADDITIONALASSETATTRIBUTES, by asset key, when the
-/// database has the table and columns (it is optional: dates fall back to UTC).
-fn utc_offsets(
-    conn: &Connection,
-    tables: &HashSet<String>,
-    asset_columns: &HashSet<String>,
-) -> Result<HashMap<i64, i64>, LibraryError> {
-    let mut out = HashMap::new();
-    if !tables.contains("ZADDITIONALASSETATTRIBUTES") || !asset_columns.contains("ZADDITIONALATTRIBUTES") {
+const CPL_ROOT: &str = "PhotoData/CPLAssets/";
+/// iCloud Shared Albums (docs/photos.md §A1).
+pub const SHARED_ROOT: &str = "PhotoData/PhotoCloudSharingData";
+
+/// For a file under PhotoCloudSharingData the database does not place in an album, the
+/// album's folder (`<person>/<album>/…`) stands for its name.
+fn shared_folder(path: &str) -> Option<String> {
+    let rest = path.strip_prefix(SHARED_ROOT)?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let (_person, album, _file) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(album.to_string())
+}
+
+/// One row of the asset query.
+struct Row {
+    pk: i64,
+    uuid: Option<String>,
+    directory: Option<String>,
+    filename: Option<String>,
+    created: Option<f64>,
+    kind: Option<i64>,
+    trashed: Option<i64>,
+    hidden: Option<i64>,
+    favorite: Option<i64>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    burst: Option<String>,
+    pick: Option<i64>,
+    offset: Option<i64>,
+    original_name: Option<String>,
+    title: Option<String>,
+    caption: Option<String>,
+}
+
+impl Row {
+    fn read(row: &rusqlite::Row) -> rusqlite::Result<Row> {
+        // A value of an unexpected type (a hostile or damaged database) reads as unknown.
+        let text = |i| row.get::<_, Option<String>>(i).unwrap_or(None);
+        let int = |i| row.get::<_, Option<i64>>(i).unwrap_or(None);
+        let real = |i| row.get::<_, Option<f64>>(i).unwrap_or(None);
+        Ok(Row {
+            pk: row.get(0)?,
+            uuid: text(1),
+            directory: text(2),
+            filename: text(3),
+            created: real(4),
+            kind: int(5),
+            trashed: int(6),
+            hidden: int(7),
+            favorite: int(8),
+            latitude: real(9),
+            longitude: real(10),
+            burst: text(11),
+            pick: int(12),
+            offset: int(13),
+            original_name: text(14),
+            title: text(15),
+            caption: text(16),
+        })
+    }
+}
+
+/// The asset query for this schema: the asset table's columns (a constant for any this
+/// version lacks), joined with ZADDITIONALASSETATTRIBUTES and ZASSETDESCRIPTION where
+/// they exist (docs/photos.md §A4).
+fn asset_query(schema: &meta::Schema, asset_table: &str) -> Result<String, LibraryError> {
+    let columns = schema.columns(asset_table)?;
+    let column = |name: &str, default: &str| {
+        if columns.contains(name) {
+            format!("a.{name}")
+        } else {
+            default.to_string()
+        }
+    };
+    let mut select: Vec<String> = ["Z_PK", "ZUUID", "ZDIRECTORY", "ZFILENAME"]
+        .iter()
+        .map(|c| format!("a.{c}"))
+        .collect();
+    for (name, default) in [
+        ("ZDATECREATED", "NULL"),
+        ("ZKIND", "0"),
+        ("ZTRASHEDSTATE", "0"),
+        ("ZHIDDEN", "0"),
+    ]
+    .into_iter()
+    .chain(meta::ASSET_COLUMNS)
+    {
+        select.push(column(name, default));
+    }
+    let attributes = schema.columns("ZADDITIONALASSETATTRIBUTES")?;
+    let mut joins = String::new();
+    if attributes.contains("ZASSET") {
+        joins.push_str(" LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON aa.ZASSET = a.Z_PK");
+    }
+    let attribute = |name: &str| {
+        if attributes.contains("ZASSET") && attributes.contains(name) {
+            format!("aa.{name}")
+        } else {
+            "NULL".to_string()
+        }
+    };
+    select.extend(["ZTIMEZONEOFFSET", "ZORIGINALFILENAME", "ZTITLE"].map(attribute));
+    // The caption: ZASSETDESCRIPTION, linked from the attributes or back to them.
+    let descriptions = schema.columns("ZASSETDESCRIPTION")?;
+    let caption = if !attributes.contains("ZASSET") || !descriptions.contains("ZLONGDESCRIPTION") {
+        "NULL"
+    } else if attributes.contains("ZASSETDESCRIPTION") {
+        joins.push_str(" LEFT JOIN ZASSETDESCRIPTION d ON d.Z_PK = aa.ZASSETDESCRIPTION");
+        "d.ZLONGDESCRIPTION"
+    } else if descriptions.contains("ZASSETATTRIBUTES") {
+        joins.push_str(" LEFT JOIN ZASSETDESCRIPTION d ON d.ZASSETATTRIBUTES = aa.Z_PK");
+        "d.ZLONGDESCRIPTION"
+    } else {
+        "NULL"
+    };
+    select.push(caption.to_string());
+    // One row per asset even if a damaged database repeats its attributes.
+    Ok(format!(
+        "SELECT {} FROM {asset_table} a{joins} GROUP BY a.Z_PK",
+        select.join(", ")
+    ))
+}
+
+/// Album titles per asset key, through the join table whose name this iOS version uses:
+/// `Z_<album entity>ASSETS` with columns `Z_<album entity>ALBUMS` and `Z_<asset entity>ASSETS`
+/// (docs/photos.md §A4). iCloud Shared Albums (`ZKIND` 1505) are kept apart.
+fn album_titles(schema: &meta::Schema) -> Result<HashMap<i64, (Vec<String>, Option<String>)>, LibraryError> {
+    let mut out: HashMap<i64, (Vec<String>, Option<String>)> = HashMap::new();
+    if !schema.has_table("ZGENERICALBUM") {
         return Ok(out);
     }
-    let columns: HashSet<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('ZADDITIONALASSETATTRIBUTES')")?
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    if !columns.contains("ZASSET") || !columns.contains("ZTIMEZONEOFFSET") {
+    let (Some(album), Some(asset)) = (schema.entity("GenericAlbum")?, schema.entity("Asset")?) else {
+        return Ok(out);
+    };
+    let join = format!("Z_{album}ASSETS");
+    if !schema.has_table(&join) {
         return Ok(out);
     }
-    let mut statement = conn
-        .prepare("SELECT ZASSET, ZTIMEZONEOFFSET FROM ZADDITIONALASSETATTRIBUTES WHERE ZTIMEZONEOFFSET IS NOT NULL")?;
-    for row in statement.query_map([], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?)))? {
-        let (asset, offset) = row?;
-        // Offsets beyond ±18 h are not time zones; leave those dates in UTC.
-        if let Some(asset) = asset.filter(|_| offset.abs() <= 18 * 3600) {
-            out.insert(asset, offset);
+    let kind = if schema.columns("ZGENERICALBUM")?.contains("ZKIND") {
+        "a.ZKIND"
+    } else {
+        "0"
+    };
+    let sql = format!(
+        "SELECT j.Z_{asset}ASSETS, a.ZTITLE, {kind} FROM {join} j JOIN ZGENERICALBUM a ON a.Z_PK = j.Z_{album}ALBUMS
+         WHERE a.ZTITLE IS NOT NULL ORDER BY a.ZTITLE"
+    );
+    let mut statement = schema.conn().prepare(&sql)?;
+    for row in statement.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
+    })? {
+        let (pk, title, kind) = row?;
+        let entry = out.entry(pk).or_default();
+        if kind == Some(SHARED_ALBUM_KIND) {
+            entry.1.get_or_insert(title);
+        } else if !entry.0.contains(&title) {
+            entry.0.push(title);
         }
     }
     Ok(out)
 }
 
-/// Album titles per asset key, through the join table whose name this iOS version uses:
-/// `Z_<album entity>ASSETS` with columns `Z_<album entity>ALBUMS` and `Z_<asset entity>ASSETS`.
-fn album_titles(conn: &Connection, tables: &HashSet<String>) -> Result<HashMap<i64, Vec<String>>, LibraryError> {
-    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-    if !tables.contains("Z_PRIMARYKEY") || !tables.contains("ZGENERICALBUM") {
-        return Ok(out);
-    }
-    let entity = |name: &str| -> Result<Option<i64>, rusqlite::Error> {
-        conn.query_row("SELECT Z_ENT FROM Z_PRIMARYKEY WHERE Z_NAME = ?1", [name], |r| r.get(0))
-            .optional()
-    };
-    let (Some(album), Some(asset)) = (entity("GenericAlbum")?, entity("Asset")?) else {
-        return Ok(out);
-    };
-    let join = format!("Z_{album}ASSETS");
-    if !tables.contains(&join) {
-        return Ok(out);
-    }
-    let sql = format!(
-        "SELECT j.Z_{asset}ASSETS, a.ZTITLE FROM {join} j JOIN ZGENERICALBUM a ON a.Z_PK = j.Z_{album}ALBUMS WHERE a.ZTITLE IS NOT NULL"
-    );
-    let mut statement = conn.prepare(&sql)?;
-    for row in statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-        let (pk, title) = row?;
-        out.entry(pk).or_default().push(title);
-    }
-    Ok(out)
-}
+/// `ZGENERICALBUM.ZKIND` of an iCloud Shared Album (docs/photos.md §A4).
+const SHARED_ALBUM_KIND: i64 = 1505;
 
 /// Media files no database row claimed (taken after the database copy, imported, or a
 /// library without a database), grouped by name as Photos groups them.
@@ -400,9 +513,12 @@ fn unknown_files(present: &mut Present, files: &[DeviceFile]) -> Vec<Asset> {
             trashed: false,
             hidden: false,
             albums: Vec::new(),
+            shared_album: shared_folder(&original_path),
             original_path,
             resources,
             cloud_only: false,
+            original_name: None,
+            meta: None,
         });
     }
     assets

@@ -13,7 +13,13 @@ use crate::photos::walk::{self, Skipped};
 use crate::sinks::Digests;
 
 pub const DATABASE: &str = "PhotoData/Photos.sqlite";
-pub const ROOTS: [&str; 3] = ["DCIM", "PhotoData/CPLAssets", "PhotoData/Mutations"];
+/// The folders that hold photos (docs/photos.md §A1).
+pub const ROOTS: [&str; 4] = [
+    "DCIM",
+    "PhotoData/CPLAssets",
+    "PhotoData/Mutations",
+    crate::photos::library::SHARED_ROOT,
+];
 const ATTEMPTS: usize = 3;
 
 /// Copies fetched files whole into local paths.

@@ -5,13 +5,17 @@
 pub mod export;
 pub mod job;
 pub mod library;
+pub mod links;
 pub mod load;
+pub mod meta;
 pub mod naming;
 pub mod plan;
 pub mod pull;
+mod sidecars;
 mod sink;
 pub mod sums;
 pub mod walk;
+pub mod xmp;
 
 /// What to do about originals that are only in iCloud, in the words of the phone's settings.
 pub const ICLOUD_ADVICE: &str = "On the iPhone, turn on Settings > Photos > Download and Keep Originals, keep it \

@@ -19,16 +19,20 @@ pub enum Layout {
     Device,
     /// Everything in one folder.
     Flat,
+    /// `Albums/<album>/` for each album a photo is in (one stored file, hard links in the
+    /// others), `No Album/` for the rest.
+    Album,
 }
 
 impl Layout {
-    pub const NAMES: [&str; 3] = ["date", "device", "flat"];
+    pub const NAMES: [&str; 4] = ["date", "device", "flat", "album"];
 
     pub fn name(self) -> &'static str {
         match self {
             Layout::Date => "date",
             Layout::Device => "device",
             Layout::Flat => "flat",
+            Layout::Album => "album",
         }
     }
 }
@@ -40,7 +44,7 @@ impl fmt::Display for Layout {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a layout; choose date, device or flat")]
+#[error("{0:?} is not a layout; choose date, device, flat or album")]
 pub struct UnknownLayout(String);
 
 impl FromStr for Layout {
@@ -51,6 +55,7 @@ impl FromStr for Layout {
             "date" => Ok(Layout::Date),
             "device" => Ok(Layout::Device),
             "flat" => Ok(Layout::Flat),
+            "album" => Ok(Layout::Album),
             _ => Err(UnknownLayout(s.to_string())),
         }
     }
@@ -60,10 +65,41 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The folder an asset goes to, relative to DEST.
+/// Where the album layout puts photos in no album.
+pub const NO_ALBUM: &str = "No Album";
+/// The folder of the album layout's albums, and of shared albums in every layout.
+pub const ALBUMS: &str = "Albums";
+pub const SHARED: &str = "Shared";
+
+/// The folders an asset goes to, relative to DEST: the one that stores its files first,
+/// then (album layout) one per further album, which get hard links.
+pub fn folders_for(asset: &Asset, layout: Layout) -> Vec<String> {
+    if layout != Layout::Album || asset.shared_album.is_some() || asset.albums.is_empty() {
+        return vec![folder_for(asset, layout)];
+    }
+    let mut folders: Vec<String> = Vec::with_capacity(asset.albums.len());
+    for album in &asset.albums {
+        let folder = format!("{ALBUMS}/{}", local_name(album));
+        // Two titles that become one local name share one folder.
+        if !folders.iter().any(|f| f.eq_ignore_ascii_case(&folder)) {
+            folders.push(folder);
+        }
+    }
+    folders
+}
+
+/// The folder an asset's files are stored in, relative to DEST. Shared-album photos go
+/// under `Shared/<album>/` whatever the layout.
 pub fn folder_for(asset: &Asset, layout: Layout) -> String {
+    if let Some(album) = &asset.shared_album {
+        return format!("{SHARED}/{}", local_name(album));
+    }
     match layout {
         Layout::Flat => String::new(),
+        Layout::Album => match asset.albums.first() {
+            Some(album) => format!("{ALBUMS}/{}", local_name(album)),
+            None => NO_ALBUM.to_string(),
+        },
         Layout::Device => asset
             .original_path
             .rsplit_once('/')
@@ -87,7 +123,7 @@ pub fn folder_for(asset: &Asset, layout: Layout) -> String {
 /// The local name of each file of an asset (by its index in `asset.resources`), all sharing
 /// one base name made safe from the original's, with the `suffix`th suffix (0: none).
 pub fn names_for(asset: &Asset, suffix: u32, skip_edited: bool) -> Vec<(usize, String)> {
-    let original = local_name(file_name(&asset.original_path));
+    let original = local_name(asset.export_name());
     let (stem, _) = split_ext(&original);
     // The stem alone may hold dots (`my.photo`): suffix it as a whole.
     let base = match suffix {
@@ -137,6 +173,9 @@ mod tests {
             original_path: "DCIM/100APPLE/IMG_0001.HEIC".into(),
             resources: Vec::new(),
             cloud_only: false,
+            original_name: None,
+            shared_album: None,
+            meta: None,
         }
     }
 
@@ -220,10 +259,38 @@ mod tests {
     }
 
     #[test]
+    fn icloud_originals_take_their_original_name() {
+        let mut cpl = asset(0, None);
+        cpl.original_path = "PhotoData/CPLAssets/group1/0A11CE00-0000.JPG".into();
+        cpl.original_name = Some("IMG_4321.JPG".into());
+        cpl.resources = vec![Resource {
+            role: Role::Original,
+            file: file("PhotoData/CPLAssets/group1/0A11CE00-0000.JPG"),
+        }];
+        let names: Vec<String> = names_for(&cpl, 0, false).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, vec!["IMG_4321.JPG"]);
+    }
+
+    #[test]
+    fn album_and_shared_folders() {
+        let mut a = asset(0, None);
+        assert_eq!(folders_for(&a, Layout::Album), vec![NO_ALBUM.to_string()]);
+        a.albums = vec!["Trips".into(), "Cats: best".into(), "trips".into()];
+        assert_eq!(
+            folders_for(&a, Layout::Album),
+            vec!["Albums/Trips", "Albums/Cats_ best"]
+        );
+        assert_eq!(folders_for(&a, Layout::Date), vec!["1970/01"]);
+        a.shared_album = Some("Family".into());
+        assert_eq!(folders_for(&a, Layout::Album), vec!["Shared/Family"]);
+        assert_eq!(folder_for(&a, Layout::Device), "Shared/Family");
+    }
+
+    #[test]
     fn layouts_parse_by_name() {
         for name in Layout::NAMES {
             assert_eq!(name.parse::<Layout>().unwrap().name(), name);
         }
-        assert!("album".parse::<Layout>().is_err());
+        assert!("albums".parse::<Layout>().is_err());
     }
 }

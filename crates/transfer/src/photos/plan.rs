@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::manifest::{Manifest, ManifestIndex};
+use crate::manifest::{Manifest, ManifestIndex, asset_key};
 use crate::photos::library::{Asset, Library, MediaKind, Role, Source};
-use crate::photos::naming::{Layout, folder_for, join_rel, names_for};
+use crate::photos::naming::{Layout, file_name, folders_for, join_rel, names_for};
+use crate::photos::xmp;
 
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -19,6 +20,18 @@ pub struct Selection {
     pub album: Option<String>,
     /// Leave edited renders out.
     pub skip_edited: bool,
+    /// Leave out photos from iCloud Shared Albums.
+    pub exclude_shared: bool,
+}
+
+/// The sidecar written beside each exported original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SidecarFormat {
+    #[default]
+    None,
+    /// `NAME.ext.xmp` with what Photos.sqlite knows ([`xmp`]).
+    Xmp,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -30,6 +43,9 @@ pub struct ExportOptions {
     /// checksum of its own; this catches bytes damaged between the phone's disk and ours,
     /// at the price of a second transfer (the phone serves it from its cache).
     pub verify_reads: bool,
+    pub sidecar: SidecarFormat,
+    /// Album names become keywords in the sidecars too.
+    pub album_keywords: bool,
 }
 
 /// One file planned for copying.
@@ -43,6 +59,20 @@ pub struct Planned {
     pub capture_date: Option<i64>,
     /// Relative to DEST.
     pub dest_path: String,
+    /// Further places the same file goes, as hard links (the album layout's further albums).
+    pub links: Vec<String>,
+}
+
+/// A sidecar to write: beside the original once it is copied, or, when the original is
+/// already there, in place of one whose metadata changed on the phone.
+#[derive(Debug, Clone)]
+pub struct PlannedSidecar {
+    pub asset_id: String,
+    /// The original's device path: the sidecar follows wherever that file lands.
+    pub original: String,
+    /// Where the original already is; empty when it is copied in this run.
+    pub beside: Vec<String>,
+    pub text: String,
 }
 
 /// Why an entry on the phone was not copied, as reports list it.
@@ -69,6 +99,9 @@ pub struct ExportReport {
     /// Planned but not copied (dry run).
     pub planned: Vec<Planned>,
     pub skipped: Vec<Skip>,
+    /// Sidecars planned, and the destinations of those written.
+    pub sidecars_planned: Vec<PlannedSidecar>,
+    pub sidecars_written: Vec<String>,
 }
 
 impl ExportReport {
@@ -90,7 +123,8 @@ fn selected(asset: &Asset, selection: &Selection) -> bool {
         && selection
             .album
             .as_ref()
-            .is_none_or(|album| asset.albums.iter().any(|a| a == album))
+            .is_none_or(|album| asset.albums.iter().chain(&asset.shared_album).any(|a| a == album))
+        && !(selection.exclude_shared && asset.shared_album.is_some())
 }
 
 /// Who holds each destination name: this plan, the manifest, or a file already on disk
@@ -100,8 +134,8 @@ fn selected(asset: &Asset, selection: &Selection) -> bool {
 pub struct Namer<'a> {
     dest: &'a Path,
     index: &'a ManifestIndex,
-    /// Lower-cased destination path -> the asset this run gives it to.
-    taken: HashMap<String, String>,
+    /// Lower-cased destination path -> the asset (key) this run gives it to, 0 for none.
+    taken: HashMap<String, u64>,
 }
 
 impl<'a> Namer<'a> {
@@ -118,11 +152,11 @@ impl<'a> Namer<'a> {
     /// hash is checked). `size` is `None` when any file there counts as taken.
     fn free_for(&self, rel: &str, asset: &str, size: Option<u64>) -> bool {
         let owner = match self.taken.get(&rel.to_lowercase()) {
-            Some(owner) => Some(owner.as_str()),
-            None => self.index.by_dest(rel).map(|row| row.asset_id.as_str()),
+            Some(owner) => Some(*owner),
+            None => self.index.by_dest(rel).map(|row| row.asset_key()),
         };
         if let Some(owner) = owner {
-            return owner == asset;
+            return owner == asset_key(asset);
         }
         match std::fs::symlink_metadata(self.dest.join(rel)) {
             Ok(meta) => size.is_some_and(|size| meta.is_file() && meta.len() == size),
@@ -133,7 +167,7 @@ impl<'a> Namer<'a> {
     /// Marks `rel` as held by a file this run did not plan for (found there when a file
     /// arrived), so no asset is given it again.
     pub fn refuse(&mut self, rel: &str) {
-        self.taken.insert(rel.to_lowercase(), String::new());
+        self.taken.insert(rel.to_lowercase(), 0);
     }
 
     /// The first suffix under which every file of `asset` in `folder` is free, and the
@@ -159,7 +193,7 @@ impl<'a> Namer<'a> {
         };
         for (_, name) in &names {
             self.taken
-                .insert(join_rel(folder, name).to_lowercase(), asset.id.clone());
+                .insert(join_rel(folder, name).to_lowercase(), asset_key(&asset.id));
         }
         names
     }
@@ -221,14 +255,27 @@ pub(crate) fn plan_with(
                 None => todo.push(at),
             }
         }
+        if options.sidecar == SidecarFormat::Xmp {
+            plan_sidecar(asset, index, options, &todo, &mut report);
+        }
         if todo.is_empty() {
             continue;
         }
-        let folder = folder_for(asset, options.layout);
-        let names = namer.claim(asset, &folder, options.selection.skip_edited, true);
+        let folders = folders_for(asset, options.layout);
+        let mut named: Vec<(String, Vec<(usize, String)>)> = Vec::with_capacity(folders.len());
+        for folder in folders {
+            let names = namer.claim(asset, &folder, options.selection.skip_edited, true);
+            named.push((folder, names));
+        }
+        let name_in = |(folder, names): &(String, Vec<(usize, String)>), at: usize| {
+            names
+                .iter()
+                .find(|(named, _)| *named == at)
+                .map(|(_, name)| join_rel(folder, name))
+        };
         for at in todo {
             let resource = &asset.resources[at];
-            let Some((_, name)) = names.iter().find(|(named, _)| *named == at) else {
+            let Some(dest_path) = named.first().and_then(|n| name_in(n, at)) else {
                 continue;
             };
             report.planned.push(Planned {
@@ -238,9 +285,52 @@ pub(crate) fn plan_with(
                 size: resource.file.size,
                 device_mtime_ns: resource.file.mtime_ns,
                 capture_date: asset.created,
-                dest_path: join_rel(&folder, name),
+                dest_path,
+                links: named.iter().skip(1).filter_map(|n| name_in(n, at)).collect(),
             });
         }
     }
     report
+}
+
+/// Plans the XMP sidecar of `asset`: with its original when that is copied now
+/// (`todo`), or, when the original is already there, wherever the recorded sidecar's
+/// content differs from what the phone's metadata gives now (only the sidecar is written,
+/// the photo is not read again).
+fn plan_sidecar(
+    asset: &Asset,
+    index: &ManifestIndex,
+    options: &ExportOptions,
+    todo: &[usize],
+    report: &mut ExportReport,
+) {
+    let Some(original) = asset.resources.iter().position(|r| r.role == Role::Original) else {
+        return;
+    };
+    let file = &asset.resources[original].file;
+    let extension = crate::fs::names::split_ext(file_name(&file.path))
+        .1
+        .to_ascii_uppercase();
+    let text = xmp::render(asset, &extension, options.album_keywords);
+    let beside: Vec<String> = if todo.contains(&original) {
+        Vec::new()
+    } else {
+        let sha = xmp::sha256_hex(&text);
+        let stale: Vec<String> = index
+            .dests_of(&file.path, file.size, file.mtime_ns)
+            .into_iter()
+            .filter(|dest| index.same_content(&xmp::sidecar_path(dest), &sha) != Some(true))
+            .map(str::to_string)
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        stale
+    };
+    report.sidecars_planned.push(PlannedSidecar {
+        asset_id: asset.id.clone(),
+        original: file.path.clone(),
+        beside,
+        text,
+    });
 }

@@ -15,6 +15,7 @@ use crate::fs::sync_dir;
 use crate::manifest::{Entry, Manifest};
 use crate::photos::export::ExportProgress;
 use crate::photos::library::Asset;
+use crate::photos::links;
 use crate::photos::naming::join_rel;
 use crate::photos::plan::{ExportReport, Namer, Planned};
 use crate::threaded::HashedSink;
@@ -46,6 +47,10 @@ pub(crate) struct Sink<'a, 'n> {
     pub progress: &'a mut (dyn ExportProgress + Send),
     pub touched: BTreeSet<String>,
     pub manifest_error: Option<rusqlite::Error>,
+}
+
+fn folder_of(rel: &str) -> String {
+    rel.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default()
 }
 
 fn capture_time(planned: &Planned) -> SystemTime {
@@ -125,21 +130,37 @@ impl Sink<'_, '_> {
         } else {
             file.commit_as(&path, Some(capture_time(planned)))?;
         }
-        let entry = Entry {
+        let entry = |dest_path: &str| Entry {
             asset_id: planned.asset_id.clone(),
             role: planned.role.as_str().into(),
             device_path: planned.device_path.clone(),
             size: planned.size,
             device_mtime_ns: planned.device_mtime_ns,
             capture_date: planned.capture_date,
-            sha256: sha,
-            dest_path: rel.clone(),
+            sha256: sha.clone(),
+            dest_path: dest_path.to_string(),
         };
-        self.touched
-            .insert(rel.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default());
-        self.batch.push((entry, path));
+        // The album layout's further albums: the same file again, as hard links.
+        let mut links = Vec::with_capacity(planned.links.len());
+        for link in &planned.links {
+            let link_path = self.dest.join(link);
+            match links::link_or_copy(&path, &link_path, &sha) {
+                Ok(()) => {
+                    self.batch.push((entry(link), link_path));
+                    self.touched.insert(folder_of(link));
+                    links.push(link.clone());
+                }
+                Err(e) => self
+                    .report
+                    .failed
+                    .push((format!("{} -> {link}", planned.device_path), e.to_string())),
+            }
+        }
+        self.touched.insert(folder_of(&rel));
+        self.batch.push((entry(&rel), path));
         let mut done = planned.clone();
         done.dest_path = rel;
+        done.links = links;
         self.progress.file_done(&done);
         self.report.bytes_copied += bytes;
         self.report.copied.push(done);
