@@ -125,9 +125,20 @@ pub struct ExportArgs {
     pub dest: Option<PathBuf>,
     #[arg(long, value_name = "UDID")]
     pub device: Option<String>,
-    /// date: YYYY/MM folders by capture date; device: the phone's own folders; flat: one folder.
+    /// date: YYYY/MM folders by capture date; device: the phone's own folders; flat: one folder;
+    /// album: a folder per album (a photo in several is stored once, hard-linked into the others).
     #[arg(long, default_value = "date", value_parser = PossibleValuesParser::new(Layout::NAMES).try_map(|name| name.parse::<Layout>()))]
     pub layout: Layout,
+    /// Write a sidecar beside each original: xmp (NAME.ext.xmp with title, caption, keywords,
+    /// people, favorite, place and capture time, as digiKam and Immich read them).
+    #[arg(long, value_name = "FORMAT", value_parser = ["xmp", "none"], default_value = "none")]
+    pub sidecar: String,
+    /// With --sidecar xmp: album names become keywords too.
+    #[arg(long)]
+    pub album_keywords: bool,
+    /// Leave out photos of iCloud Shared Albums (otherwise under Shared/<album>/).
+    #[arg(long)]
+    pub no_shared: bool,
     /// Leave out edited versions (IMG_1234_edited.HEIC next to the original).
     #[arg(long)]
     pub no_edited: bool,

@@ -10,7 +10,7 @@ use transfer::photos::ICLOUD_ADVICE;
 use transfer::photos::export::{ExportError, ExportProgress};
 use transfer::photos::job::{ExportJob, JobError};
 use transfer::photos::library::Source;
-use transfer::photos::plan::{ExportOptions, ExportReport, Planned, Selection};
+use transfer::photos::plan::{ExportOptions, ExportReport, Planned, Selection, SidecarFormat};
 use usbmux::UsbmuxClient;
 
 use crate::cli::ExportArgs;
@@ -73,9 +73,16 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Re
                 videos_only: args.videos_only,
                 album: args.album.clone(),
                 skip_edited: args.no_edited,
+                exclude_shared: args.no_shared,
             },
             dry_run: args.dry_run,
             verify_reads: args.verify_reads,
+            sidecar: if args.sidecar == "xmp" {
+                SidecarFormat::Xmp
+            } else {
+                SidecarFormat::None
+            },
+            album_keywords: args.album_keywords,
         },
         device_timeout,
     };
@@ -146,6 +153,7 @@ fn summary_json(dest: &Path, report: &ExportReport, dry_run: bool) -> serde_json
         "copied": report.copied.len(),
         "bytes_copied": report.bytes_copied,
         "already_there": report.already_there,
+        "sidecars_written": report.sidecars_written,
         "planned": report.planned.iter().map(|p| json!({"device_path": p.device_path, "dest_path": p.dest_path, "size": p.size})).collect::<Vec<_>>(),
         "cloud_only": report.cloud_only,
         "cloud_only_advice": if report.cloud_only.is_empty() { None } else { Some(ICLOUD_ADVICE) },
@@ -173,6 +181,9 @@ fn print_summary(report: &ExportReport, dry_run: bool) {
             report.assets_selected,
             report.already_there
         );
+        if !report.sidecars_written.is_empty() {
+            println!("Wrote {} sidecars.", report.sidecars_written.len());
+        }
     }
     if !report.cloud_only.is_empty() {
         println!(

@@ -134,6 +134,8 @@ fn export_options(phone: &Phone) -> ExportOptions {
         },
         dry_run: false,
         verify_reads: phone.verify_reads,
+        sidecar: phone.sidecar,
+        album_keywords: phone.album_keywords,
     }
 }
 

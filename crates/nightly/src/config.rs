@@ -10,14 +10,17 @@
 //! udid = "00008110-001A2B3C4D5E6F70"
 //! name = "Ada's iPhone"
 //! destination = "/mnt/backup/ada-iphone"
-//! layout = "date"                           # date, device or flat
+//! layout = "date"                           # date, device, flat or album
 //! verify_reads = false                      # read each file twice (catches damage in transit)
+//! sidecar = "xmp"                           # NAME.ext.xmp beside each original ("none": off)
+//! album_keywords = false                    # album names as keywords in the sidecars
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 pub use transfer::photos::naming::Layout;
+pub use transfer::photos::plan::SidecarFormat;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +59,12 @@ pub struct Phone {
     /// Read every file twice and keep it only when both reads agree.
     #[serde(default)]
     pub verify_reads: bool,
+    /// A sidecar beside each original (`"xmp"`), or none.
+    #[serde(default)]
+    pub sidecar: SidecarFormat,
+    /// Album names as keywords in the sidecars.
+    #[serde(default)]
+    pub album_keywords: bool,
 }
 
 fn default_sample() -> f64 {
@@ -170,5 +179,23 @@ mod tests {
         assert!(err.contains("layuot"), "a misspelt key is named: {err}");
         std::fs::write(&path, "warn_after_days = 3\n").unwrap();
         assert!(Config::load(&path).unwrap_err().to_string().contains("no [[phone]]"));
+    }
+
+    #[test]
+    fn sidecar_keys_are_off_unless_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[[phone]]\nudid = \"U1\"\ndestination = \"/b\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.phones[0].sidecar, SidecarFormat::None);
+        assert!(!config.phones[0].album_keywords);
+        std::fs::write(
+            &path,
+            "[[phone]]\nudid = \"U1\"\ndestination = \"/b\"\nsidecar = \"xmp\"\nalbum_keywords = true\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.phones[0].sidecar, SidecarFormat::Xmp);
+        assert!(config.phones[0].album_keywords);
     }
 }
