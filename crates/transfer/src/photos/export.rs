@@ -17,7 +17,7 @@ use crate::fs::is_temporary;
 use crate::fs::lock::{self, FolderLock, LockError};
 use crate::manifest::{self, Manifest};
 use crate::photos::library::{Library, Source};
-use crate::photos::plan::{ExportOptions, ExportReport, Namer, Planned, plan_with};
+use crate::photos::plan::{ExportOptions, ExportReport, Namer, Planned, Tally, plan_with};
 use crate::photos::sidecars;
 use crate::photos::sink::Sink;
 use crate::photos::sums::write_sums;
@@ -156,6 +156,22 @@ pub fn database_cache(dest: &Path) -> PathBuf {
     dest.join(manifest::DIR).join("photos-db")
 }
 
+/// What a run knows of the destination before it reads the phone: leftovers removed, the
+/// manifest open and indexed.
+pub struct Prepared {
+    manifest: Manifest,
+    pub index: crate::manifest::ManifestIndex,
+}
+
+/// Readies `dest`, whose lock the caller holds, for a run.
+pub fn prepare(dest: &Path, _lock: &DestinationLock) -> Result<Prepared, ExportError> {
+    remove_leftovers(dest).map_err(|source| ExportError::destination(dest, dest, source))?;
+    let manifest_err = |source| ExportError::manifest(dest, source);
+    let manifest = Manifest::open(dest).map_err(manifest_err)?;
+    let index = manifest.index().map_err(manifest_err)?;
+    Ok(Prepared { manifest, index })
+}
+
 /// Runs the export into `dest`, whose lock the caller holds.
 pub fn export<S: Read + Write>(
     afc: &mut AfcClient<S>,
@@ -163,18 +179,31 @@ pub fn export<S: Read + Write>(
     dest: &Path,
     options: &ExportOptions,
     progress: &mut (dyn ExportProgress + Send),
-    _lock: &DestinationLock,
+    lock: &DestinationLock,
+) -> Result<ExportReport, ExportError> {
+    let prepared = prepare(dest, lock)?;
+    export_prepared(afc, library, dest, options, progress, prepared, Tally::default())
+}
+
+/// [`export`] into a destination already [`prepare`]d, for a library whose assets with
+/// nothing to do were counted in `tally` and not held.
+pub fn export_prepared<S: Read + Write>(
+    afc: &mut AfcClient<S>,
+    library: &Library,
+    dest: &Path,
+    options: &ExportOptions,
+    progress: &mut (dyn ExportProgress + Send),
+    prepared: Prepared,
+    tally: Tally,
 ) -> Result<ExportReport, ExportError> {
     let dest_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::destination(dest, &path, source)
     };
-    remove_leftovers(dest).map_err(dest_err(dest))?;
     let manifest_err = |source| ExportError::manifest(dest, source);
-    let mut manifest = Manifest::open(dest).map_err(manifest_err)?;
-    let index = manifest.index().map_err(manifest_err)?;
+    let Prepared { mut manifest, index } = prepared;
     let mut namer = Namer::new(dest, &index);
-    let mut report = plan_with(library, &mut namer, &index, options);
+    let mut report = plan_with(library, &mut namer, &index, options, tally);
     if options.dry_run {
         return Ok(report);
     }

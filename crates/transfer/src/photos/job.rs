@@ -11,7 +11,7 @@ use usbmux::{Device, UsbmuxClient};
 
 use crate::photos::export::{self, DestinationLock, ExportError, ExportProgress};
 use crate::photos::load;
-use crate::photos::plan::{ExportOptions, ExportReport};
+use crate::photos::plan::{ExportOptions, ExportReport, Prefilter};
 
 /// What to export, where, and how long the phone may be silent.
 #[derive(Debug, Clone)]
@@ -60,13 +60,18 @@ impl ExportJob {
         lock: &DestinationLock,
         progress: &mut (dyn ExportProgress + Send),
     ) -> Result<ExportReport, ExportError> {
-        let (library, walk_skipped) = load::load_with(
+        let prepared = export::prepare(&self.dest, lock)?;
+        // Assets with nothing to do are counted as the library is read, not held.
+        let mut prefilter = Prefilter::new(&prepared.index, &self.options);
+        let (library, walk_skipped) = load::load_keeping(
             afc,
             Some(&export::database_cache(&self.dest)),
             self.options.verify_reads,
+            &mut |asset| prefilter.keep(asset),
         )?;
+        let tally = prefilter.tally;
         progress.source(&library.source);
-        let mut report = export::export(afc, &library, &self.dest, &self.options, progress, lock)?;
+        let mut report = export::export_prepared(afc, &library, &self.dest, &self.options, progress, prepared, tally)?;
         report.skipped.extend(walk_skipped);
         Ok(report)
     }

@@ -6,7 +6,7 @@
 //! their own. Files present but unknown to the database are kept too, so nothing on the
 //! phone is left behind; without a readable database the folders alone are used.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
@@ -135,44 +135,81 @@ fn is_media_ext(ext: &str) -> bool {
         )
 }
 
-/// The files of the walk, indexed for the join.
+/// The files of the walk, indexed for the join: two sorted lists of positions rather than
+/// maps of strings, so a 200,000-file library adds under 2 MB while it is joined.
 struct Present<'a> {
-    by_path: HashMap<&'a str, &'a DeviceFile>,
-    /// `dir/stem` (case-insensitive) -> files with that stem.
-    by_stem: HashMap<String, Vec<&'a DeviceFile>>,
-    claimed: HashSet<&'a str>,
+    files: &'a [DeviceFile],
+    /// Positions in `files`, by path.
+    by_path: Vec<u32>,
+    /// Positions in `files`, by path without ASCII case: the files of one stem
+    /// (`IMG_0001.HEIC`, `.MOV`, `.AAE`) are neighbours.
+    by_lower: Vec<u32>,
+    claimed: Vec<bool>,
+}
+
+fn lower_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 impl<'a> Present<'a> {
     fn new(files: &'a [DeviceFile]) -> Present<'a> {
-        // Sized for one entry per file, which is what nearly every folder holds.
-        let mut by_stem: HashMap<String, Vec<&DeviceFile>> = HashMap::with_capacity(files.len());
-        for file in files {
-            by_stem
-                .entry(stem_and_ext(&file.path).0.to_ascii_lowercase())
-                .or_default()
-                .push(file);
-        }
+        let positions = || (0..files.len() as u32).collect::<Vec<u32>>();
+        let mut by_path = positions();
+        by_path.sort_by(|&a, &b| files[a as usize].path.cmp(&files[b as usize].path));
+        let mut by_lower = positions();
+        by_lower.sort_by(|&a, &b| lower_cmp(&files[a as usize].path, &files[b as usize].path));
         Present {
-            by_path: files.iter().map(|f| (f.path.as_str(), f)).collect(),
-            by_stem,
-            claimed: HashSet::with_capacity(files.len()),
+            files,
+            by_path,
+            by_lower,
+            claimed: vec![false; files.len()],
         }
     }
 
+    fn claim(&mut self, at: usize) -> Option<DeviceFile> {
+        let first = !std::mem::replace(&mut self.claimed[at], true);
+        first.then(|| self.files[at].clone())
+    }
+
     fn take(&mut self, path: &str) -> Option<DeviceFile> {
-        let file = *self.by_path.get(path)?;
-        self.claimed.insert(file.path.as_str()).then(|| file.clone())
+        let found = self
+            .by_path
+            .binary_search_by(|&at| self.files[at as usize].path.as_str().cmp(path))
+            .ok()?;
+        self.claim(self.by_path[found] as usize)
+    }
+
+    /// Positions of the files whose stem is `key` (lower-cased), in walk order.
+    fn with_stem(&self, key: &str) -> Vec<usize> {
+        let start = self
+            .by_lower
+            .partition_point(|&at| lower_cmp(&self.files[at as usize].path, key).is_lt());
+        let mut out: Vec<usize> = self.by_lower[start..]
+            .iter()
+            .map(|&at| at as usize)
+            .take_while(|&at| {
+                let path = self.files[at].path.as_bytes();
+                path.len() >= key.len() && path[..key.len()].eq_ignore_ascii_case(key.as_bytes())
+            })
+            .filter(|&at| stem_and_ext(&self.files[at].path).0.eq_ignore_ascii_case(key))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Unclaimed files beside `original` with the same stem and one of `exts`.
     fn siblings(&mut self, original: &str, wanted: impl Fn(&str) -> bool) -> Vec<DeviceFile> {
         let key = stem_and_ext(original).0.to_ascii_lowercase();
-        let candidates: Vec<&DeviceFile> = self.by_stem.get(&key).cloned().unwrap_or_default();
         let mut out = Vec::new();
-        for file in candidates {
-            if file.path != original && wanted(stem_and_ext(&file.path).1) && self.claimed.insert(file.path.as_str()) {
-                out.push(file.clone());
+        for at in self.with_stem(&key) {
+            let path = &self.files[at].path;
+            if path != original
+                && wanted(stem_and_ext(path).1)
+                && let Some(file) = self.claim(at)
+            {
+                out.push(file);
             }
         }
         out
@@ -182,11 +219,7 @@ impl<'a> Present<'a> {
     fn render(&mut self, original: &str) -> Option<DeviceFile> {
         let stem = stem_and_ext(original).0;
         let key = format!("PhotoData/Mutations/{stem}/Adjustments/FullSizeRender").to_ascii_lowercase();
-        let candidates: Vec<&DeviceFile> = self.by_stem.get(&key).cloned().unwrap_or_default();
-        candidates
-            .into_iter()
-            .find(|f| self.claimed.insert(f.path.as_str()))
-            .cloned()
+        self.with_stem(&key).into_iter().find_map(|at| self.claim(at))
     }
 }
 
@@ -214,8 +247,17 @@ fn companions(present: &mut Present, original: &str, kind: MediaKind, resources:
     }
 }
 
+/// Which assets a caller holds on to: a nightly run keeps only those with work to do.
+pub type Keep<'a> = &'a mut dyn FnMut(&Asset) -> bool;
+
 /// Builds the library from a copied Photos.sqlite and the files present.
 pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, LibraryError> {
+    from_database_keeping(db, files, &mut |_| true)
+}
+
+/// [`from_database`], holding only the assets `keep` wants: the others are dropped as
+/// they are read, so a run's memory follows its work, not the library's size.
+pub fn from_database_keeping(db: &Path, files: &[DeviceFile], keep: Keep) -> Result<Library, LibraryError> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     let schema = meta::Schema::read(&conn)?;
     let asset_table = ["ZASSET", "ZGENERICASSET"]
@@ -227,16 +269,17 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
     let keywords = meta::keywords(&schema)?;
     let people = meta::people(&schema)?;
     let mut present = Present::new(files);
-    // Sized up front: 50,000 assets grown by doubling would hold 65,536 slots, and the
-    // last doubling briefly needs both the old block and the new one. (Capped, so that a
-    // database claiming absurd numbers of rows reserves no more than a large library.)
-    let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {asset_table}"), [], |row| row.get(0))?;
-    let mut assets = Vec::with_capacity(usize::try_from(rows).unwrap_or(0).min(1 << 20));
+    let mut assets = Vec::new();
     let mut skipped = Vec::new();
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query([])?;
+    let mut previous = None;
     while let Some(row) = rows.next()? {
         let row = Row::read(row)?;
+        // A damaged database may repeat an asset's attributes: the first row counts.
+        if previous.replace(row.pk) == Some(row.pk) {
+            continue;
+        }
         let (Some(directory), Some(filename)) = (row.directory, row.filename) else {
             continue;
         };
@@ -285,7 +328,7 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             location: meta::location(row.latitude, row.longitude),
             burst: Burst::from_columns(row.burst, row.pick),
         };
-        assets.push(Asset {
+        let asset = Asset {
             id: row.uuid.unwrap_or_else(|| original_path.clone()),
             kind,
             created: row.created.map(|c| (c + CORE_DATA_EPOCH).round() as i64),
@@ -300,11 +343,14 @@ pub fn from_database(db: &Path, files: &[DeviceFile]) -> Result<Library, Library
             cloud_only,
             original_name,
             meta: (!metadata.is_empty()).then(|| Box::new(metadata)),
-        });
+        };
+        if keep(&asset) {
+            assets.push(asset);
+        }
     }
     drop(rows);
     drop(statement);
-    assets.extend(unknown_files(&mut present, files));
+    assets.extend(unknown_files(&mut present, files, keep));
     // Held for the whole run: without the slack of growing by doubling.
     assets.shrink_to_fit();
     Ok(Library {
@@ -407,11 +453,19 @@ fn asset_query(schema: &meta::Schema, asset_table: &str) -> Result<String, Libra
     }
     let attributes = schema.columns("ZADDITIONALASSETATTRIBUTES")?;
     let mut joins = String::new();
-    if attributes.contains("ZASSET") {
+    // By the asset's key to its attributes where it has one (a primary-key lookup), else
+    // by the attributes' key back to the asset (docs/photos.md §A4).
+    let joined = if columns.contains("ZADDITIONALATTRIBUTES") && !attributes.is_empty() {
+        joins.push_str(" LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON aa.Z_PK = a.ZADDITIONALATTRIBUTES");
+        true
+    } else if attributes.contains("ZASSET") {
         joins.push_str(" LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON aa.ZASSET = a.Z_PK");
-    }
+        true
+    } else {
+        false
+    };
     let attribute = |name: &str| {
-        if attributes.contains("ZASSET") && attributes.contains(name) {
+        if joined && attributes.contains(name) {
             format!("aa.{name}")
         } else {
             "NULL".to_string()
@@ -420,7 +474,7 @@ fn asset_query(schema: &meta::Schema, asset_table: &str) -> Result<String, Libra
     select.extend(["ZTIMEZONEOFFSET", "ZORIGINALFILENAME", "ZTITLE"].map(attribute));
     // The caption: ZASSETDESCRIPTION, linked from the attributes or back to them.
     let descriptions = schema.columns("ZASSETDESCRIPTION")?;
-    let caption = if !attributes.contains("ZASSET") || !descriptions.contains("ZLONGDESCRIPTION") {
+    let caption = if !joined || !descriptions.contains("ZLONGDESCRIPTION") {
         "NULL"
     } else if attributes.contains("ZASSETDESCRIPTION") {
         joins.push_str(" LEFT JOIN ZASSETDESCRIPTION d ON d.Z_PK = aa.ZASSETDESCRIPTION");
@@ -432,9 +486,9 @@ fn asset_query(schema: &meta::Schema, asset_table: &str) -> Result<String, Libra
         "NULL"
     };
     select.push(caption.to_string());
-    // One row per asset even if a damaged database repeats its attributes.
+    // In key order, so that a repeated asset (a damaged database) is a neighbour.
     Ok(format!(
-        "SELECT {} FROM {asset_table} a{joins} GROUP BY a.Z_PK",
+        "SELECT {} FROM {asset_table} a{joins} ORDER BY a.Z_PK",
         select.join(", ")
     ))
 }
@@ -483,7 +537,7 @@ const SHARED_ALBUM_KIND: i64 = 1505;
 
 /// Media files no database row claimed (taken after the database copy, imported, or a
 /// library without a database), grouped by name as Photos groups them.
-fn unknown_files(present: &mut Present, files: &[DeviceFile]) -> Vec<Asset> {
+fn unknown_files(present: &mut Present, files: &[DeviceFile], keep: Keep) -> Vec<Asset> {
     let mut assets = Vec::new();
     // Stills first, so a Live Photo's video joins its still rather than standing alone.
     let mut candidates: Vec<&DeviceFile> = files
@@ -505,7 +559,7 @@ fn unknown_files(present: &mut Present, files: &[DeviceFile]) -> Vec<Asset> {
             file,
         }];
         companions(present, &original_path, kind, &mut resources);
-        assets.push(Asset {
+        let asset = Asset {
             id: original_path.clone(),
             kind,
             created,
@@ -519,16 +573,24 @@ fn unknown_files(present: &mut Present, files: &[DeviceFile]) -> Vec<Asset> {
             cloud_only: false,
             original_name: None,
             meta: None,
-        });
+        };
+        if keep(&asset) {
+            assets.push(asset);
+        }
     }
     assets
 }
 
 /// The library from the folders alone, when Photos.sqlite cannot be read.
 pub fn from_files(files: &[DeviceFile], reason: String) -> Library {
+    from_files_keeping(files, reason, &mut |_| true)
+}
+
+/// [`from_files`], holding only the assets `keep` wants.
+pub fn from_files_keeping(files: &[DeviceFile], reason: String, keep: Keep) -> Library {
     let mut present = Present::new(files);
     Library {
-        assets: unknown_files(&mut present, files),
+        assets: unknown_files(&mut present, files, keep),
         source: Source::FoldersOnly { reason },
         skipped: Vec::new(),
     }

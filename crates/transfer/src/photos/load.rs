@@ -159,6 +159,16 @@ pub fn load_with<S: Read + Write>(
     cache: Option<&Path>,
     verify_reads: bool,
 ) -> Result<(Library, Skipped), AfcError> {
+    load_keeping(afc, cache, verify_reads, &mut |_| true)
+}
+
+/// [`load_with`], holding only the assets `keep` wants (see [`library::Keep`]).
+pub fn load_keeping<S: Read + Write>(
+    afc: &mut AfcClient<S>,
+    cache: Option<&Path>,
+    verify_reads: bool,
+    keep: library::Keep,
+) -> Result<(Library, Skipped), AfcError> {
     let (files, skipped) = walk::walk(afc, &ROOTS)?;
     let local = |e| AfcError::Sink {
         path: "the database copy's folder".into(),
@@ -173,8 +183,11 @@ pub fn load_with<S: Read + Write>(
         None => scratch.path(),
     };
     let library = match copy_database(afc, dir, verify_reads)? {
-        Ok(db) => library::from_database(&db, &files).unwrap_or_else(|e| library::from_files(&files, e.to_string())),
-        Err(reason) => library::from_files(&files, reason),
+        Ok(db) => match library::from_database_keeping(&db, &files, keep) {
+            Ok(library) => library,
+            Err(e) => library::from_files_keeping(&files, e.to_string(), keep),
+        },
+        Err(reason) => library::from_files_keeping(&files, reason, keep),
     };
     Ok((library, skipped))
 }

@@ -127,6 +127,59 @@ fn selected(asset: &Asset, selection: &Selection) -> bool {
         && !(selection.exclude_shared && asset.shared_album.is_some())
 }
 
+/// Assets a run did not hold on to because they had nothing to do: selected, every file
+/// already exported, the sidecar (if any) current. They count in the report all the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub assets: u64,
+    pub files: u64,
+}
+
+/// Decides, asset by asset while the library is read, which ones the run needs: on a
+/// night with nothing new, none, so memory stays flat however large the library is.
+pub struct Prefilter<'a> {
+    index: &'a ManifestIndex,
+    options: &'a ExportOptions,
+    pub tally: Tally,
+}
+
+impl<'a> Prefilter<'a> {
+    pub fn new(index: &'a ManifestIndex, options: &'a ExportOptions) -> Prefilter<'a> {
+        Prefilter {
+            index,
+            options,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Whether the plan needs `asset`; one it does not need is counted in [`Self::tally`].
+    pub fn keep(&mut self, asset: &Asset) -> bool {
+        if !selected(asset, &self.options.selection) {
+            return false;
+        }
+        if asset.cloud_only {
+            return true;
+        }
+        let mut files = 0;
+        for resource in &asset.resources {
+            if self.options.selection.skip_edited && resource.role == Role::Render {
+                continue;
+            }
+            let file = &resource.file;
+            if self.index.find(&file.path, file.size, file.mtime_ns).is_none() {
+                return true;
+            }
+            files += 1;
+        }
+        if self.options.sidecar == SidecarFormat::Xmp && stale_sidecars(asset, self.index, self.options).is_some() {
+            return true;
+        }
+        self.tally.assets += 1;
+        self.tally.files += files;
+        false
+    }
+}
+
 /// Who holds each destination name: this plan, the manifest, or a file already on disk
 /// that no row records (put there by hand, or another tool). The planner asks it for an
 /// asset's base name, and so does the writer when a name it was given turns out taken
@@ -211,17 +264,21 @@ pub fn plan(
 ) -> Result<ExportReport, rusqlite::Error> {
     let index = manifest.index()?;
     let mut namer = Namer::new(dest, &index);
-    Ok(plan_with(library, &mut namer, &index, options))
+    Ok(plan_with(library, &mut namer, &index, options, Tally::default()))
 }
 
+/// The plan for `library`, whose assets not held (see [`Prefilter`]) are in `tally`.
 pub(crate) fn plan_with(
     library: &Library,
     namer: &mut Namer,
     index: &ManifestIndex,
     options: &ExportOptions,
+    tally: Tally,
 ) -> ExportReport {
     let mut report = ExportReport {
         source: Some(library.source.clone()),
+        assets_selected: tally.assets,
+        already_there: tally.files,
         skipped: library
             .skipped
             .iter()
@@ -293,6 +350,28 @@ pub(crate) fn plan_with(
     report
 }
 
+/// The sidecar text of `asset` and the recorded sidecars that differ from it (beside
+/// each place its original was exported to), when any does; `None` when all are current
+/// or the asset has no original on the phone.
+fn stale_sidecars(asset: &Asset, index: &ManifestIndex, options: &ExportOptions) -> Option<(String, Vec<String>)> {
+    let original = asset.resources.iter().find(|r| r.role == Role::Original)?;
+    let file = &original.file;
+    let text = sidecar_text(asset, &file.path, options);
+    let sha = xmp::sha256_hex(&text);
+    let stale: Vec<String> = index
+        .dests_of(&file.path, file.size, file.mtime_ns)
+        .into_iter()
+        .filter(|dest| index.same_content(&xmp::sidecar_path(dest), &sha) != Some(true))
+        .map(str::to_string)
+        .collect();
+    (!stale.is_empty()).then_some((text, stale))
+}
+
+fn sidecar_text(asset: &Asset, original: &str, options: &ExportOptions) -> String {
+    let extension = crate::fs::names::split_ext(file_name(original)).1.to_ascii_uppercase();
+    xmp::render(asset, &extension, options.album_keywords)
+}
+
 /// Plans the XMP sidecar of `asset`: with its original when that is copied now
 /// (`todo`), or, when the original is already there, wherever the recorded sidecar's
 /// content differs from what the phone's metadata gives now (only the sidecar is written,
@@ -307,29 +386,18 @@ fn plan_sidecar(
     let Some(original) = asset.resources.iter().position(|r| r.role == Role::Original) else {
         return;
     };
-    let file = &asset.resources[original].file;
-    let extension = crate::fs::names::split_ext(file_name(&file.path))
-        .1
-        .to_ascii_uppercase();
-    let text = xmp::render(asset, &extension, options.album_keywords);
-    let beside: Vec<String> = if todo.contains(&original) {
-        Vec::new()
+    let path = &asset.resources[original].file.path;
+    let (text, beside) = if todo.contains(&original) {
+        (sidecar_text(asset, path, options), Vec::new())
     } else {
-        let sha = xmp::sha256_hex(&text);
-        let stale: Vec<String> = index
-            .dests_of(&file.path, file.size, file.mtime_ns)
-            .into_iter()
-            .filter(|dest| index.same_content(&xmp::sidecar_path(dest), &sha) != Some(true))
-            .map(str::to_string)
-            .collect();
-        if stale.is_empty() {
-            return;
+        match stale_sidecars(asset, index, options) {
+            Some(stale) => stale,
+            None => return,
         }
-        stale
     };
     report.sidecars_planned.push(PlannedSidecar {
         asset_id: asset.id.clone(),
-        original: file.path.clone(),
+        original: path.clone(),
         beside,
         text,
     });
