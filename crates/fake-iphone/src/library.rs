@@ -150,7 +150,7 @@ impl Schema {
             } else {
                 "ZMASTERFINGERPRINT"
             },
-            // Z_36/37/38/40KEYWORDS by Photos model (peers reference §3); later versions
+            // Z_36/37/38/40KEYWORDS by Photos model (docs/photos.md §A7); later versions
             // (inference) take higher numbers.
             keyword_ent: match major {
                 ..=13 => 37,

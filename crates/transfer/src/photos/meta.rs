@@ -1,5 +1,5 @@
 //! What Photos.sqlite knows about an asset beyond its files: title, caption, keywords,
-//! people, favorite, place and burst (docs/photos.md §A3, §A4; the peers reference §3).
+//! people, favorite, place and burst (docs/photos.md §A3, §A4, §A7).
 //!
 //! Join tables and columns change with the Photos model version, so every name is found
 //! at run time from `Z_PRIMARYKEY` and `pragma_table_info`; a table or column this
@@ -131,7 +131,7 @@ fn collect(conn: &Connection, sql: &str) -> rusqlite::Result<PerAsset> {
 }
 
 /// Keywords per asset key: `ZKEYWORD.ZTITLE` through `Z_<attributes>KEYWORDS`, whose columns
-/// are `Z_<attributes>ASSETATTRIBUTES` and `Z_<keyword>KEYWORDS` (peers reference §3).
+/// are `Z_<attributes>ASSETATTRIBUTES` and `Z_<keyword>KEYWORDS` (docs/photos.md §A7).
 pub fn keywords(schema: &Schema) -> rusqlite::Result<PerAsset> {
     let (Some(attributes), Some(keyword)) = (schema.entity("AdditionalAssetAttributes")?, schema.entity("Keyword")?)
     else {
@@ -158,7 +158,7 @@ pub fn keywords(schema: &Schema) -> rusqlite::Result<PerAsset> {
 }
 
 /// Named people per asset key: `ZDETECTEDFACE` to `ZPERSON`, whose foreign keys are
-/// `ZASSETFORFACE`/`ZPERSONFORFACE` from iOS 17 and `ZASSET`/`ZPERSON` before (§3).
+/// `ZASSETFORFACE`/`ZPERSONFORFACE` from iOS 17 and `ZASSET`/`ZPERSON` before (docs/photos.md §A7).
 pub fn people(schema: &Schema) -> rusqlite::Result<PerAsset> {
     let faces = schema.columns("ZDETECTEDFACE")?;
     let person_columns = schema.columns("ZPERSON")?;

@@ -1,5 +1,5 @@
 //! XMP sidecars (`NAME.ext.xmp`): the tags osxphotos writes and Immich and digiKam read
-//! (peers reference §3). The text is a pure function of the asset, so its SHA-256, which
+//! (docs/photos.md §A7). The text is a pure function of the asset, so its SHA-256, which
 //! the manifest keeps like any file's, tells whether the metadata changed on the phone.
 
 use std::fmt::Write;
