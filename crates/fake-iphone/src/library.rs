@@ -208,8 +208,8 @@ fn meta_for(n: usize) -> Meta {
         } else {
             Vec::new()
         },
-        favorite: n % 4 == 0,
-        location: (n % 2 == 0).then(|| {
+        favorite: n.is_multiple_of(4),
+        location: n.is_multiple_of(2).then(|| {
             let lat = 48.858_4 - (n % 7) as f64 * 15.5;
             let lon = 2.294_5 - (n % 5) as f64 * 45.25;
             (lat, lon)

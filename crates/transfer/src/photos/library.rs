@@ -496,8 +496,8 @@ fn asset_query(schema: &meta::Schema, asset_table: &str) -> Result<String, Libra
 /// Album titles per asset key, through the join table whose name this iOS version uses:
 /// `Z_<album entity>ASSETS` with columns `Z_<album entity>ALBUMS` and `Z_<asset entity>ASSETS`
 /// (docs/photos.md §A4). iCloud Shared Albums (`ZKIND` 1505) are kept apart.
-fn album_titles(schema: &meta::Schema) -> Result<HashMap<i64, (Vec<String>, Option<String>)>, LibraryError> {
-    let mut out: HashMap<i64, (Vec<String>, Option<String>)> = HashMap::new();
+fn album_titles(schema: &meta::Schema) -> Result<HashMap<i64, Albums>, LibraryError> {
+    let mut out: HashMap<i64, Albums> = HashMap::new();
     if !schema.has_table("ZGENERICALBUM") {
         return Ok(out);
     }
@@ -531,6 +531,9 @@ fn album_titles(schema: &meta::Schema) -> Result<HashMap<i64, (Vec<String>, Opti
     }
     Ok(out)
 }
+
+/// An asset's albums, and the shared album it came from.
+type Albums = (Vec<String>, Option<String>);
 
 /// `ZGENERICALBUM.ZKIND` of an iCloud Shared Album (docs/photos.md §A4).
 const SHARED_ALBUM_KIND: i64 = 1505;

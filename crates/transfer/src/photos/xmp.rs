@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use crate::photos::library::Asset;
+use crate::photos::meta::Metadata;
 
 /// The keyword a burst's picked frame carries.
 pub const BURST_PICK_KEYWORD: &str = "Burst Pick";
@@ -115,7 +116,8 @@ fn alt(out: &mut String, tag: &str, text: &str) {
 
 /// The sidecar of `asset`, whose original is saved with extension `extension`.
 pub fn render(asset: &Asset, extension: &str, album_keywords: bool) -> String {
-    let meta = asset.meta.as_deref().cloned().unwrap_or_default();
+    let none = Metadata::default();
+    let meta = asset.meta.as_deref().unwrap_or(&none);
     let mut out = String::with_capacity(1024);
     out.push_str("<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n");
     out.push_str("<x:xmpmeta xmlns:x=\"adobe:ns:meta/\" x:xmptk=\"lifeboat\">\n");
