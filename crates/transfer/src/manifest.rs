@@ -3,7 +3,6 @@
 //! A row is written only after its file is complete and synced; a file without a row (the
 //! process was killed in between) is adopted by the next run when its hash matches.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, params};
@@ -64,9 +63,10 @@ impl Manifest {
         let mut index = ManifestIndex {
             text: String::with_capacity(count * 24),
             rows: Vec::with_capacity(count),
-            by_device: HashMap::with_capacity(count),
-            by_dest: HashMap::with_capacity(count),
+            ..Default::default()
         };
+        let mut by_device = Vec::with_capacity(count);
+        let mut by_dest = Vec::with_capacity(count);
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
             let device = device_key(
@@ -74,14 +74,24 @@ impl Manifest {
                 row.get::<_, i64>(2)? as u64,
                 row.get::<_, i64>(3)? as u64,
             );
-            index.push(
-                row.get_ref(0)?.as_str()?,
-                device,
-                row.get_ref(4)?.as_str()?,
-                row.get_ref(5)?.as_str()?,
-            );
+            let dest_path = row.get_ref(4)?.as_str()?;
+            let at = index.rows.len() as u32;
+            by_device.push((device, at));
+            by_dest.push((dest_key(dest_path), at));
+            index.push(row.get_ref(0)?.as_str()?, dest_path, row.get_ref(5)?.as_str()?);
         }
         index.text.shrink_to_fit();
+        // Rows of one device file (the album layout's links) chain from the first.
+        by_device.sort_unstable();
+        for pair in by_device.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                index.rows[pair[0].1 as usize].next_same_device = pair[1].1;
+            }
+        }
+        by_device.dedup_by_key(|(key, _)| *key);
+        index.by_device = Sorted::from(by_device);
+        by_dest.sort_unstable();
+        index.by_dest = Sorted::from(by_dest);
         Ok(index)
     }
 
@@ -168,32 +178,50 @@ impl IndexedRow {
     }
 }
 
+/// Keys sorted, each with its row: 12 bytes an entry, looked up by binary search (a hash
+/// map of the same entries takes half as much again).
+#[derive(Debug, Default)]
+struct Sorted {
+    keys: Vec<u64>,
+    rows: Vec<u32>,
+}
+
+impl From<Vec<(u64, u32)>> for Sorted {
+    fn from(pairs: Vec<(u64, u32)>) -> Sorted {
+        let (keys, rows) = pairs.into_iter().unzip();
+        Sorted { keys, rows }
+    }
+}
+
+impl Sorted {
+    fn get(&self, key: u64) -> Option<u32> {
+        self.keys.binary_search(&key).ok().map(|at| self.rows[at])
+    }
+}
+
 /// The manifest in memory, for lookups by device file and by destination name. Kept
 /// compact for libraries of hundreds of thousands of files: identities are 64-bit digests
 /// (SipHash; a false match among a million rows has odds near 1 in 10^7), destination
-/// paths sit back to back in one string.
+/// paths sit back to back in one string, about 60 bytes a row in all.
 #[derive(Debug, Default)]
 pub struct ManifestIndex {
     text: String,
     rows: Vec<IndexedRow>,
     /// Device key -> the first row of that device file.
-    by_device: HashMap<u64, u32>,
+    by_device: Sorted,
     /// Keyed by the lower-cased destination path: on the case-insensitive file systems of
     /// macOS and Windows, names that differ only in case are one file.
-    by_dest: HashMap<u64, u32>,
+    by_dest: Sorted,
 }
 
 impl ManifestIndex {
-    fn push(&mut self, asset_id: &str, device: u64, dest_path: &str, sha256: &str) {
-        let at = self.rows.len() as u32;
-        let next_same_device = self.by_device.insert(device, at).unwrap_or(NONE);
-        self.by_dest.insert(dest_key(dest_path), at);
+    fn push(&mut self, asset_id: &str, dest_path: &str, sha256: &str) {
         self.rows.push(IndexedRow {
             asset: asset_key(asset_id),
             sha: digest(&[sha256.as_bytes()]),
             dest_start: self.text.len() as u32,
             dest_len: dest_path.len() as u32,
-            next_same_device,
+            next_same_device: NONE,
         });
         self.text.push_str(dest_path);
     }
@@ -207,8 +235,8 @@ impl ManifestIndex {
     /// The row for this exact device file (same path, size and time), if exported.
     pub fn find(&self, device_path: &str, size: u64, mtime_ns: u64) -> Option<&IndexedRow> {
         self.by_device
-            .get(&device_key(device_path, size, mtime_ns))
-            .map(|&at| &self.rows[at as usize])
+            .get(device_key(device_path, size, mtime_ns))
+            .map(|at| &self.rows[at as usize])
     }
 
     /// Every destination this exact device file was exported to.
@@ -216,8 +244,7 @@ impl ManifestIndex {
         let mut out = Vec::new();
         let mut at = self
             .by_device
-            .get(&device_key(device_path, size, mtime_ns))
-            .copied()
+            .get(device_key(device_path, size, mtime_ns))
             .unwrap_or(NONE);
         while let Some(row) = self.rows.get(at as usize) {
             out.push(self.dest(row));
@@ -228,7 +255,7 @@ impl ManifestIndex {
 
     /// The row whose destination is `dest_path`, compared without case.
     pub fn by_dest(&self, dest_path: &str) -> Option<&IndexedRow> {
-        let row = &self.rows[*self.by_dest.get(&dest_key(dest_path))? as usize];
+        let row = &self.rows[self.by_dest.get(dest_key(dest_path))? as usize];
         // The text is at hand: a digest match is confirmed.
         (self.dest(row).to_lowercase() == dest_path.to_lowercase()).then_some(row)
     }
@@ -252,4 +279,48 @@ fn row_to_entry(row: &rusqlite::Row) -> rusqlite::Result<Entry> {
         sha256: row.get(6)?,
         dest_path: row.get(7)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(device: &str, dest: &str, sha: &str) -> Entry {
+        Entry {
+            asset_id: format!("asset {device}"),
+            role: "original".into(),
+            device_path: device.into(),
+            size: 10,
+            device_mtime_ns: 5,
+            capture_date: None,
+            sha256: sha.into(),
+            dest_path: dest.into(),
+        }
+    }
+
+    #[test]
+    fn the_index_finds_rows_by_device_and_by_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(DIR)).unwrap();
+        let mut manifest = Manifest::open(dir.path()).unwrap();
+        manifest
+            .record(&[
+                entry("DCIM/100APPLE/IMG_0001.HEIC", "Albums/A/IMG_0001.HEIC", "aa"),
+                entry("DCIM/100APPLE/IMG_0002.HEIC", "No Album/IMG_0002.HEIC", "bb"),
+                entry("DCIM/100APPLE/IMG_0001.HEIC", "Albums/B/IMG_0001.HEIC", "aa"),
+            ])
+            .unwrap();
+        let index = manifest.index().unwrap();
+        let row = index.find("DCIM/100APPLE/IMG_0001.HEIC", 10, 5).unwrap();
+        assert_eq!(row.asset_key(), asset_key("asset DCIM/100APPLE/IMG_0001.HEIC"));
+        assert!(index.find("DCIM/100APPLE/IMG_0001.HEIC", 11, 5).is_none());
+        let mut dests = index.dests_of("DCIM/100APPLE/IMG_0001.HEIC", 10, 5);
+        dests.sort();
+        assert_eq!(dests, vec!["Albums/A/IMG_0001.HEIC", "Albums/B/IMG_0001.HEIC"]);
+        let row = index.by_dest("no album/img_0002.heic").unwrap();
+        assert_eq!(index.dest(row), "No Album/IMG_0002.HEIC");
+        assert_eq!(index.same_content("No Album/IMG_0002.HEIC", "bb"), Some(true));
+        assert_eq!(index.same_content("No Album/IMG_0002.HEIC", "cc"), Some(false));
+        assert_eq!(index.same_content("No Album/IMG_0003.HEIC", "bb"), None);
+    }
 }

@@ -6,7 +6,6 @@
 //! their own. Files present but unknown to the database are kept too, so nothing on the
 //! phone is left behind; without a readable database the folders alone are used.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
@@ -265,9 +264,14 @@ pub fn from_database_keeping(db: &Path, files: &[DeviceFile], keep: Keep) -> Res
         .find(|t| schema.has_table(t))
         .ok_or(LibraryError::NoAssetTable)?;
     let sql = asset_query(&schema, asset_table)?;
-    let albums = album_titles(&schema)?;
-    let keywords = meta::keywords(&schema)?;
-    let people = meta::people(&schema)?;
+    // Albums, keywords and people are read beside the assets, in the same key order.
+    let prepare = |sql: Option<String>| sql.map(|sql| conn.prepare(&sql)).transpose();
+    let mut album_statement = prepare(albums_sql(&schema)?)?;
+    let mut keyword_statement = prepare(meta::keywords_sql(&schema)?)?;
+    let mut people_statement = prepare(meta::people_sql(&schema)?)?;
+    let mut albums = meta::Merge::new(album_statement.as_mut())?;
+    let mut keywords = meta::Merge::new(keyword_statement.as_mut())?;
+    let mut people = meta::Merge::new(people_statement.as_mut())?;
     let mut present = Present::new(files);
     let mut assets = Vec::new();
     let mut skipped = Vec::new();
@@ -318,12 +322,19 @@ pub fn from_database_keeping(db: &Path, files: &[DeviceFile], keep: Keep) -> Res
             .original_name
             .filter(|name| *name != filename && original_path.starts_with(CPL_ROOT))
             .filter(|name| crate::fs::names::check_listed(name).is_ok() && !name.contains('\\'));
-        let (asset_albums, shared_album) = albums.get(&row.pk).cloned().unwrap_or_default();
+        let (mut asset_albums, mut shared_album) = (Vec::new(), None);
+        for (title, kind) in albums.take(row.pk)? {
+            if kind == SHARED_ALBUM_KIND {
+                shared_album.get_or_insert(title);
+            } else {
+                asset_albums.push(title);
+            }
+        }
         let metadata = Metadata {
             title: row.title.filter(|t| !t.trim().is_empty()),
             caption: row.caption.filter(|t| !t.trim().is_empty()),
-            keywords: keywords.get(&row.pk).cloned().unwrap_or_default(),
-            people: people.get(&row.pk).cloned().unwrap_or_default(),
+            keywords: keywords.texts(row.pk)?,
+            people: people.texts(row.pk)?,
             favorite: row.favorite == Some(1),
             location: meta::location(row.latitude, row.longitude),
             burst: Burst::from_columns(row.burst, row.pick),
@@ -493,47 +504,31 @@ fn asset_query(schema: &meta::Schema, asset_table: &str) -> Result<String, Libra
     ))
 }
 
-/// Album titles per asset key, through the join table whose name this iOS version uses:
+/// The album query, by asset key, through the join table whose name this iOS version uses:
 /// `Z_<album entity>ASSETS` with columns `Z_<album entity>ALBUMS` and `Z_<asset entity>ASSETS`
-/// (docs/photos.md §A4). iCloud Shared Albums (`ZKIND` 1505) are kept apart.
-fn album_titles(schema: &meta::Schema) -> Result<HashMap<i64, Albums>, LibraryError> {
-    let mut out: HashMap<i64, Albums> = HashMap::new();
+/// (docs/photos.md §A4), with each album's kind (iCloud Shared Albums are 1505).
+fn albums_sql(schema: &meta::Schema) -> Result<Option<String>, LibraryError> {
     if !schema.has_table("ZGENERICALBUM") {
-        return Ok(out);
+        return Ok(None);
     }
     let (Some(album), Some(asset)) = (schema.entity("GenericAlbum")?, schema.entity("Asset")?) else {
-        return Ok(out);
+        return Ok(None);
     };
     let join = format!("Z_{album}ASSETS");
-    if !schema.has_table(&join) {
-        return Ok(out);
+    let columns = schema.columns(&join)?;
+    if !columns.contains(&format!("Z_{album}ALBUMS")) || !columns.contains(&format!("Z_{asset}ASSETS")) {
+        return Ok(None);
     }
     let kind = if schema.columns("ZGENERICALBUM")?.contains("ZKIND") {
         "a.ZKIND"
     } else {
         "0"
     };
-    let sql = format!(
+    Ok(Some(format!(
         "SELECT j.Z_{asset}ASSETS, a.ZTITLE, {kind} FROM {join} j JOIN ZGENERICALBUM a ON a.Z_PK = j.Z_{album}ALBUMS
-         WHERE a.ZTITLE IS NOT NULL ORDER BY a.ZTITLE"
-    );
-    let mut statement = schema.conn().prepare(&sql)?;
-    for row in statement.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
-    })? {
-        let (pk, title, kind) = row?;
-        let entry = out.entry(pk).or_default();
-        if kind == Some(SHARED_ALBUM_KIND) {
-            entry.1.get_or_insert(title);
-        } else if !entry.0.contains(&title) {
-            entry.0.push(title);
-        }
-    }
-    Ok(out)
+         WHERE a.ZTITLE IS NOT NULL ORDER BY j.Z_{asset}ASSETS, a.ZTITLE"
+    )))
 }
-
-/// An asset's albums, and the shared album it came from.
-type Albums = (Vec<String>, Option<String>);
 
 /// `ZGENERICALBUM.ZKIND` of an iCloud Shared Album (docs/photos.md §A4).
 const SHARED_ALBUM_KIND: i64 = 1505;

@@ -5,7 +5,7 @@
 //! at run time from `Z_PRIMARYKEY` and `pragma_table_info`; a table or column this
 //! version lacks reads as "nothing known".
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -108,34 +108,77 @@ impl<'c> Schema<'c> {
     }
 }
 
-/// Text per asset key, each list in order without repeats.
-pub type PerAsset = HashMap<i64, Vec<String>>;
-
-fn collect(conn: &Connection, sql: &str) -> rusqlite::Result<PerAsset> {
-    let mut out: PerAsset = HashMap::new();
-    let mut statement = conn.prepare(sql)?;
-    for row in statement.query_map([], |r| {
-        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?))
-    })? {
-        let (Some(asset), Some(text)) = row? else { continue };
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let list = out.entry(asset).or_default();
-        if !list.iter().any(|t| t == text) {
-            list.push(text.to_string());
-        }
-    }
-    Ok(out)
+/// Rows of `(asset key, text, kind)` in asset-key order, read beside the asset query
+/// (also in key order) like a merge join: nothing is held per asset, however large the
+/// library.
+pub struct Merge<'s> {
+    rows: Option<rusqlite::Rows<'s>>,
+    next: Option<(i64, String, i64)>,
 }
 
-/// Keywords per asset key: `ZKEYWORD.ZTITLE` through `Z_<attributes>KEYWORDS`, whose columns
-/// are `Z_<attributes>ASSETATTRIBUTES` and `Z_<keyword>KEYWORDS` (docs/photos.md §A7).
-pub fn keywords(schema: &Schema) -> rusqlite::Result<PerAsset> {
+impl<'s> Merge<'s> {
+    /// Over `statement`'s rows; none when this version has no such table.
+    pub fn new(statement: Option<&'s mut rusqlite::Statement<'_>>) -> rusqlite::Result<Merge<'s>> {
+        let mut merge = Merge {
+            rows: statement.map(|s| s.query([])).transpose()?,
+            next: None,
+        };
+        merge.advance()?;
+        Ok(merge)
+    }
+
+    fn advance(&mut self) -> rusqlite::Result<()> {
+        self.next = None;
+        let Some(rows) = self.rows.as_mut() else {
+            return Ok(());
+        };
+        while let Some(row) = rows.next()? {
+            // A value of an unexpected type (a damaged database) is passed over.
+            let asset = row.get::<_, Option<i64>>(0).unwrap_or(None);
+            let text = row.get::<_, Option<String>>(1).unwrap_or(None);
+            let kind = row.get::<_, Option<i64>>(2).unwrap_or(None).unwrap_or(0);
+            if let (Some(asset), Some(text)) = (asset, text)
+                && !text.trim().is_empty()
+            {
+                self.next = Some((asset, text.trim().to_string(), kind));
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The texts (with their kind) of asset `key`, in order without repeats; keys must be
+    /// asked for in ascending order.
+    pub fn take(&mut self, key: i64) -> rusqlite::Result<Vec<(String, i64)>> {
+        let mut out: Vec<(String, i64)> = Vec::new();
+        while let Some((asset, _, _)) = &self.next {
+            if *asset > key {
+                break;
+            }
+            if *asset == key
+                && let Some((_, text, kind)) = self.next.take()
+                && !out.iter().any(|(t, _)| *t == text)
+            {
+                out.push((text, kind));
+            }
+            self.advance()?;
+        }
+        Ok(out)
+    }
+
+    /// [`Self::take`] without the kinds.
+    pub fn texts(&mut self, key: i64) -> rusqlite::Result<Vec<String>> {
+        Ok(self.take(key)?.into_iter().map(|(text, _)| text).collect())
+    }
+}
+
+/// The keyword query, by asset key: `ZKEYWORD.ZTITLE` through `Z_<attributes>KEYWORDS`,
+/// whose columns are `Z_<attributes>ASSETATTRIBUTES` and `Z_<keyword>KEYWORDS`
+/// (docs/photos.md §A7); `None` when this version has no keywords.
+pub fn keywords_sql(schema: &Schema) -> rusqlite::Result<Option<String>> {
     let (Some(attributes), Some(keyword)) = (schema.entity("AdditionalAssetAttributes")?, schema.entity("Keyword")?)
     else {
-        return Ok(HashMap::new());
+        return Ok(None);
     };
     let join = format!("Z_{attributes}KEYWORDS");
     let (from, to) = (format!("Z_{attributes}ASSETATTRIBUTES"), format!("Z_{keyword}KEYWORDS"));
@@ -145,26 +188,24 @@ pub fn keywords(schema: &Schema) -> rusqlite::Result<PerAsset> {
         || !schema.columns("ZKEYWORD")?.contains("ZTITLE")
         || !schema.columns("ZADDITIONALASSETATTRIBUTES")?.contains("ZASSET")
     {
-        return Ok(HashMap::new());
+        return Ok(None);
     }
-    collect(
-        schema.conn,
-        &format!(
-            "SELECT aa.ZASSET, k.ZTITLE FROM {join} j
-             JOIN ZADDITIONALASSETATTRIBUTES aa ON aa.Z_PK = j.{from}
-             JOIN ZKEYWORD k ON k.Z_PK = j.{to} ORDER BY k.ZTITLE"
-        ),
-    )
+    Ok(Some(format!(
+        "SELECT aa.ZASSET, k.ZTITLE, 0 FROM {join} j
+         JOIN ZADDITIONALASSETATTRIBUTES aa ON aa.Z_PK = j.{from}
+         JOIN ZKEYWORD k ON k.Z_PK = j.{to} ORDER BY aa.ZASSET, k.ZTITLE"
+    )))
 }
 
-/// Named people per asset key: `ZDETECTEDFACE` to `ZPERSON`, whose foreign keys are
-/// `ZASSETFORFACE`/`ZPERSONFORFACE` from iOS 17 and `ZASSET`/`ZPERSON` before (docs/photos.md §A7).
-pub fn people(schema: &Schema) -> rusqlite::Result<PerAsset> {
+/// The people query, by asset key: `ZDETECTEDFACE` to `ZPERSON`, whose foreign keys are
+/// `ZASSETFORFACE`/`ZPERSONFORFACE` from iOS 17 and `ZASSET`/`ZPERSON` before
+/// (docs/photos.md §A7); `None` when this version has no such tables.
+pub fn people_sql(schema: &Schema) -> rusqlite::Result<Option<String>> {
     let faces = schema.columns("ZDETECTEDFACE")?;
     let person_columns = schema.columns("ZPERSON")?;
     let pick = |candidates: [&'static str; 2]| candidates.into_iter().find(|c| faces.contains(*c));
     let (Some(asset), Some(person)) = (pick(["ZASSETFORFACE", "ZASSET"]), pick(["ZPERSONFORFACE", "ZPERSON"])) else {
-        return Ok(HashMap::new());
+        return Ok(None);
     };
     let name = match (
         person_columns.contains("ZFULLNAME"),
@@ -173,15 +214,12 @@ pub fn people(schema: &Schema) -> rusqlite::Result<PerAsset> {
         (true, true) => "COALESCE(NULLIF(p.ZFULLNAME, ''), p.ZDISPLAYNAME)",
         (true, false) => "p.ZFULLNAME",
         (false, true) => "p.ZDISPLAYNAME",
-        (false, false) => return Ok(HashMap::new()),
+        (false, false) => return Ok(None),
     };
-    collect(
-        schema.conn,
-        &format!(
-            "SELECT f.{asset}, {name} FROM ZDETECTEDFACE f JOIN ZPERSON p ON p.Z_PK = f.{person}
-             ORDER BY {name}"
-        ),
-    )
+    Ok(Some(format!(
+        "SELECT f.{asset}, {name}, 0 FROM ZDETECTEDFACE f JOIN ZPERSON p ON p.Z_PK = f.{person}
+         ORDER BY f.{asset}, {name}"
+    )))
 }
 
 /// Asset-table columns read for metadata, each with the constant used when this version
