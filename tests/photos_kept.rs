@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use fake_iphone::library::{Asset, AssetKind, set_favorite};
+use fake_iphone::library::{Asset, AssetKind, add_to_album, set_favorite};
 use transfer::manifest::{Entry, Manifest};
 
 const SCHEMAS: [&str; 4] = ["13.7", "15.8", "17.6", "18.1"];
@@ -215,11 +215,7 @@ fn a_favorite_set_later_rewrites_only_its_sidecar() {
         .find(|a| a.kind == AssetKind::Photo && !a.meta.favorite)
         .unwrap();
     set_favorite(phone.media(), ios, &asset.uuid, true).unwrap();
-    let database: u64 = ["", "-wal", "-shm"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(phone.media().join(format!("PhotoData/Photos.sqlite{s}"))).ok())
-        .map(|m| m.len())
-        .sum();
+    let database = database_bytes(&phone);
     let served = phone.fake.file_bytes_served(None);
     let summary = export(&phone, dest.path(), &["--sidecar", "xmp"]);
     assert_eq!(summary["copied"], 0);
@@ -282,6 +278,54 @@ fn the_album_layout_holds_each_album_and_verifies() {
     assert_eq!(summary["copied"], 0);
     assert_eq!(summary["sidecars_written"], serde_json::json!([]));
     assert_eq!(tree::exported_hashes(dest.path()), exported);
+}
+
+/// The size of the phone's Photos.sqlite files: what a run reads when only the database changed.
+fn database_bytes(phone: &Phone) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(phone.media().join(format!("PhotoData/Photos.sqlite{s}"))).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn a_photo_added_to_an_album_later_is_linked_there() {
+    use std::os::unix::fs::MetadataExt;
+    let ios = "18.1";
+    let phone = Phone::paired(presets::kept(ios), |c| c);
+    let dest = tempfile::tempdir().unwrap();
+    let args = ["--layout", "album", "--sidecar", "xmp"];
+    export(&phone, dest.path(), &args);
+    let asset = phone
+        .assets
+        .iter()
+        .find(|a| a.kind == AssetKind::Photo && a.meta.albums.is_empty() && a.meta.shared_album.is_none())
+        .unwrap();
+    let before = format!("No Album/{}", asset.name);
+    assert!(dest.path().join(&before).is_file(), "{before}");
+
+    add_to_album(phone.media(), ios, &asset.uuid, "Album 1").unwrap();
+    let database = database_bytes(&phone);
+    let served = phone.fake.file_bytes_served(None);
+    let summary = export(&phone, dest.path(), &args);
+    assert_eq!(summary["copied"], 0);
+    assert_eq!(
+        phone.fake.file_bytes_served(None) - served,
+        database,
+        "no photo was read"
+    );
+    let after = format!("Albums/Album 1/{}", asset.name);
+    let inode = |rel: &str| std::fs::metadata(dest.path().join(rel)).unwrap().ino();
+    assert_eq!(inode(&after), inode(&before), "a hard link to the stored file");
+    assert!(dest.path().join(format!("{after}.xmp")).is_file(), "its sidecar");
+    assert_eq!(
+        manifest_rows_have_files(dest.path(), "album added"),
+        tree::exported(dest.path()).len()
+    );
+    assert_success(&phone.lifeboat(&["verify", dest.path().to_str().unwrap()]), "verify");
+    let summary = export(&phone, dest.path(), &args);
+    assert_eq!(summary["sidecars_written"], serde_json::json!([]));
 }
 
 #[test]

@@ -765,6 +765,32 @@ fn zone_name(offset: i64) -> &'static str {
     }
 }
 
+/// Puts the asset `uuid` into the album titled `album` too, as the Photos app does when
+/// someone adds a photo to an album: a test's way to change albums between runs.
+pub fn add_to_album(media: &Path, ios: &str, uuid: &str, album: &str) -> Result<()> {
+    let db = Connection::open(media.join("PhotoData/Photos.sqlite"))?;
+    let schema = Schema::for_ios(ios);
+    let asset: i64 = db.query_row(
+        &format!("SELECT Z_PK FROM {} WHERE ZUUID = ?1", schema.asset_table),
+        [uuid],
+        |r| r.get(0),
+    )?;
+    let album: i64 = db.query_row("SELECT Z_PK FROM ZGENERICALBUM WHERE ZTITLE = ?1", [album], |r| {
+        r.get(0)
+    })?;
+    db.execute(
+        &format!(
+            "INSERT INTO {} ({}, {}, Z_FOK_{}) VALUES (?1, ?2, 0)",
+            schema.join_table(),
+            schema.join_album_column(),
+            schema.join_asset_column(),
+            schema.join_asset_column()
+        ),
+        params![album, asset],
+    )?;
+    Ok(())
+}
+
 /// Sets `favorite` on the asset `uuid` in the library under `media`, as the Photos app
 /// does when someone taps the heart: a test's way to change metadata between runs.
 pub fn set_favorite(media: &Path, ios: &str, uuid: &str, favorite: bool) -> Result<()> {

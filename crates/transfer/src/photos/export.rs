@@ -17,6 +17,7 @@ use crate::fs::is_temporary;
 use crate::fs::lock::{self, FolderLock, LockError};
 use crate::manifest::{self, Manifest};
 use crate::photos::library::{Library, Source};
+use crate::photos::links;
 use crate::photos::plan::{ExportOptions, ExportReport, Namer, Planned, Tally, plan_with};
 use crate::photos::sidecars;
 use crate::photos::sink::Sink;
@@ -260,6 +261,8 @@ pub fn export_prepared<S: Read + Write>(
         return Err(manifest_err(e));
     }
     flushed.map_err(dest_err(dest))?;
+    let rows = links::make_planned(dest, &mut report, &mut touched);
+    manifest.record(&rows).map_err(manifest_err)?;
     let rows = sidecars::write(dest, &mut report, &mut touched).map_err(dest_err(dest))?;
     manifest.record(&rows).map_err(manifest_err)?;
     write_sums(dest, &manifest, &touched).map_err(dest_err(dest))?;

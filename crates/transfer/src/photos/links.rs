@@ -2,11 +2,55 @@
 //! albums takes its space once and every folder holds a real file any program can open;
 //! where the disk has no hard links (exFAT, FAT32, some network shares), a checked copy.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 
 use crate::fs::AtomicFile;
 use crate::fs::hash::{hex, sha256_file};
+use crate::manifest::Entry;
+use crate::photos::plan::ExportReport;
+
+/// Makes the planned links to files already exported (photos added to an album since),
+/// reading the local file for its SHA-256, never the phone. Returns their manifest rows;
+/// folders written to are added to `touched`. A link that cannot be made is reported as
+/// failed and the run goes on.
+pub(crate) fn make_planned(dest: &Path, report: &mut ExportReport, touched: &mut BTreeSet<String>) -> Vec<Entry> {
+    let mut rows = Vec::new();
+    let planned = std::mem::take(&mut report.links_planned);
+    for link in &planned {
+        let (from, to) = (dest.join(&link.from), dest.join(&link.to));
+        let made = sha256_file(&from).map(|digest| hex(&digest)).and_then(|sha| {
+            if let Some(folder) = to.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            link_or_copy(&from, &to, &sha)?;
+            crate::fs::sync_dir(to.parent().unwrap_or(dest))?;
+            Ok(sha)
+        });
+        match made {
+            Ok(sha) => {
+                rows.push(Entry {
+                    asset_id: link.asset_id.clone(),
+                    role: link.role.as_str().into(),
+                    device_path: link.device_path.clone(),
+                    size: link.size,
+                    device_mtime_ns: link.device_mtime_ns,
+                    capture_date: link.capture_date,
+                    sha256: sha,
+                    dest_path: link.to.clone(),
+                });
+                touched.insert(link.to.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default());
+                report.links_made.push(link.to.clone());
+            }
+            Err(e) => report
+                .failed
+                .push((format!("{} -> {}", link.from, link.to), e.to_string())),
+        }
+    }
+    report.links_planned = planned;
+    rows
+}
 
 /// Makes `link` hold the same bytes as `stored`, whose SHA-256 is `sha` (hex). A file
 /// already at `link` with those bytes (a killed run's) is kept; a different one is an error.

@@ -75,6 +75,21 @@ pub struct PlannedSidecar {
     pub text: String,
 }
 
+/// A file already exported that a further album's folder should hold too (a photo added
+/// to an album after it was exported): a hard link from where it is, no read of the phone.
+#[derive(Debug, Clone)]
+pub struct PlannedLink {
+    pub asset_id: String,
+    pub role: Role,
+    pub device_path: String,
+    pub size: u64,
+    pub device_mtime_ns: u64,
+    pub capture_date: Option<i64>,
+    /// Where the file is now, relative to DEST.
+    pub from: String,
+    pub to: String,
+}
+
 /// Why an entry on the phone was not copied, as reports list it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip {
@@ -102,6 +117,9 @@ pub struct ExportReport {
     /// Sidecars planned, and the destinations of those written.
     pub sidecars_planned: Vec<PlannedSidecar>,
     pub sidecars_written: Vec<String>,
+    /// Links to files already exported, planned and made (album layout).
+    pub links_planned: Vec<PlannedLink>,
+    pub links_made: Vec<String>,
 }
 
 impl ExportReport {
@@ -172,6 +190,9 @@ impl<'a> Prefilter<'a> {
             files += 1;
         }
         if self.options.sidecar == SidecarFormat::Xmp && stale_sidecars(asset, self.index, self.options).is_some() {
+            return true;
+        }
+        if !missing_album_folders(asset, self.index, self.options.layout).is_empty() {
             return true;
         }
         self.tally.assets += 1;
@@ -315,6 +336,7 @@ pub(crate) fn plan_with(
         if options.sidecar == SidecarFormat::Xmp {
             plan_sidecar(asset, index, options, &todo, &mut report);
         }
+        plan_links(asset, namer, index, options, &todo, &mut report);
         if todo.is_empty() {
             continue;
         }
@@ -348,6 +370,85 @@ pub(crate) fn plan_with(
         }
     }
     report
+}
+
+/// The album folders (album layout) that should hold `asset` but hold none of its
+/// exported original: albums it joined on the phone after it was exported.
+fn missing_album_folders(asset: &Asset, index: &ManifestIndex, layout: Layout) -> Vec<String> {
+    if layout != Layout::Album {
+        return Vec::new();
+    }
+    let Some(original) = asset.resources.iter().find(|r| r.role == Role::Original) else {
+        return Vec::new();
+    };
+    let file = &original.file;
+    let dests = index.dests_of(&file.path, file.size, file.mtime_ns);
+    if dests.is_empty() {
+        return Vec::new();
+    }
+    let held: Vec<&str> = dests
+        .iter()
+        .map(|d| d.rsplit_once('/').map_or("", |(f, _)| f))
+        .collect();
+    folders_for(asset, layout)
+        .into_iter()
+        .filter(|folder| !held.iter().any(|h| h.eq_ignore_ascii_case(folder)))
+        .collect()
+}
+
+/// Plans links into the album folders `asset` joined since its files were exported, and
+/// their sidecars.
+fn plan_links(
+    asset: &Asset,
+    namer: &mut Namer,
+    index: &ManifestIndex,
+    options: &ExportOptions,
+    todo: &[usize],
+    report: &mut ExportReport,
+) {
+    let mut originals = Vec::new();
+    for folder in missing_album_folders(asset, index, options.layout) {
+        for (at, name) in namer.claim(asset, &folder, options.selection.skip_edited, true) {
+            let resource = &asset.resources[at];
+            let file = &resource.file;
+            // A file new in this run is copied (and linked) the usual way.
+            let Some(from) = index.dests_of(&file.path, file.size, file.mtime_ns).first().copied() else {
+                continue;
+            };
+            if todo.contains(&at) {
+                continue;
+            }
+            let to = join_rel(&folder, &name);
+            if resource.role == Role::Original {
+                originals.push(to.clone());
+            }
+            report.links_planned.push(PlannedLink {
+                asset_id: asset.id.clone(),
+                role: resource.role,
+                device_path: file.path.clone(),
+                size: file.size,
+                device_mtime_ns: file.mtime_ns,
+                capture_date: asset.created,
+                from: from.to_string(),
+                to,
+            });
+        }
+    }
+    if options.sidecar == SidecarFormat::Xmp && !originals.is_empty() {
+        let path = asset
+            .resources
+            .iter()
+            .find(|r| r.role == Role::Original)
+            .map(|r| r.file.path.clone());
+        if let Some(path) = path {
+            report.sidecars_planned.push(PlannedSidecar {
+                asset_id: asset.id.clone(),
+                text: sidecar_text(asset, &path, options),
+                original: path,
+                beside: originals,
+            });
+        }
+    }
 }
 
 /// The sidecar text of `asset` and the recorded sidecars that differ from it (beside

@@ -35,6 +35,10 @@ pub(crate) fn write(dest: &Path, report: &mut ExportReport, touched: &mut BTreeS
             planned.beside.clone()
         };
         for original in beside {
+            // No sidecar beside a file that is not there (a link that could not be made).
+            if !dest.join(&original).is_file() {
+                continue;
+            }
             let rel = xmp::sidecar_path(&original);
             write_one(&dest.join(&rel), &planned.text)?;
             rows.push(entry(planned, &rel));
