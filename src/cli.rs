@@ -69,6 +69,13 @@ pub enum Command {
     ExportPhotos(ExportArgs),
     /// Prove a backup folder is whole; with --against-device, that nothing on the phone is missing from it.
     Verify(VerifyArgs),
+    /// List the device backups on this computer (Finder, iTunes, Apple Devices, idevicebackup2, lifeboat).
+    Backups {
+        /// Backup folders, or folders of them, to look in too.
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// One unattended backup: wait for a configured iPhone, export what is new, check a sample.
     Backup {
         /// The configuration file (default: the platform's config folder, lifeboat/config.toml).
@@ -187,6 +194,13 @@ pub struct VerifyArgs {
     pub init: bool,
     #[arg(long, value_name = "UDID")]
     pub device: Option<String>,
+    /// Device backups: read (and decrypt) every file and check its content by type.
+    #[arg(long, conflicts_with_all = ["against_device", "init", "sample"])]
+    pub deep: bool,
+    /// Encrypted device backups: read the password from the first line of this file
+    /// (else $LIFEBOAT_BACKUP_PASSWORD, else a prompt).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["against_device", "init", "sample"])]
+    pub password_file: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }

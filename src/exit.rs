@@ -56,6 +56,13 @@ pub fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             "make one with `lifeboat verify --init {dir}`, then verify again later"
         ));
     }
+    if let Some(transfer::finder::verify::FinderError::WrongPassword) = cause.downcast_ref() {
+        return Some(
+            "it is the password set when \"Encrypt local backup\" was turned on in Finder or iTunes; \
+             give it with --password-file or $LIFEBOAT_BACKUP_PASSWORD, or type it at the prompt"
+                .into(),
+        );
+    }
     if let Some(error) = cause.downcast_ref::<lockdown::Error>() {
         if error.needs_pairing() {
             return Some("run `lifeboat pair`".into());

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod backup;
+mod backups;
 mod devices;
 mod export;
 mod files;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),
+        Command::Backups { paths, json } => backups::run(&paths, json),
         Command::Backup { config, wait } => backup::run(&mux()?, config, wait, device_timeout),
         Command::Schedule { command } => schedule::run(command),
         Command::Status { config, json } => backup::status(config, json),

@@ -15,3 +15,5 @@ pub mod layout;
 pub mod manifest_db;
 pub mod mbfile;
 pub mod plists;
+pub mod list;
+pub mod verify;
