@@ -332,7 +332,12 @@ fn findings(report: &Json) -> Vec<(String, String)> {
         .as_array()
         .unwrap_or_else(|| panic!("no findings in {report}"))
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().to_string(), f["status"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -460,7 +465,15 @@ fn clean_backups_verify_clean() {
             assert_eq!(report["ok"], files.len(), "{report}");
             let checks = report["checks"].as_array().unwrap();
             let done = |name: &str| checks.iter().any(|c| c["name"] == name && c["done"] == true);
-            for name in ["plists", "finished", "udid", "manifest-db", "file-ids", "blobs", "orphans"] {
+            for name in [
+                "plists",
+                "finished",
+                "udid",
+                "manifest-db",
+                "file-ids",
+                "blobs",
+                "orphans",
+            ] {
                 assert!(done(name), "{name} not done: {report}");
             }
             assert_eq!(done("content"), !extra.is_empty(), "{report}");
@@ -483,7 +496,10 @@ fn clean_backups_verify_clean() {
     assert_eq!(code, 0, "{report}\n{stderr}");
     assert_contains(&stderr, "no password was given");
     let checks = report["checks"].to_string();
-    assert_contains(&checks, "not possible: the backup is encrypted and no password was given");
+    assert_contains(
+        &checks,
+        "not possible: the backup is encrypted and no password was given",
+    );
     assert_eq!(report["checked"], files.len(), "{report}");
 }
 
@@ -505,7 +521,10 @@ fn damage_to_a_plain_backup_is_found() {
     std::fs::remove_file(blob_of(&dir, "CameraRollDomain", JPEG_PATH)).unwrap();
     let report = expect(&dir, &[], &[(&jpeg, "missing")]);
     let blob = report["findings"][0]["blob"].as_str().unwrap();
-    assert_eq!(blob, layout::blob_path(&layout::file_id("CameraRollDomain", JPEG_PATH)).unwrap());
+    assert_eq!(
+        blob,
+        layout::blob_path(&layout::file_id("CameraRollDomain", JPEG_PATH)).unwrap()
+    );
 
     let (_keep, dir) = damaged_copy(&plain);
     let path = blob_of(&dir, "CameraRollDomain", JPEG_PATH);
@@ -538,22 +557,34 @@ fn damage_to_a_plain_backup_is_found() {
         *b = 0x55;
     }
     std::fs::write(&path, &bytes).unwrap();
-    expect(&dir, &["--deep"], &[("HomeDomain/Library/Notes/notes.sqlite", "damaged")]);
+    expect(
+        &dir,
+        &["--deep"],
+        &[("HomeDomain/Library/Notes/notes.sqlite", "damaged")],
+    );
 
     // A row whose fileID is not SHA-1(domain-relativePath), its blob moved with it.
     let (_keep, dir) = damaged_copy(&plain);
     let old = layout::file_id("AppDomain-com.example.app", "Documents/readme.txt");
     let new = format!("{}0000", &old[..36]);
     let conn = rusqlite::Connection::open(dir.join("Manifest.db")).unwrap();
-    conn.execute("UPDATE Files SET fileID = ?1 WHERE fileID = ?2", [&new, &old]).unwrap();
+    conn.execute("UPDATE Files SET fileID = ?1 WHERE fileID = ?2", [&new, &old])
+        .unwrap();
     drop(conn);
     std::fs::rename(
         dir.join(layout::blob_path(&old).unwrap()),
         dir.join(layout::blob_path(&new).unwrap()),
     )
     .unwrap();
-    let report = expect(&dir, &[], &[("AppDomain-com.example.app/Documents/readme.txt", "damaged")]);
-    assert_contains(&report["findings"][0]["detail"].to_string(), "SHA-1(domain-relativePath)");
+    let report = expect(
+        &dir,
+        &[],
+        &[("AppDomain-com.example.app/Documents/readme.txt", "damaged")],
+    );
+    assert_contains(
+        &report["findings"][0]["detail"].to_string(),
+        "SHA-1(domain-relativePath)",
+    );
 
     // A corrupt Manifest.db page.
     let (_keep, dir) = damaged_copy(&plain);
@@ -565,7 +596,10 @@ fn damage_to_a_plain_backup_is_found() {
     std::fs::write(dir.join("Manifest.db"), &db).unwrap();
     let (code, report, _) = verify_json(&dir, &[], None);
     assert_eq!(code, 1, "{report}");
-    assert!(findings(&report).contains(&("Manifest.db".into(), "damaged".into())), "{report}");
+    assert!(
+        findings(&report).contains(&("Manifest.db".into(), "damaged".into())),
+        "{report}"
+    );
 
     // An empty Manifest.plist: named as the cause of error 205, with what to do.
     let (_keep, dir) = damaged_copy(&plain);
@@ -609,7 +643,10 @@ fn damage_to_an_encrypted_backup_is_found() {
     let (code, _, stderr) = verify_json(&encrypted, &[], Some("not the password"));
     assert_eq!(code, 1, "{stderr}");
     assert_contains(&stderr, "the backup password is wrong");
-    assert!(!stderr.contains("not the password"), "the password was printed: {stderr}");
+    assert!(
+        !stderr.contains("not the password"),
+        "the password was printed: {stderr}"
+    );
 
     // The same through --password-file.
     let pw = root.path().join("pw.txt");
@@ -619,7 +656,11 @@ fn damage_to_an_encrypted_backup_is_found() {
 
     let check = |dir: &Path, extra: &[&str], want: (&str, &str)| {
         let (code, report, stderr) = verify_json(dir, extra, Some(PASSWORD));
-        assert_eq!(findings(&report), vec![(want.0.to_string(), want.1.to_string())], "{report}\n{stderr}");
+        assert_eq!(
+            findings(&report),
+            vec![(want.0.to_string(), want.1.to_string())],
+            "{report}\n{stderr}"
+        );
         assert_eq!(code, 1);
         report
     };
@@ -673,7 +714,11 @@ fn damage_to_an_encrypted_backup_is_found() {
     std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
     let (code, report, _) = verify_json(&dir, &[], None);
     let blob = layout::blob_path(&layout::file_id("CameraRollDomain", JPEG_PATH)).unwrap();
-    assert_eq!((code, findings(&report)), (1, vec![(blob, "damaged".to_string())]), "{report}");
+    assert_eq!(
+        (code, findings(&report)),
+        (1, vec![(blob, "damaged".to_string())]),
+        "{report}"
+    );
 }
 
 #[test]
@@ -689,7 +734,12 @@ fn backups_lists_what_is_there() {
     let json: Json = serde_json::from_slice(&out.stdout).unwrap();
     let backups = json["backups"].as_array().unwrap();
     assert_eq!(backups.len(), 3, "{json}");
-    let by_udid = |udid: &str| backups.iter().find(|b| b["udid"] == udid).unwrap_or_else(|| panic!("{udid} in {json}"));
+    let by_udid = |udid: &str| {
+        backups
+            .iter()
+            .find(|b| b["udid"] == udid)
+            .unwrap_or_else(|| panic!("{udid} in {json}"))
+    };
     let plain = by_udid(UDID_PLAIN);
     assert_eq!(plain["device_name"], "Ada's iPhone");
     assert_eq!(plain["model"], "iPhone 14 Pro");

@@ -84,13 +84,19 @@ pub fn run(paths: &[PathBuf], json_out: bool) -> Result<()> {
     }
     for b in &found {
         let name = b.device_name.as_deref().unwrap_or("(unnamed device)");
-        let model = b.product_type.as_deref().map(crate::models::marketing_name).unwrap_or("unknown model");
+        let model = b
+            .product_type
+            .as_deref()
+            .map(crate::models::marketing_name)
+            .unwrap_or("unknown model");
         let (state, why) = state_words(&b.state);
         println!("{name} ({model}, iOS {})", b.product_version.as_deref().unwrap_or("?"));
         println!("  UDID       {}", b.udid.as_deref().unwrap_or("?"));
         println!(
             "  date       {}",
-            unix(b.date).map(nightly::status::format_time).unwrap_or_else(|| "?".into())
+            unix(b.date)
+                .map(nightly::status::format_time)
+                .unwrap_or_else(|| "?".into())
         );
         println!("  size       {:.1} MB", b.size as f64 / 1e6);
         println!(

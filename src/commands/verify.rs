@@ -194,9 +194,9 @@ fn finder_backup(args: &VerifyArgs) -> Result<()> {
         .into());
     }
     let dirs = finder::layout::backups_in(&args.dir);
-    let encrypted = dirs.iter().any(|d| {
-        finder::plists::read_manifest(d).is_ok_and(|m| m.is_encrypted)
-    });
+    let encrypted = dirs
+        .iter()
+        .any(|d| finder::plists::read_manifest(d).is_ok_and(|m| m.is_encrypted));
     let password = if encrypted {
         crate::commands::backups::password(args.password_file.as_deref(), &args.dir.display().to_string())?
     } else {
@@ -229,7 +229,10 @@ fn finder_backup(args: &VerifyArgs) -> Result<()> {
     let reports = reports?;
     if args.json {
         let all: Vec<_> = reports.iter().map(report_json).collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"kind": "device-backup", "backups": all}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"kind": "device-backup", "backups": all}))?
+        );
     } else {
         for report in &reports {
             print_report(report, reports.len() > 1);
@@ -270,13 +273,32 @@ fn report_json(report: &BackupReport) -> serde_json::Value {
 
 fn print_report(report: &BackupReport, several: bool) {
     let prefix = if several {
-        format!("{}/", report.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+        format!(
+            "{}/",
+            report
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
     } else {
         String::new()
     };
-    let blob = |f: &Finding| report.blobs.get(&f.path).map(|b| format!(" (blob {b})")).unwrap_or_default();
+    let blob = |f: &Finding| {
+        report
+            .blobs
+            .get(&f.path)
+            .map(|b| format!(" (blob {b})"))
+            .unwrap_or_default()
+    };
     for f in &report.report.findings {
-        println!("{} {prefix}{}  {}{}", f.status.mark(), f.path, f.status.describe(), blob(f));
+        println!(
+            "{} {prefix}{}  {}{}",
+            f.status.mark(),
+            f.path,
+            f.status.describe(),
+            blob(f)
+        );
     }
     for f in &report.warnings {
         println!("! {prefix}{}  warning: {}{}", f.path, f.status.describe(), blob(f));

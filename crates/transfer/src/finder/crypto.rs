@@ -181,7 +181,10 @@ mod tests {
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn key(s: &str) -> Key {
@@ -199,7 +202,10 @@ mod tests {
         let mut bad = wrapped.clone();
         bad[7] ^= 1;
         assert_eq!(unwrap_key(&kek, &bad).unwrap_err(), CryptoError::Unwrap);
-        assert_eq!(unwrap_key(&kek, &wrapped[..39]).unwrap_err(), CryptoError::WrappedLength(39));
+        assert_eq!(
+            unwrap_key(&kek, &wrapped[..39]).unwrap_err(),
+            CryptoError::WrappedLength(39)
+        );
     }
 
     /// docs/backup-encryption.md §2: this WPKY unwraps to 32 zero bytes under the vector's key.
@@ -235,10 +241,16 @@ mod tests {
     fn damage_is_an_error_not_a_panic() {
         let k = Key::from_bytes([9; 32]);
         let cipher = encrypt(&k, b"hello, world, this is two blocks");
-        assert_eq!(decrypt(&k, &cipher[..cipher.len() - 1]).unwrap_err(), CryptoError::NotBlocks(47));
+        assert_eq!(
+            decrypt(&k, &cipher[..cipher.len() - 1]).unwrap_err(),
+            CryptoError::NotBlocks(47)
+        );
         assert_eq!(decrypt(&k, &[]).unwrap_err(), CryptoError::Empty);
         assert_eq!(decrypt(&k, &cipher[..32]).unwrap_err(), CryptoError::Padding);
-        assert_eq!(decrypt(&Key::from_bytes([1; 32]), &cipher).unwrap_err(), CryptoError::Padding);
+        assert_eq!(
+            decrypt(&Key::from_bytes([1; 32]), &cipher).unwrap_err(),
+            CryptoError::Padding
+        );
         assert_eq!(padding(&[1, 2, 0]).unwrap_err(), CryptoError::Padding);
         assert_eq!(padding(&[3, 2, 2]).unwrap(), 2);
         assert_eq!(padding(&[17; 17]).unwrap_err(), CryptoError::Padding);

@@ -172,7 +172,11 @@ pub fn parse(bytes: &[u8]) -> Result<Keybag, KeybagError> {
         return Err(KeybagError::Missing("ITER"));
     }
     if bag.dp_salt.is_some() != bag.dp_iterations.is_some() {
-        return Err(KeybagError::Missing(if bag.dp_salt.is_some() { "DPIC" } else { "DPSL" }));
+        return Err(KeybagError::Missing(if bag.dp_salt.is_some() {
+            "DPIC"
+        } else {
+            "DPSL"
+        }));
     }
     Ok(bag)
 }
@@ -423,8 +427,14 @@ mod tests {
 
     #[test]
     fn password_file_takes_the_first_line() {
-        assert_eq!(Password::from_file_contents(b"s3cret\r\nmore".to_vec()).bytes(), b"s3cret");
-        assert_eq!(Password::from_file_contents(b"  sp ace ".to_vec()).bytes(), b"  sp ace ");
+        assert_eq!(
+            Password::from_file_contents(b"s3cret\r\nmore".to_vec()).bytes(),
+            b"s3cret"
+        );
+        assert_eq!(
+            Password::from_file_contents(b"  sp ace ".to_vec()).bytes(),
+            b"  sp ace "
+        );
         assert_eq!(format!("{:?}", Password::new("x".into())), "Password(..)");
     }
 }

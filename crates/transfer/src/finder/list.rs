@@ -110,7 +110,10 @@ pub fn describe(dir: &Path) -> BackupInfo {
                 folder.filter(|f| layout::looks_like_udid(f)),
             ),
         ),
-        device_name: pick(lockdown.name, pick(device.name, info.as_ref().and_then(|i| i.display_name.clone()))),
+        device_name: pick(
+            lockdown.name,
+            pick(device.name, info.as_ref().and_then(|i| i.display_name.clone())),
+        ),
         product_type: pick(lockdown.product_type, device.product_type),
         product_version: pick(lockdown.product_version, device.product_version),
         date: status
@@ -154,9 +157,17 @@ mod tests {
         );
         assert_eq!(
             default_locations("macos", Some(Path::new("/Users/ada")), None, None, None),
-            vec![PathBuf::from("/Users/ada/Library/Application Support/MobileSync/Backup")]
+            vec![PathBuf::from(
+                "/Users/ada/Library/Application Support/MobileSync/Backup"
+            )]
         );
-        let win = default_locations("windows", None, Some(Path::new("C:/AppData")), Some(Path::new("C:/Users/ada")), None);
+        let win = default_locations(
+            "windows",
+            None,
+            Some(Path::new("C:/AppData")),
+            Some(Path::new("C:/Users/ada")),
+            None,
+        );
         assert_eq!(win.len(), 2);
         assert!(win[0].ends_with("Apple Computer/MobileSync/Backup"));
         assert!(win[1].ends_with("Apple/MobileSync/Backup"));

@@ -190,8 +190,11 @@ pub fn integrity_check(conn: &Connection) -> Result<Vec<String>, ManifestDbError
 /// Checks an SQLite file that is already a private copy: its header, then
 /// `PRAGMA integrity_check`. `Err` says what is wrong.
 pub fn check_sqlite_copy(path: &PathBuf) -> Result<(), String> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| format!("SQLite cannot open it: {e}"))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("SQLite cannot open it: {e}"))?;
     match integrity_check(&conn) {
         Ok(problems) if problems.is_empty() => Ok(()),
         Ok(problems) => Err(format!(
@@ -205,4 +208,84 @@ pub fn check_sqlite_copy(path: &PathBuf) -> Result<(), String> {
 /// The SQLite file header, to tell a database by its content.
 pub fn is_sqlite_header(head: &[u8]) -> bool {
     head.starts_with(SQLITE_MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make_db(dir: &Path, wal: bool) -> Connection {
+        let conn = Connection::open(dir.join(MANIFEST_DB)).unwrap();
+        if wal {
+            conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;")
+                .unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE Files (fileID TEXT PRIMARY KEY, domain TEXT, relativePath TEXT, flags INTEGER, file BLOB);
+             INSERT INTO Files VALUES ('x', 'HomeDomain', 'a', 1, x'00'), (7, NULL, 'b', 'odd', NULL);",
+        )
+        .unwrap();
+        conn
+    }
+
+    /// Rows still in a `-wal` are read from the copy; the backup's own files are untouched.
+    #[test]
+    fn reads_a_wal_copy_and_leaves_the_backup_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = make_db(dir.path(), true);
+        assert!(dir.path().join("Manifest.db-wal").is_file());
+        let before: Vec<_> = ["Manifest.db", "Manifest.db-wal", "Manifest.db-shm"]
+            .iter()
+            .map(|n| std::fs::read(dir.path().join(n)).unwrap())
+            .collect();
+        let db = ManifestDb::open_plain(dir.path()).unwrap();
+        assert!(db.integrity_check().unwrap().is_empty());
+        let rows = db.rows().unwrap();
+        assert_eq!(rows.len(), 2);
+        let odd = rows.iter().find(|r| r.file_id == "7").unwrap();
+        assert_eq!((odd.domain.as_str(), odd.flags), ("", -1));
+        assert!(odd.file.is_err());
+        assert_eq!(
+            rows.iter().find(|r| r.file_id == "x").unwrap().display_path(),
+            "HomeDomain/a"
+        );
+        drop(db);
+        let after: Vec<_> = ["Manifest.db", "Manifest.db-wal", "Manifest.db-shm"]
+            .iter()
+            .map(|n| std::fs::read(dir.path().join(n)).unwrap())
+            .collect();
+        assert!(after == before, "the backup's Manifest.db files changed");
+        drop(conn);
+    }
+
+    #[test]
+    fn encrypted_copy_and_its_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(make_db(dir.path(), false));
+        let plain = std::fs::read(dir.path().join(MANIFEST_DB)).unwrap();
+        let key = Key::from_bytes([5; 32]);
+        std::fs::write(dir.path().join(MANIFEST_DB), crypto::encrypt(&key, &plain)).unwrap();
+        assert!(!is_plain(dir.path()));
+        assert_eq!(
+            ManifestDb::open_encrypted(dir.path(), &key)
+                .unwrap()
+                .rows()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(matches!(
+            ManifestDb::open_encrypted(dir.path(), &Key::from_bytes([6; 32])),
+            Err(ManifestDbError::Decrypt(_) | ManifestDbError::NotSqlite)
+        ));
+        assert!(matches!(
+            ManifestDb::open_plain(dir.path()),
+            Err(ManifestDbError::NotSqlite)
+        ));
+        std::fs::remove_file(dir.path().join(MANIFEST_DB)).unwrap();
+        assert!(matches!(
+            ManifestDb::open_plain(dir.path()),
+            Err(ManifestDbError::Missing)
+        ));
+    }
 }

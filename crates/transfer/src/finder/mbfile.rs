@@ -76,9 +76,15 @@ fn int(root: &Dictionary, archive: &Archive, key: &'static str) -> Result<Option
             .as_signed()
             .or_else(|| i.as_unsigned().map(|u| u as i64))
             .map(Some)
-            .ok_or(MbFileError::BadValue { key, expected: "an integer" }),
+            .ok_or(MbFileError::BadValue {
+                key,
+                expected: "an integer",
+            }),
         Value::Real(r) if r.is_finite() => Ok(Some(*r as i64)),
-        _ => Err(MbFileError::BadValue { key, expected: "an integer" }),
+        _ => Err(MbFileError::BadValue {
+            key,
+            expected: "an integer",
+        }),
     }
 }
 
@@ -98,9 +104,15 @@ fn string(root: &Dictionary, archive: &Archive, key: &'static str) -> Result<Opt
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Dictionary(d)) => match d.get("NS.string").and_then(|v| archive.resolve(v)) {
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            _ => Err(MbFileError::BadValue { key, expected: "a string" }),
+            _ => Err(MbFileError::BadValue {
+                key,
+                expected: "a string",
+            }),
         },
-        Some(_) => Err(MbFileError::BadValue { key, expected: "a string" }),
+        Some(_) => Err(MbFileError::BadValue {
+            key,
+            expected: "a string",
+        }),
     }
 }
 
@@ -123,13 +135,19 @@ pub fn decode(bytes: &[u8]) -> Result<MbFile, MbFileError> {
         return Err(MbFileError::TooLarge(bytes.len()));
     }
     let value = Value::from_reader(std::io::Cursor::new(bytes)).map_err(|e| MbFileError::NotPlist(e.to_string()))?;
-    let top = value.as_dictionary().ok_or(MbFileError::NotArchive("not a dictionary"))?;
+    let top = value
+        .as_dictionary()
+        .ok_or(MbFileError::NotArchive("not a dictionary"))?;
     let objects = top
         .get("$objects")
         .and_then(Value::as_array)
         .ok_or(MbFileError::NotArchive("no $objects"))?;
     let archive = Archive { objects };
-    let root_uid = match top.get("$top").and_then(Value::as_dictionary).and_then(|t| t.get("root")) {
+    let root_uid = match top
+        .get("$top")
+        .and_then(Value::as_dictionary)
+        .and_then(|t| t.get("root"))
+    {
         Some(Value::Uid(uid)) => *uid,
         Some(_) => return Err(MbFileError::NotArchive("$top.root is not a UID")),
         // Archives without $top.root keep the root at index 1.
@@ -201,7 +219,10 @@ pub fn encode(file: &MbFile) -> Vec<u8> {
         }
     }
     if let Some(key) = &file.encryption_key {
-        let class_uid = push(&mut objects, class("NSMutableData", &["NSMutableData", "NSData", "NSObject"]));
+        let class_uid = push(
+            &mut objects,
+            class("NSMutableData", &["NSMutableData", "NSData", "NSObject"]),
+        );
         let mut data = Dictionary::new();
         data.insert("NS.data".into(), Value::Data(key.clone()));
         data.insert("$class".into(), class_uid);

@@ -12,8 +12,8 @@
 pub mod crypto;
 pub mod keybag;
 pub mod layout;
+pub mod list;
 pub mod manifest_db;
 pub mod mbfile;
 pub mod plists;
-pub mod list;
 pub mod verify;

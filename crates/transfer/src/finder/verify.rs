@@ -182,8 +182,12 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
     };
 
     // The plists, the status and the UDID (§2.4 items 1–3).
-    let status = plists::read_status(dir).map_err(|e| v.plist_problem(STATUS_PLIST, e)).ok();
-    let manifest = plists::read_manifest(dir).map_err(|e| v.plist_problem(MANIFEST_PLIST, e)).ok();
+    let status = plists::read_status(dir)
+        .map_err(|e| v.plist_problem(STATUS_PLIST, e))
+        .ok();
+    let manifest = plists::read_manifest(dir)
+        .map_err(|e| v.plist_problem(MANIFEST_PLIST, e))
+        .ok();
     let info = plists::read_info(dir).map_err(|e| v.plist_problem(INFO_PLIST, e)).ok();
     v.check(
         "plists",
@@ -264,7 +268,10 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
             match db.rows() {
                 Ok(rows) => Some(rows),
                 Err(e) => {
-                    v.find(MANIFEST_DB, Status::Damaged(format!("its Files table cannot be read: {e}")));
+                    v.find(
+                        MANIFEST_DB,
+                        Status::Damaged(format!("its Files table cannot be read: {e}")),
+                    );
                     None
                 }
             }
@@ -322,11 +329,17 @@ fn finish(mut v: Verifier) -> BackupReport {
 }
 
 fn check_udid(v: &mut Verifier, manifest: Option<&plists::Manifest>, info: Option<&plists::Info>) {
-    let folder = v.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let folder = v
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let from_manifest = manifest.and_then(|m| m.lockdown.udid.clone());
     let from_info = info.and_then(|i| i.target_identifier.clone().or_else(|| i.device.udid.clone()));
     let udid = from_manifest.clone().or_else(|| from_info.clone());
-    v.out.udid = udid.clone().or_else(|| layout::looks_like_udid(&folder).then(|| folder.clone()));
+    v.out.udid = udid
+        .clone()
+        .or_else(|| layout::looks_like_udid(&folder).then(|| folder.clone()));
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     if let (Some(m), Some(i)) = (&from_manifest, &from_info)
         && !same(m, i)
@@ -367,11 +380,18 @@ fn unlock(
     manifest: Option<&plists::Manifest>,
 ) -> Result<Option<(ClassKeys, Option<Key>)>, FinderError> {
     let Some(manifest) = manifest else {
-        v.check("password", false, "not possible: Manifest.plist, which holds the keybag, cannot be read");
+        v.check(
+            "password",
+            false,
+            "not possible: Manifest.plist, which holds the keybag, cannot be read",
+        );
         return Ok(None);
     };
     let Some(bag_bytes) = &manifest.keybag else {
-        v.find(MANIFEST_PLIST, Status::Damaged("it says the backup is encrypted but has no BackupKeyBag".into()));
+        v.find(
+            MANIFEST_PLIST,
+            Status::Damaged("it says the backup is encrypted but has no BackupKeyBag".into()),
+        );
         return Ok(None);
     };
     let bag = match keybag::parse(bag_bytes) {
@@ -382,7 +402,10 @@ fn unlock(
         }
     };
     if manifest.manifest_key.is_none() && !bag.is_legacy() {
-        v.find(MANIFEST_PLIST, Status::Damaged("it has no ManifestKey, so Manifest.db cannot be decrypted".into()));
+        v.find(
+            MANIFEST_PLIST,
+            Status::Damaged("it has no ManifestKey, so Manifest.db cannot be decrypted".into()),
+        );
         return Ok(None);
     }
     let Some(password) = v.options.password else {
@@ -438,17 +461,13 @@ fn check_without_password(v: &mut Verifier) {
     match std::fs::metadata(v.dir.join(MANIFEST_DB)) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => v.find(MANIFEST_DB, Status::Missing),
         Err(e) => v.find(MANIFEST_DB, Status::Unreadable(e.to_string())),
-        Ok(meta) if meta.len() == 0 || meta.len() % 16 != 0 => v.find(
+        Ok(meta) if meta.len() == 0 || !meta.len().is_multiple_of(16) => v.find(
             MANIFEST_DB,
             Status::Damaged(format!("{} bytes is not a whole number of 16-byte blocks", meta.len())),
         ),
         Ok(_) => {}
     }
-    v.check(
-        "manifest-db",
-        false,
-        "only its length: its contents need the password",
-    );
+    v.check("manifest-db", false, "only its length: its contents need the password");
     v.check(
         "file-ids",
         false,
@@ -461,7 +480,7 @@ fn check_without_password(v: &mut Verifier) {
                 v.out.report.checked += 1;
                 match std::fs::metadata(v.dir.join(&blob)) {
                     Err(e) => v.find(blob, Status::Unreadable(e.to_string())),
-                    Ok(meta) if meta.len() == 0 || meta.len() % 16 != 0 => v.find(
+                    Ok(meta) if meta.len() == 0 || !meta.len().is_multiple_of(16) => v.find(
                         blob,
                         Status::Damaged(format!(
                             "{} bytes is not a whole number of 16-byte blocks: cut short",
@@ -541,11 +560,7 @@ fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Res
             other => v.warn(path, Status::Damaged(format!("unknown flags {other}"))),
         }
     }
-    v.check(
-        "file-ids",
-        true,
-        "every row's fileID is SHA-1(domain-relativePath)",
-    );
+    v.check("file-ids", true, "every row's fileID is SHA-1(domain-relativePath)");
 
     let options = v.options;
     let dir = v.dir;
@@ -606,7 +621,9 @@ fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Res
 /// reports wrongly (§5) from a cut-short file.
 fn is_live_database(head: &[u8]) -> bool {
     // SQLite, or an SQLite write-ahead log (magic 0x377f0682 / 0x377f0683).
-    manifest_db::is_sqlite_header(head) || head.starts_with(&[0x37, 0x7f, 0x06, 0x82]) || head.starts_with(&[0x37, 0x7f, 0x06, 0x83])
+    manifest_db::is_sqlite_header(head)
+        || head.starts_with(&[0x37, 0x7f, 0x06, 0x82])
+        || head.starts_with(&[0x37, 0x7f, 0x06, 0x83])
 }
 
 fn read_at(path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
@@ -640,7 +657,10 @@ fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Op
                 && size != len
             {
                 let head = read_at(&path, 0, 16.min(len as usize)).unwrap_or_default();
-                let status = Status::SizeChanged { recorded: size, now: len };
+                let status = Status::SizeChanged {
+                    recorded: size,
+                    now: len,
+                };
                 if is_live_database(&head) {
                     outcome.warnings.push(status);
                 } else {
@@ -673,9 +693,17 @@ fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Op
 }
 
 /// An encrypted file's key, blob length and padding (docs/backup-encryption.md §6 item 4).
-fn encrypted_checks(path: &Path, len: u64, file: &FileRow, keys: &ClassKeys, outcome: &mut Outcome) -> Result<Key, Status> {
+fn encrypted_checks(
+    path: &Path,
+    len: u64,
+    file: &FileRow,
+    keys: &ClassKeys,
+    outcome: &mut Outcome,
+) -> Result<Key, Status> {
     let Some(wrapped) = &file.encryption_key else {
-        return Err(Status::Damaged("its record has no EncryptionKey, so it cannot be decrypted".into()));
+        return Err(Status::Damaged(
+            "its record has no EncryptionKey, so it cannot be decrypted".into(),
+        ));
     };
     let (class, key) = keys
         .unwrap_prefixed(wrapped)
@@ -688,7 +716,7 @@ fn encrypted_checks(path: &Path, len: u64, file: &FileRow, keys: &ClassKeys, out
         )));
     }
     let expected = file.size.map(crypto::padded_len);
-    if len == 0 || len % 16 != 0 {
+    if len == 0 || !len.is_multiple_of(16) {
         return Err(match expected {
             Some(recorded) => Status::SizeChanged { recorded, now: len },
             None => Status::Damaged(format!("{len} bytes is not a whole number of 16-byte blocks")),
@@ -702,7 +730,10 @@ fn encrypted_checks(path: &Path, len: u64, file: &FileRow, keys: &ClassKeys, out
             if let Some(size) = file.size
                 && size != plain
             {
-                outcome.warnings.push(Status::SizeChanged { recorded: size, now: plain });
+                outcome.warnings.push(Status::SizeChanged {
+                    recorded: size,
+                    now: plain,
+                });
             }
             Ok(key)
         }
@@ -712,6 +743,10 @@ fn encrypted_checks(path: &Path, len: u64, file: &FileRow, keys: &ClassKeys, out
         }),
     }
 }
+
+/// A blob read whole: its SHA-256 as stored (when asked for), the bytes read, and the
+/// content verdict.
+type ReadResult = (Option<[u8; 32]>, u64, Result<(), String>);
 
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
@@ -726,7 +761,7 @@ fn read_content(
     key: Option<&Key>,
     options: &Options,
     hash: bool,
-) -> io::Result<(Option<[u8; 32]>, u64, Result<(), String>)> {
+) -> io::Result<ReadResult> {
     let mut sink = ContentSink::new(&file.path);
     let mut decryptor = key.map(crypto::Decryptor::new);
     let mut feed = |piece: &[u8]| {
