@@ -489,17 +489,17 @@ fn clean_backups_verify_clean() {
     let stdout = text(&out.stdout);
     assert_contains(&stdout, "unencrypted backup of 00008110-001A2B3C4D5E6F70");
     assert_contains(&stdout, "encrypted backup of 00008030-000A1B2C3D4E5F60");
-    assert_contains(&stdout, "not checked: not done: the files' contents were not read");
+    assert_contains(
+        &stdout,
+        "not checked: the files' contents: only a deep check reads them",
+    );
 
     // Without the password, only what it does not guard is checked, and that is said.
     let (code, report, stderr) = verify_json(&encrypted, &[], None);
     assert_eq!(code, 0, "{report}\n{stderr}");
     assert_contains(&stderr, "no password was given");
     let checks = report["checks"].to_string();
-    assert_contains(
-        &checks,
-        "not possible: the backup is encrypted and no password was given",
-    );
+    assert_contains(&checks, "the backup is encrypted and no password was given");
     assert_eq!(report["checked"], files.len(), "{report}");
 }
 
@@ -631,6 +631,30 @@ fn damage_to_a_plain_backup_is_found() {
     std::fs::write(&path, &bytes).unwrap();
     let report = expect(&dir, &[], &[]);
     assert_eq!(report["warnings"][0]["status"], "size-changed", "{report}");
+    // ... but a file of a type that cannot be checked, cut short, is an error.
+    let path = blob_of(&dir, "AppDomain-com.example.app", "Documents/readme.txt");
+    std::fs::write(&path, b"Hello from").unwrap();
+    expect(
+        &dir,
+        &[],
+        &[("AppDomain-com.example.app/Documents/readme.txt", "size-changed")],
+    );
+
+    // A first backup interrupted before Manifest.db arrived is still recognised.
+    let (_keep, dir) = damaged_copy(&plain);
+    for name in ["Manifest.db", "Manifest.plist"] {
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("Snapshot")).unwrap();
+    expect(
+        &dir,
+        &[],
+        &[
+            ("Manifest.db", "missing"),
+            ("Manifest.plist", "missing"),
+            ("Snapshot/", "temporary"),
+        ],
+    );
 }
 
 #[test]

@@ -33,9 +33,13 @@ pub fn blob_path(file_id: &str) -> Option<String> {
     is_file_id(file_id).then(|| format!("{}/{}", &file_id[..2], file_id))
 }
 
-/// A folder holding a device backup: Manifest.db or Manifest.plist (§2.1).
+/// A folder holding a device backup: Manifest.db or Manifest.plist (§2.1), or what an
+/// interrupted first backup leaves (Status.plist, Snapshot/, §1.10).
 pub fn is_backup(dir: &Path) -> bool {
-    dir.join(MANIFEST_DB).is_file() || dir.join(MANIFEST_PLIST).is_file()
+    dir.join(MANIFEST_DB).is_file()
+        || dir.join(MANIFEST_PLIST).is_file()
+        || dir.join(STATUS_PLIST).is_file()
+        || dir.join(SNAPSHOT).is_dir()
 }
 
 /// The backups at `path`: itself if it is one, else its sub-folders that are, sorted.
@@ -48,7 +52,7 @@ pub fn backups_in(path: &Path) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && (is_backup(p) || p.join(SNAPSHOT).is_dir() || p.join(STATUS_PLIST).is_file()))
+        .filter(|p| p.is_dir() && is_backup(p))
         .collect();
     found.sort();
     found

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags};
@@ -87,8 +87,11 @@ impl ManifestDb {
     /// Copies an unencrypted Manifest.db (and its `-wal`/`-shm`) and opens the copy.
     pub fn open_plain(backup: &Path) -> Result<ManifestDb, ManifestDbError> {
         let source = backup.join(MANIFEST_DB);
-        if !source.is_file() {
-            return Err(ManifestDbError::Missing);
+        match std::fs::metadata(&source) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ManifestDbError::Missing),
+            Err(e) => return Err(e.into()),
+            Ok(meta) if !meta.is_file() => return Err(ManifestDbError::NotSqlite),
+            Ok(_) => {}
         }
         let dir = copy_dir()?;
         let copy = dir.path().join(MANIFEST_DB);
@@ -110,6 +113,9 @@ impl ManifestDb {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ManifestDbError::Missing),
             other => other?,
         };
+        if !input.metadata()?.is_file() {
+            return Err(ManifestDbError::NotSqlite);
+        }
         let dir = copy_dir()?;
         let copy = dir.path().join(MANIFEST_DB);
         let mut out = BufWriter::new(File::create(&copy)?);
@@ -189,7 +195,7 @@ pub fn integrity_check(conn: &Connection) -> Result<Vec<String>, ManifestDbError
 
 /// Checks an SQLite file that is already a private copy: its header, then
 /// `PRAGMA integrity_check`. `Err` says what is wrong.
-pub fn check_sqlite_copy(path: &PathBuf) -> Result<(), String> {
+pub fn check_sqlite_copy(path: &Path) -> Result<(), String> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

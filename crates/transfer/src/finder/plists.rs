@@ -39,6 +39,12 @@ pub fn read_dict(path: &Path) -> Result<Dictionary, PlistError> {
             }
         }
     })?;
+    if !meta.is_file() {
+        return Err(PlistError::Parse {
+            path: path.to_path_buf(),
+            reason: "it is not a regular file".into(),
+        });
+    }
     if meta.len() > MAX_PLIST {
         return Err(PlistError::TooLarge {
             path: path.to_path_buf(),

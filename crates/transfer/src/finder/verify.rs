@@ -75,7 +75,7 @@ impl BackupReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FinderError {
-    #[error("{} is not a device backup: it has no Manifest.db or Manifest.plist, nor sub-folders that do", .0.display())]
+    #[error("{} is not a device backup: it has no Manifest.db, Manifest.plist or Status.plist, nor sub-folders that do", .0.display())]
     NotABackup(PathBuf),
     #[error("the backup password is wrong: the keybag's class keys do not unwrap with it")]
     WrongPassword,
@@ -303,8 +303,8 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
         },
     );
     let Some(rows) = rows else {
-        v.check("file-ids", false, "not possible: Manifest.db cannot be read");
-        v.check("blobs", false, "not possible: Manifest.db cannot be read");
+        v.check("file-ids", false, "the rows' fileIDs: Manifest.db cannot be read");
+        v.check("blobs", false, "the files' blobs: Manifest.db cannot be read");
         return Ok(finish(v));
     };
     check_rows(&mut v, rows, keys.as_ref())?;
@@ -319,8 +319,8 @@ fn finish(mut v: Verifier) -> BackupReport {
         if recorded {
             "every blob matches the SHA-256 recorded when lifeboat received it"
         } else {
-            "not possible: only a backup lifeboat made has SHA-256s recorded as its files arrived, \
-             so a change that keeps a file's size is found here only by the content check"
+            "each file against a SHA-256 recorded as it arrived: only backups lifeboat made have \
+             them, so here a change that keeps a file's size is found only by the content check"
         },
     );
     v.out.report.findings.sort_by(|a, b| a.path.cmp(&b.path));
@@ -383,7 +383,7 @@ fn unlock(
         v.check(
             "password",
             false,
-            "not possible: Manifest.plist, which holds the keybag, cannot be read",
+            "the password: Manifest.plist, which holds the keybag, cannot be read",
         );
         return Ok(None);
     };
@@ -412,7 +412,7 @@ fn unlock(
         v.check(
             "password",
             false,
-            "not possible: the backup is encrypted and no password was given",
+            "the password and all it guards: the backup is encrypted and no password was given",
         );
         return Ok(None);
     };
@@ -467,11 +467,15 @@ fn check_without_password(v: &mut Verifier) {
         ),
         Ok(_) => {}
     }
-    v.check("manifest-db", false, "only its length: its contents need the password");
+    v.check(
+        "manifest-db",
+        false,
+        "Manifest.db's contents need the password (only its length was checked)",
+    );
     v.check(
         "file-ids",
         false,
-        "not possible: the rows are in the encrypted Manifest.db",
+        "the rows' fileIDs: the rows are in the encrypted Manifest.db",
     );
     match layout::blob_files(v.dir) {
         Err(e) => v.find(".", Status::Unreadable(e.to_string())),
@@ -495,11 +499,15 @@ fn check_without_password(v: &mut Verifier) {
     v.check(
         "blobs",
         false,
-        "only that every blob is a non-empty whole number of 16-byte blocks: which files should \
-         exist, their sizes, keys and padding need the password",
+        "which files should exist, their sizes, keys and padding need the password (every blob \
+         was checked to be a non-empty whole number of 16-byte blocks)",
     );
-    v.check("orphans", false, "not possible without the password");
-    v.check("content", false, "not possible without the password");
+    v.check(
+        "orphans",
+        false,
+        "orphan blobs: which blobs Manifest.db names needs the password",
+    );
+    v.check("content", false, "the files' contents need the password");
 }
 
 fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Result<(), FinderError> {
@@ -611,19 +619,10 @@ fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Res
         if options.deep {
             "every file read whole (and decrypted); JPEG, PNG, HEIC and MOV, SQLite databases and plists checked by type"
         } else {
-            "not done: the files' contents were not read (a deep check reads them)"
+            "the files' contents: only a deep check reads them"
         },
     );
     Ok(())
-}
-
-/// The first bytes of a blob, or of its plaintext: to tell a database whose `Size` iOS
-/// reports wrongly (§5) from a cut-short file.
-fn is_live_database(head: &[u8]) -> bool {
-    // SQLite, or an SQLite write-ahead log (magic 0x377f0682 / 0x377f0683).
-    manifest_db::is_sqlite_header(head)
-        || head.starts_with(&[0x37, 0x7f, 0x06, 0x82])
-        || head.starts_with(&[0x37, 0x7f, 0x06, 0x83])
 }
 
 fn read_at(path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
@@ -647,6 +646,8 @@ fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Op
             return Outcome::bad(Status::Missing);
         }
         Err(e) => return Outcome::bad(Status::Unreadable(e.to_string())),
+        // A device or a pipe in a hostile folder is never read.
+        Ok(meta) if !meta.is_file() => return Outcome::bad(Status::Damaged("not a regular file".into())),
         Ok(meta) => meta.len(),
     };
     let recorded = options.recorded.and_then(|r| r.sha256(&file.file_id));
@@ -656,15 +657,17 @@ fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Op
             if let Some(size) = file.size
                 && size != len
             {
-                let head = read_at(&path, 0, 16.min(len as usize)).unwrap_or_default();
                 let status = Status::SizeChanged {
                     recorded: size,
                     now: len,
                 };
-                if is_live_database(&head) {
+                if size_mismatch_is_benign(&path, file, options, &mut outcome) {
                     outcome.warnings.push(status);
                 } else {
-                    return Outcome::bad(status);
+                    return Outcome {
+                        finding: Some(status),
+                        ..outcome
+                    };
                 }
             }
             None
@@ -678,18 +681,37 @@ fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Op
         match read_content(&path, file, file_key.as_ref(), options, recorded.is_some()) {
             Err(e) => outcome.finding = Some(Status::Unreadable(e.to_string())),
             Ok((digest, bytes, verdict)) => {
-                outcome.bytes = bytes;
+                outcome.bytes += bytes;
                 if let (Some(want), Some(got)) = (recorded, digest)
                     && want != got
                 {
                     outcome.finding = Some(Status::Corrupt);
-                } else if let Err(reason) = verdict {
+                } else if let Some(Err(reason)) = verdict {
                     outcome.finding = Some(Status::Damaged(reason));
                 }
             }
         }
     }
     outcome
+}
+
+/// A plain blob whose length is not its record's `Size`: real iOS records wrong sizes for
+/// databases and other live files (docs/backup-encryption.md §5), so the blob is read and
+/// checked by type. A whole database, write-ahead log, photo or plist makes the mismatch a
+/// warning; a damaged one, or a file of a type that cannot be checked, an error.
+fn size_mismatch_is_benign(path: &Path, file: &FileRow, options: &Options, outcome: &mut Outcome) -> bool {
+    let head = read_at(path, 0, 4).unwrap_or_default();
+    // An SQLite write-ahead log (magic 0x377f0682 / 0x377f0683) changes size all the time.
+    if head.len() == 4 && head[..3] == [0x37, 0x7f, 0x06] && (head[3] == 0x82 || head[3] == 0x83) {
+        return true;
+    }
+    match read_content(path, file, None, options, false) {
+        Ok((_, bytes, verdict)) => {
+            outcome.bytes += bytes;
+            verdict == Some(Ok(()))
+        }
+        Err(_) => false,
+    }
 }
 
 /// An encrypted file's key, blob length and padding (docs/backup-encryption.md §6 item 4).
@@ -745,8 +767,8 @@ fn encrypted_checks(
 }
 
 /// A blob read whole: its SHA-256 as stored (when asked for), the bytes read, and the
-/// content verdict.
-type ReadResult = (Option<[u8; 32]>, u64, Result<(), String>);
+/// content verdict (`None` for a type that has no check).
+type ReadResult = (Option<[u8; 32]>, u64, Option<Result<(), String>>);
 
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
@@ -794,14 +816,14 @@ fn read_content(
     if let Some(d) = decryptor
         && let Err(e) = d.finish(&mut |plain| sink.update(plain))
     {
-        return Ok((digest, bytes, Err(e.to_string())));
+        return Ok((digest, bytes, Some(Err(e.to_string()))));
     }
     Ok((digest, bytes, sink.finish()))
 }
 
 /// The content check by type: JPEG, PNG, HEIC, MOV by name as the photo verify does;
 /// SQLite databases (by their header) with `PRAGMA integrity_check` and plists by parsing,
-/// both on a private temporary copy.
+/// both on a copy in a private temporary folder that goes when the check ends.
 struct ContentSink {
     name: String,
     head: Vec<u8>,
@@ -809,10 +831,28 @@ struct ContentSink {
     error: Option<String>,
 }
 
+/// A copy being written, in a folder of its own (SQLite may add `-wal`/`-shm` beside it).
+struct Spool {
+    dir: tempfile::TempDir,
+    file: File,
+}
+
+impl Spool {
+    fn new() -> io::Result<Spool> {
+        let dir = tempfile::Builder::new().prefix("lifeboat-check-").tempdir()?;
+        let file = File::create(dir.path().join("copy"))?;
+        Ok(Spool { dir, file })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("copy")
+    }
+}
+
 enum Kind {
     Media(content::Checker),
-    Sqlite(tempfile::NamedTempFile),
-    Plist(tempfile::NamedTempFile),
+    Sqlite(Spool),
+    Plist(Spool),
     Other,
 }
 
@@ -820,10 +860,11 @@ const HEAD: usize = 16;
 
 impl ContentSink {
     fn new(path: &str) -> ContentSink {
+        let name = path.rsplit('/').next().unwrap_or(path).to_string();
         ContentSink {
-            name: path.rsplit('/').next().unwrap_or(path).to_string(),
+            kind: content::checker_for(&name).map(Kind::Media),
+            name,
             head: Vec::new(),
-            kind: content::checker_for(path.rsplit('/').next().unwrap_or(path)).map(Kind::Media),
             error: None,
         }
     }
@@ -831,8 +872,8 @@ impl ContentSink {
     fn decide(&mut self) {
         let is_plist_name = self.name.to_ascii_lowercase().ends_with(".plist");
         let head = &self.head;
-        let spool = |error: &mut Option<String>| match tempfile::Builder::new().prefix("lifeboat-check-").tempfile() {
-            Ok(f) => Some(f),
+        let spool = |error: &mut Option<String>| match Spool::new() {
+            Ok(spool) => Some(spool),
             Err(e) => {
                 *error = Some(format!("no temporary file to check it in: {e}"));
                 None
@@ -868,9 +909,9 @@ impl ContentSink {
     fn feed(&mut self, bytes: &[u8]) {
         match &mut self.kind {
             Some(Kind::Media(checker)) => checker.update(bytes),
-            Some(Kind::Sqlite(f)) | Some(Kind::Plist(f)) => {
+            Some(Kind::Sqlite(spool)) | Some(Kind::Plist(spool)) => {
                 if self.error.is_none()
-                    && let Err(e) = f.write_all(bytes)
+                    && let Err(e) = spool.file.write_all(bytes)
                 {
                     self.error = Some(format!("could not copy it to check it: {e}"));
                 }
@@ -879,20 +920,23 @@ impl ContentSink {
         }
     }
 
-    fn finish(mut self) -> Result<(), String> {
+    /// The verdict; `None` when the file is of no type that has a check.
+    fn finish(mut self) -> Option<Result<(), String>> {
         if self.kind.is_none() {
             self.decide();
         }
         if let Some(error) = self.error {
-            return Err(error);
+            return Some(Err(error));
         }
-        match self.kind {
-            Some(Kind::Media(checker)) => checker.finish(),
-            Some(Kind::Sqlite(f)) => manifest_db::check_sqlite_copy(&f.path().to_path_buf()),
-            Some(Kind::Plist(f)) => plist::Value::from_file(f.path())
-                .map(|_| ())
-                .map_err(|e| format!("not a valid property list: {e}")),
-            _ => Ok(()),
+        match self.kind? {
+            Kind::Media(checker) => Some(checker.finish()),
+            Kind::Sqlite(spool) => Some(manifest_db::check_sqlite_copy(&spool.path())),
+            Kind::Plist(spool) => Some(
+                plist::Value::from_file(spool.path())
+                    .map(|_| ())
+                    .map_err(|e| format!("not a valid property list: {e}")),
+            ),
+            Kind::Other => None,
         }
     }
 }
