@@ -783,3 +783,54 @@ fn backups_lists_what_is_there() {
     assert_contains(&stdout, "Ada's iPhone (iPhone 14 Pro, iOS 17.5)");
     assert_contains(&stdout, "state      interrupted: a Snapshot/ folder is left");
 }
+
+/// A hostile folder is input too: mutated plists, Manifest.db pages, MBFile records and
+/// blobs give findings or errors, never a panic (docs/backup.md §2.4).
+#[test]
+fn hostile_backups_never_panic() {
+    use transfer::finder::verify::{Options, verify_backup};
+    let root = tempfile::tempdir().unwrap();
+    let files = files();
+    let plain = write_backup(root.path(), UDID_PLAIN, &files, None);
+    let encrypted = write_backup(root.path(), UDID_ENC, &files, Some(PASSWORD));
+    let password = keybag::Password::new(PASSWORD.into());
+    let options = Options {
+        deep: true,
+        password: Some(&password),
+        recorded: None,
+        on_bytes: &|_| {},
+    };
+    let mut rng = Rng(0xbadf00d);
+    for round in 0..60 {
+        let source = if round % 3 == 2 { &encrypted } else { &plain };
+        let (_keep, dir) = damaged_copy(source);
+        let blobs = layout::blob_files(&dir).unwrap();
+        let target = match rng.below(5) {
+            0 => dir.join("Manifest.db"),
+            1 if source == &plain => dir.join("Manifest.plist"),
+            2 => dir.join("Status.plist"),
+            3 => dir.join("Info.plist"),
+            _ => dir.join(&blobs[rng.below(blobs.len() as u64) as usize]),
+        };
+        let bytes = std::fs::read(&target).unwrap();
+        std::fs::write(&target, rng.mutate(&bytes)).unwrap();
+        if source == &plain && rng.below(2) == 0 {
+            // Hostile MBFile records inside a sound database.
+            if let Ok(conn) = rusqlite::Connection::open(dir.join("Manifest.db")) {
+                let rows: Vec<(String, Vec<u8>)> = conn
+                    .prepare("SELECT fileID, file FROM Files")
+                    .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                    .unwrap_or_default();
+                for (id, file) in rows {
+                    let _ = conn.execute(
+                        "UPDATE Files SET file = ?1 WHERE fileID = ?2",
+                        rusqlite::params![rng.mutate(&file), id],
+                    );
+                }
+            }
+        }
+        // Ok with findings, or an error: anything but a panic.
+        let _ = verify_backup(&dir, &options);
+        let _ = transfer::finder::list::describe(&dir);
+    }
+}
