@@ -834,3 +834,53 @@ fn hostile_backups_never_panic() {
         let _ = transfer::finder::list::describe(&dir);
     }
 }
+
+/// Neither the password nor the key derived from it is printed, in text, JSON or errors,
+/// and nothing lifeboat writes while verifying (its private copies, all removed at the end)
+/// holds them.
+#[test]
+fn password_and_key_are_never_printed_or_left() {
+    let root = tempfile::tempdir().unwrap();
+    let encrypted = write_backup(root.path(), UDID_ENC, &files(), Some(PASSWORD));
+    let manifest = transfer::finder::plists::read_manifest(&encrypted).unwrap();
+    let bag = keybag::parse(&manifest.keybag.unwrap()).unwrap();
+    let key = bag.derive(&keybag::Password::new(PASSWORD.into())).unwrap();
+    let key_hex: String = key.bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let secrets = [
+        PASSWORD.to_string(),
+        key_hex[..32].to_string(),
+        "wrong-but-secret".into(),
+    ];
+    let dir = encrypted.to_str().unwrap();
+    for (args, password) in [
+        (vec!["verify", dir], PASSWORD),
+        (vec!["verify", "--deep", "--json", dir], PASSWORD),
+        (vec!["verify", dir], "wrong-but-secret"),
+        (vec!["verify", "--json", dir], "wrong-but-secret"),
+        (vec!["backups", "--json", dir], PASSWORD),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        cmd.env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join(".local/share"))
+            .env("TMPDIR", tmp.path())
+            .env("LIFEBOAT_BACKUP_PASSWORD", password)
+            .args(&args);
+        let out = run(&mut cmd, Duration::from_secs(120));
+        let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        for secret in &secrets {
+            assert!(
+                !printed.contains(secret.as_str()),
+                "{args:?} printed a secret:\n{printed}"
+            );
+        }
+        let left: Vec<_> = walkdir::WalkDir::new(tmp.path())
+            .min_depth(1)
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|e| e.path().to_path_buf())
+            .collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} in TMPDIR");
+    }
+}
