@@ -97,6 +97,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Why iCloud is failing, from the iPhone's own values, and what to do now.
+    Doctor {
+        #[arg(long, value_name = "UDID")]
+        device: Option<String>,
+        /// Where the photos go, to check there is room (default: the configured destination,
+        /// else export-photos' default).
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Look around the iPhone's media folder (what Finder calls its files).
     Files {
         #[arg(long, global = true, value_name = "UDID")]

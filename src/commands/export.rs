@@ -17,7 +17,7 @@ use crate::cli::ExportArgs;
 use crate::connect;
 use crate::exit::Unavailable;
 
-fn default_destination() -> PathBuf {
+pub fn default_destination() -> PathBuf {
     directories::UserDirs::new()
         .and_then(|dirs| dirs.picture_dir().map(Path::to_path_buf))
         .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join("Pictures")))

@@ -3,6 +3,7 @@
 mod backup;
 mod backups;
 mod devices;
+mod doctor;
 mod export;
 mod files;
 mod info;
@@ -28,6 +29,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info { device, json } => info::run(&mux()?, device.as_deref(), json),
         Command::Pair { device, timeout, force } => pair::run(&mux()?, device.as_deref(), timeout, force),
         Command::Unpair { device } => unpair::run(&mux()?, device.as_deref()),
+        Command::Doctor {
+            device,
+            dest,
+            config,
+            json,
+        } => doctor::run(&mux()?, device.as_deref(), dest, config, json),
         Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),

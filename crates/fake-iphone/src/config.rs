@@ -54,6 +54,8 @@ pub struct PhoneConfig {
     /// The USB link's latency and bandwidth, as AFC replies see them.
     pub link: crate::Link,
     pub faults: Faults,
+    /// iCloud Backup and iCloud Photos as the phone reports them.
+    pub icloud: crate::icloud::ICloudState,
 }
 
 impl PhoneConfig {
@@ -73,6 +75,7 @@ impl PhoneConfig {
             charging: true,
             link: crate::Link::default(),
             faults: Faults::default(),
+            icloud: Default::default(),
         }
     }
 
@@ -103,6 +106,17 @@ impl PhoneConfig {
 
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    pub fn icloud(mut self, icloud: crate::icloud::ICloudState) -> Self {
+        self.icloud = icloud;
+        self
+    }
+
+    /// The free space the phone reports (at most its capacity).
+    pub fn disk_available(mut self, bytes: u64) -> Self {
+        self.disk_available = bytes.min(self.disk_capacity);
         self
     }
 

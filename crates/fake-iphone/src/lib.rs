@@ -9,6 +9,7 @@
 mod afcd;
 pub mod config;
 pub mod faults;
+pub mod icloud;
 pub mod library;
 pub mod link;
 mod lockdownd;

@@ -120,6 +120,22 @@ struct Args {
     /// Fault: list hostile names (.., /, control characters, long names, a symlink) in DCIM.
     #[arg(long)]
     fault_hostile_listing: bool,
+    /// Free space the phone reports (storage nearly full: a few hundred MB).
+    #[arg(long, value_name = "BYTES")]
+    disk_available: Option<u64>,
+    /// iCloud Backup: on or off.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    icloud_backup: String,
+    /// Days since the last iCloud backup the phone reports; negative: none.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    last_icloud_backup_days: f64,
+    /// Days since the last backup to a computer; negative: none.
+    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
+    last_local_backup_days: f64,
+    /// iCloud Photos' sync state file: on, off, offline, missing, stalled:DAYS, or untouched
+    /// (leave the media folder's file as it is).
+    #[arg(long, default_value = "untouched")]
+    icloud_photos: fake_iphone::icloud::PhotosSync,
 }
 
 fn parse_wrong_size(text: &str) -> Result<(String, i64), String> {
@@ -184,6 +200,16 @@ fn serve(args: Args) -> anyhow::Result<()> {
             wrong_size: args.fault_wrong_size.clone(),
             hostile_listing: args.fault_hostile_listing,
         };
+        let days = |d: f64| (d >= 0.0).then_some(d);
+        config.icloud = fake_iphone::icloud::ICloudState {
+            backup_enabled: args.icloud_backup == "on",
+            last_backup_days: days(args.last_icloud_backup_days),
+            last_local_backup_days: days(args.last_local_backup_days),
+            photos: args.icloud_photos,
+        };
+        if let Some(bytes) = args.disk_available {
+            config.disk_available = bytes.min(config.disk_capacity);
+        }
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),
             bandwidth: (args.bandwidth_mbps > 0.0).then_some((args.bandwidth_mbps * 1e6) as u64),

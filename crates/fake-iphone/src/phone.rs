@@ -74,6 +74,7 @@ impl Phone {
         let key = RsaKey::generate()?;
         let device_public_key_pem = key.public_pkcs1_pem()?;
         let values = Values::new(&config, &device_public_key_pem, serial);
+        config.icloud.write_sync_status(&config.media)?;
         Ok(Phone {
             locked: config.state == TrustState::Locked,
             dialog: match config.state {

@@ -129,6 +129,7 @@ impl Values {
 
         let mut backup = Dictionary::new();
         backup.insert("WillEncrypt".into(), false.into());
+        config.icloud.add_backup_values(&mut backup);
 
         Values {
             default_domain: d,
