@@ -245,12 +245,20 @@ fn finder_backup(args: &VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn finding_json(report: &BackupReport, f: &Finding) -> serde_json::Value {
+/// A warning in words: a free-text one is its text alone (it damages nothing).
+fn warning_words(status: &verify::Status) -> String {
+    match status {
+        verify::Status::Damaged(reason) => reason.clone(),
+        other => other.describe(),
+    }
+}
+
+fn finding_json(report: &BackupReport, f: &Finding, warning: bool) -> serde_json::Value {
     json!({
         "path": f.path,
         "status": f.status.label(),
         "mark": f.status.mark().to_string(),
-        "detail": f.status.describe(),
+        "detail": if warning { warning_words(&f.status) } else { f.status.describe() },
         "blob": report.blobs.get(&f.path),
     })
 }
@@ -265,8 +273,8 @@ fn report_json(report: &BackupReport) -> serde_json::Value {
         "checked": r.checked,
         "ok": r.ok,
         "bytes_read": r.bytes_read,
-        "findings": r.findings.iter().map(|f| finding_json(report, f)).collect::<Vec<_>>(),
-        "warnings": report.warnings.iter().map(|f| finding_json(report, f)).collect::<Vec<_>>(),
+        "findings": r.findings.iter().map(|f| finding_json(report, f, false)).collect::<Vec<_>>(),
+        "warnings": report.warnings.iter().map(|f| finding_json(report, f, true)).collect::<Vec<_>>(),
         "checks": report.checks.iter().map(|c| json!({"name": c.name, "done": c.done, "note": c.note})).collect::<Vec<_>>(),
     })
 }
@@ -301,7 +309,7 @@ fn print_report(report: &BackupReport, several: bool) {
         );
     }
     for f in &report.warnings {
-        println!("! {prefix}{}  warning: {}{}", f.path, f.status.describe(), blob(f));
+        println!("! {prefix}{}  warning: {}{}", f.path, warning_words(&f.status), blob(f));
     }
     for check in &report.checks {
         let mark = if check.done { "checked" } else { "not checked" };
