@@ -249,6 +249,13 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
     };
 
     let Some(db) = db else {
+        if !v.out.checks.iter().any(|c| c.name == "password") {
+            v.check(
+                "password",
+                false,
+                "the keys: the keybag or ManifestKey is damaged (see the findings), so nothing they guard can be checked",
+            );
+        }
         check_without_password(&mut v);
         return Ok(finish(v));
     };
