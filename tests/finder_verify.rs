@@ -725,6 +725,18 @@ fn damage_to_an_encrypted_backup_is_found() {
     std::fs::write(dir.join("ff/ff00000000000000000000000000000000000000"), [0u8; 32]).unwrap();
     check(&dir, &[], ("ff/ff00000000000000000000000000000000000000", "extra"));
 
+    // A damaged ManifestKey: named, and what it guards is said to be unchecked.
+    let (_keep, dir) = damaged_copy(&encrypted);
+    let mut manifest = plist::Value::from_file(dir.join("Manifest.plist")).unwrap();
+    let dict = manifest.as_dictionary_mut().unwrap();
+    let mut key = dict.get("ManifestKey").and_then(Value::as_data).unwrap().to_vec();
+    key[10] ^= 0x01;
+    dict.insert("ManifestKey".into(), Value::Data(key));
+    manifest.to_file_xml(dir.join("Manifest.plist")).unwrap();
+    let report = check(&dir, &[], ("Manifest.plist", "damaged"));
+    assert_contains(&report["findings"][0]["detail"].to_string(), "ManifestKey");
+    assert_contains(&report["checks"].to_string(), "need a sound keybag and ManifestKey");
+
     // A Manifest.db cut short does not decrypt.
     let (_keep, dir) = damaged_copy(&encrypted);
     let db = std::fs::read(dir.join("Manifest.db")).unwrap();

@@ -249,14 +249,16 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
     };
 
     let Some(db) = db else {
+        // The password check is recorded unless the bag or ManifestKey stopped it earlier.
+        let lacking = if v.out.checks.iter().any(|c| c.name == "password" && !c.done) {
+            "the password"
+        } else {
+            "a sound keybag and ManifestKey (see the findings)"
+        };
         if !v.out.checks.iter().any(|c| c.name == "password") {
-            v.check(
-                "password",
-                false,
-                "the keys: the keybag or ManifestKey is damaged (see the findings), so nothing they guard can be checked",
-            );
+            v.check("password", false, format!("the keys: they need {lacking}"));
         }
-        check_without_password(&mut v);
+        check_without_keys(&mut v, lacking);
         return Ok(finish(v));
     };
     let rows = match db {
@@ -462,9 +464,9 @@ fn unlock(
     Ok(Some((keys, manifest_key)))
 }
 
-/// What can be checked of an encrypted backup without the password (§2.4): Manifest.db and
-/// every blob are non-empty whole numbers of 16-byte blocks.
-fn check_without_password(v: &mut Verifier) {
+/// What can be checked of an encrypted backup without its keys (§2.4): Manifest.db and
+/// every blob are non-empty whole numbers of 16-byte blocks. `lacking` says what is missing.
+fn check_without_keys(v: &mut Verifier, lacking: &str) {
     match std::fs::metadata(v.dir.join(MANIFEST_DB)) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => v.find(MANIFEST_DB, Status::Missing),
         Err(e) => v.find(MANIFEST_DB, Status::Unreadable(e.to_string())),
@@ -477,7 +479,7 @@ fn check_without_password(v: &mut Verifier) {
     v.check(
         "manifest-db",
         false,
-        "Manifest.db's contents need the password (only its length was checked)",
+        format!("Manifest.db's contents need {lacking} (only its length was checked)"),
     );
     v.check(
         "file-ids",
@@ -506,15 +508,17 @@ fn check_without_password(v: &mut Verifier) {
     v.check(
         "blobs",
         false,
-        "which files should exist, their sizes, keys and padding need the password (every blob \
-         was checked to be a non-empty whole number of 16-byte blocks)",
+        format!(
+            "which files should exist, their sizes, keys and padding need {lacking} (every blob \
+             was checked to be a non-empty whole number of 16-byte blocks)"
+        ),
     );
     v.check(
         "orphans",
         false,
-        "orphan blobs: which blobs Manifest.db names needs the password",
+        format!("orphan blobs: which blobs Manifest.db names needs {lacking}"),
     );
-    v.check("content", false, "the files' contents need the password");
+    v.check("content", false, format!("the files' contents need {lacking}"));
 }
 
 fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Result<(), FinderError> {
