@@ -6,7 +6,7 @@ mod doctor;
 mod export;
 mod files;
 mod info;
-mod pair;
+pub mod pair;
 mod schedule;
 mod unpair;
 mod verify;
