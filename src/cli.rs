@@ -103,6 +103,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `lifeboat man | man -l -`.
+    Man,
     /// Look around the iPhone's media folder (what Finder calls its files).
     Files {
         #[arg(long, global = true, value_name = "UDID")]

@@ -5,6 +5,7 @@ mod devices;
 mod doctor;
 mod export;
 mod files;
+mod generate;
 mod info;
 pub mod pair;
 mod schedule;
@@ -34,6 +35,8 @@ pub fn run(cli: Cli) -> Result<()> {
             config,
             json,
         } => doctor::run(&mux()?, device.as_deref(), dest, config, json),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man => generate::man(),
         Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),
