@@ -80,6 +80,9 @@ pub struct Report {
     pub refused: Vec<String>,
     /// Local failures answered with an error status.
     pub errors: Vec<String>,
+    /// The largest `DLMessagePurgeDiskSpace` amount asked for: the device's free-space
+    /// deficit plus 2 GiB (docs/backup.md §1.10).
+    pub purge_requested: Option<u64>,
 }
 
 /// The device's final answer and the report.
@@ -239,6 +242,7 @@ impl<S: Read + Write> Session<S> {
                     Err(e) => failed(&mut report, "free space", &e),
                 },
                 DlMessage::PurgeDiskSpace { amount } => {
+                    report.purge_requested = report.purge_requested.max(Some(amount));
                     // Nothing here is purgeable; say so rather than leave the device waiting.
                     report.errors.push(format!(
                         "the iPhone asked to free {amount} bytes on this computer; lifeboat removes nothing"
