@@ -179,12 +179,15 @@ impl BackupJob {
             Value::Dictionary(d) => d,
             _ => Dictionary::new(),
         };
-        let mut open = |name: &str, escrow: bool| -> Result<ServiceStream, lockdown::Error> {
+        // The backup connection and the notification listener wait in ticks (see
+        // `mobilebackup2::patient`); the others answer requests within the device timeout.
+        let device_timeout = self.limits.device;
+        let mut open = |name: &str, escrow: bool, timeout: Duration| -> Result<ServiceStream, lockdown::Error> {
             let stream = lockdown.open_service(mux, record, name, escrow)?;
-            stream.set_timeout(Some(TICK))?;
+            stream.set_timeout(Some(timeout))?;
             Ok(stream)
         };
-        let mut optional = |name: &str, notes: &mut Vec<String>| match open(name, false) {
+        let mut optional = |name: &str, timeout: Duration, notes: &mut Vec<String>| match open(name, false, timeout) {
             Ok(s) => Some(s),
             Err(e) => {
                 notes.push(format!("{name} did not start ({e}); going on without it"));
@@ -192,17 +195,17 @@ impl BackupJob {
             }
         };
         let mut helpers = Helpers {
-            listen: optional(notify::SERVICE, &mut notes),
-            post: optional(notify::SERVICE, &mut notes),
-            afc: optional(afc::connect::SERVICE, &mut notes)
-                .map(|s| AfcClient::new(s).with_reply_timeout(self.limits.device)),
-            apps: optional(apps::SERVICE, &mut notes),
+            listen: optional(notify::SERVICE, TICK, &mut notes),
+            post: optional(notify::SERVICE, device_timeout, &mut notes),
+            afc: optional(afc::connect::SERVICE, device_timeout, &mut notes)
+                .map(|s| AfcClient::new(s).with_reply_timeout(device_timeout)),
+            apps: optional(apps::SERVICE, device_timeout, &mut notes),
         };
         let change = match &self.encryption {
-            Some(_) => Some(open(SERVICE, true)?),
+            Some(_) => Some(open(SERVICE, true, TICK)?),
             None => None,
         };
-        let backup = open(SERVICE, true)?;
+        let backup = open(SERVICE, true, TICK)?;
         let _ = lockdown.stop_session();
         drop(lockdown);
 
