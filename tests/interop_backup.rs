@@ -283,3 +283,48 @@ fn the_phone_refuses_with_its_error_codes() {
         assert!(!said(&out).contains("Backup Successful"), "{}", said(&out));
     }
 }
+
+/// The shared faults, placed in the backup bytes, end a run mid-upload with idevicebackup2's
+/// own error, never a hang; the next run completes and reads back whole. The phone also
+/// fails to read one file (a 0x0B block, as iOS 17 does for `backup_manifest.db`), which
+/// does not stop a backup.
+#[test]
+fn faults_mid_upload_end_the_run_and_the_next_one_completes() {
+    let Some([idevicepair, idevicebackup2]) = peers(["idevicepair", "idevicebackup2"]) else {
+        return;
+    };
+    let Some(python) = reader() else { return };
+    let phone = start(|b| BackupConfig { error_block: true, ..b });
+    assert_success(&limd(&phone, &idevicepair, &["pair"]), "idevicepair pair");
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_str().expect("a UTF-8 path");
+    let folder = backups.path().join(UDID);
+
+    for (name, faults) in [
+        (
+            "drop",
+            fake_iphone::Faults {
+                drop_after: Some(150_000),
+                ..Default::default()
+            },
+        ),
+        (
+            "detach",
+            fake_iphone::Faults {
+                detach_after: Some(250_000),
+                ..Default::default()
+            },
+        ),
+    ] {
+        assert!(phone.fake.arm(None, faults));
+        let cut = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", "--full", dir]);
+        assert!(!cut.status.success(), "{name}: the run cannot succeed: {}", said(&cut));
+        assert!(!said(&cut).contains("Backup Successful"), "{name}: {}", said(&cut));
+        assert_eq!(phone.fake.faults_fired(None), vec![name]);
+        phone.fake.attach(None);
+    }
+    let whole = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", "--full", dir]);
+    assert_success(&whole, "idevicebackup2 after the faults");
+    assert_contains(&said(&whole), "Backup Successful");
+    assert_reads_back(&python, &folder, &phone, "the backup after the faults");
+}
