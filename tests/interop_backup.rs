@@ -38,13 +38,16 @@ fn reader() -> Option<PathBuf> {
 }
 
 /// (domain, relativePath) → SHA-256 of every file pyiosbackup reads out of `folder`.
-fn read_with_pyiosbackup(python: &Path, folder: &Path) -> BTreeMap<(String, String), String> {
+fn read_with_pyiosbackup(python: &Path, folder: &Path, password: &str) -> BTreeMap<(String, String), String> {
     let script = "import sys, hashlib\n\
                   from pyiosbackup import Backup\n\
-                  b = Backup.from_path(sys.argv[1])\n\
+                  b = Backup.from_path(sys.argv[1], sys.argv[2])\n\
                   for e in b.iter_files():\n\
                   \x20   print(e.domain + '\\t' + e.relative_path + '\\t' + hashlib.sha256(e.read_bytes()).hexdigest())\n";
-    let out = run(Command::new(python).arg("-c").arg(script).arg(folder), LIMIT);
+    let out = run(
+        Command::new(python).arg("-c").arg(script).arg(folder).arg(password),
+        LIMIT,
+    );
     assert_success(&out, "pyiosbackup reading the backup");
     text(&out.stdout)
         .lines()
@@ -72,7 +75,12 @@ fn on_the_phone(phone: &Phone) -> BTreeMap<(String, String), String> {
 /// pyiosbackup reads every file of the phone, with its exact bytes, and nothing else, out of
 /// `folder`; among them photos, app data, home and keychain files.
 fn assert_reads_back(python: &Path, folder: &Path, phone: &Phone, what: &str) {
-    let read = read_with_pyiosbackup(python, folder);
+    assert_reads_back_with(python, folder, "", phone, what);
+}
+
+/// [`assert_reads_back`] for a backup encrypted with `password` ("" for none).
+fn assert_reads_back_with(python: &Path, folder: &Path, password: &str, phone: &Phone, what: &str) {
+    let read = read_with_pyiosbackup(python, folder, password);
     let want = on_the_phone(phone);
     for domain in [
         "CameraRollDomain",
@@ -327,4 +335,112 @@ fn faults_mid_upload_end_the_run_and_the_next_one_completes() {
     assert_success(&whole, "idevicebackup2 after the faults");
     assert_contains(&said(&whole), "Backup Successful");
     assert_reads_back(&python, &folder, &phone, "the backup after the faults");
+}
+
+/// Encrypted backups (docs/backup-encryption.md §7): the phone starts with a password, the
+/// tools back it up without knowing it, pyiosbackup decrypts every file (HealthDomain too,
+/// which only encrypted backups hold) and refuses a wrong password. `changepw` and
+/// `encryption off|on` go through ChangePassword; a wrong old password is 207; a new keybag
+/// makes the next backup a full one.
+#[test]
+fn encrypted_backups_decrypt_and_passwords_change() {
+    let Some([idevicepair, idevicebackup2, ideviceinfo]) = peers(["idevicepair", "idevicebackup2", "ideviceinfo"])
+    else {
+        return;
+    };
+    let Some(python) = reader() else { return };
+    let phone = start(|b| BackupConfig {
+        password: Some("correct horse".into()),
+        kdf_rounds: (1, 1),
+        ..b
+    });
+    assert_success(&limd(&phone, &idevicepair, &["pair"]), "idevicepair pair");
+    let will_encrypt = limd(
+        &phone,
+        &ideviceinfo,
+        &["-q", "com.apple.mobile.backup", "-k", "WillEncrypt"],
+    );
+    assert_eq!(text(&will_encrypt.stdout).trim(), "true");
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_str().expect("a UTF-8 path");
+    let folder = backups.path().join(UDID);
+    let padded = |phone: &Phone| -> u64 {
+        phone
+            .fake
+            .backup_files(None)
+            .iter()
+            .map(|f| 16 * (f.size / 16 + 1))
+            .sum()
+    };
+
+    let full = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", "--full", dir]);
+    assert_contains(&said(&full), "Backup Successful");
+    assert_eq!(
+        phone.fake.backup_bytes_served(None),
+        padded(&phone),
+        "ciphertext of every file"
+    );
+    assert!(phone.fake.backup_files(None).iter().any(|f| f.domain == "HealthDomain"));
+    assert_reads_back_with(&python, &folder, "correct horse", &phone, "encrypted full backup");
+    let wrong = run(
+        Command::new(&python)
+            .args([
+                "-c",
+                "import sys; from pyiosbackup import Backup; Backup.from_path(sys.argv[1], 'wrong')",
+            ])
+            .arg(&folder),
+        LIMIT,
+    );
+    assert!(!wrong.status.success(), "a wrong password must not open the backup");
+
+    let before = phone.fake.backup_bytes_served(None);
+    change_the_phone(&phone);
+    let incremental = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", dir]);
+    assert_contains(&said(&incremental), "Backup Successful");
+    assert!(
+        phone.fake.backup_bytes_served(None) - before < padded(&phone) / 4,
+        "only what changed"
+    );
+    assert_reads_back_with(
+        &python,
+        &folder,
+        "correct horse",
+        &phone,
+        "encrypted incremental backup",
+    );
+
+    let refused = limd(&phone, &idevicebackup2, &["-u", UDID, "changepw", "wrong", "new"]);
+    assert_contains(&said(&refused), "MBErrorDomain/207");
+    let changed = limd(
+        &phone,
+        &idevicebackup2,
+        &["-u", UDID, "changepw", "correct horse", "battery staple"],
+    );
+    assert_success(&changed, "idevicebackup2 changepw");
+    let before = phone.fake.backup_bytes_served(None);
+    let after_change = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", dir]);
+    assert_contains(&said(&after_change), "Backup Successful");
+    assert_eq!(
+        phone.fake.backup_bytes_served(None) - before,
+        padded(&phone),
+        "a new keybag: the whole phone again"
+    );
+    assert_reads_back_with(&python, &folder, "battery staple", &phone, "after the password changed");
+
+    let off = limd(
+        &phone,
+        &idevicebackup2,
+        &["-u", UDID, "encryption", "off", "battery staple"],
+    );
+    assert_success(&off, "idevicebackup2 encryption off");
+    let will_encrypt = limd(
+        &phone,
+        &ideviceinfo,
+        &["-q", "com.apple.mobile.backup", "-k", "WillEncrypt"],
+    );
+    assert_eq!(text(&will_encrypt.stdout).trim(), "false");
+    let plain = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", dir]);
+    assert_contains(&said(&plain), "Backup Successful");
+    assert!(!phone.fake.backup_files(None).iter().any(|f| f.domain == "HealthDomain"));
+    assert_reads_back(&python, &folder, &phone, "plain again");
 }

@@ -109,6 +109,12 @@ pub struct BackupConfig {
     pub error_block: bool,
     /// Upload files to hostile host paths too (`..`, absolute, odd, over 255 bytes).
     pub hostile_paths: bool,
+    /// The backup password the phone starts with: backups are encrypted
+    /// (docs/backup-encryption.md §7). `ChangePassword` changes it.
+    pub password: Option<String>,
+    /// PBKDF2 rounds of a new keybag: SHA-256 (`DPIC`) and SHA-1 (`ITER`). Real phones use
+    /// 10,000,000 and 10,000; tests want 1 and 1.
+    pub kdf_rounds: (u32, u32),
 }
 
 impl Default for BackupConfig {
@@ -124,6 +130,8 @@ impl Default for BackupConfig {
             purge_disk_space: false,
             error_block: false,
             hostile_paths: false,
+            password: None,
+            kdf_rounds: (10_000_000, 10_000),
         }
     }
 }

@@ -150,6 +150,22 @@ struct Args {
     /// Backup: also upload to hostile host paths (.., absolute, odd, over 255 bytes).
     #[arg(long)]
     backup_hostile_paths: bool,
+    /// Backup: the backup password the phone starts with (backups are then encrypted).
+    #[arg(long)]
+    backup_password: Option<String>,
+    /// Backup: PBKDF2 rounds of a new keybag, SHA-256 then SHA-1 (real phones: 10000000,10000).
+    #[arg(long, value_name = "DPIC,ITER", default_value = "10000000,10000", value_parser = parse_rounds)]
+    backup_kdf_rounds: (u32, u32),
+}
+
+fn parse_rounds(text: &str) -> Result<(u32, u32), String> {
+    let (dpic, iter) = text.split_once(',').ok_or("expected DPIC,ITER")?;
+    let number = |n: &str| {
+        n.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{n:?} is not a round count"))
+    };
+    Ok((number(dpic)?, number(iter)?))
 }
 
 fn parse_wrong_size(text: &str) -> Result<(String, i64), String> {
@@ -225,6 +241,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
             purge_disk_space: args.backup_purge,
             error_block: args.backup_error_block,
             hostile_paths: args.backup_hostile_paths,
+            password: args.backup_password.clone(),
+            kdf_rounds: args.backup_kdf_rounds,
         };
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),

@@ -74,6 +74,13 @@ impl ServiceContext {
             .map(str::to_string)
     }
 
+    /// Sets lockdown's `com.apple.mobile.backup / WillEncrypt`.
+    pub(crate) fn set_will_encrypt(&self, on: bool) {
+        if let Some(phone) = lock(&self.shared).phone_by_udid(&self.udid) {
+            phone.values.backup.insert("WillEncrypt".into(), on.into());
+        }
+    }
+
     /// What a backup of the phone copies.
     pub(crate) fn files(&self) -> Arc<Mutex<DeviceFiles>> {
         self.files.clone()

@@ -142,7 +142,7 @@ impl Values {
         battery.insert("HasBattery".into(), true.into());
 
         let mut backup = Dictionary::new();
-        backup.insert("WillEncrypt".into(), false.into());
+        backup.insert("WillEncrypt".into(), config.backup.password.is_some().into());
 
         Values {
             default_domain: d,

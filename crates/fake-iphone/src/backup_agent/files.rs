@@ -11,6 +11,7 @@ use std::time::UNIX_EPOCH;
 
 use sha1::{Digest, Sha1};
 
+use super::crypto::BackupKeys;
 use crate::config::BackupConfig;
 
 /// The apps whose containers the phone backs up, `AppDomain-<bundle>`.
@@ -91,6 +92,23 @@ pub struct DeviceFiles {
     /// Bumped by every change, so changed files get new bytes and a new time.
     generation: u64,
     next_inode: u64,
+    kdf_rounds: (u32, u32),
+    /// HealthDomain: backed up only when encrypted (docs/backup-encryption.md §9).
+    health: Vec<DeviceFile>,
+    encryption: Option<Encryption>,
+}
+
+/// The backup password and, once derived, its keys.
+#[derive(Clone)]
+struct Encryption {
+    password: String,
+    keys: Option<BackupKeys>,
+}
+
+impl std::fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encryption { .. }")
+    }
 }
 
 /// The clock of generated files: a fixed start, one second per change.
@@ -102,6 +120,11 @@ impl DeviceFiles {
         let mut files = DeviceFiles {
             seed: config.seed,
             next_inode: 100_000,
+            kdf_rounds: config.kdf_rounds,
+            encryption: config
+                .password
+                .clone()
+                .map(|password| Encryption { password, keys: None }),
             ..DeviceFiles::default()
         };
         let count = config.files as u64;
@@ -119,7 +142,47 @@ impl DeviceFiles {
             left -= size;
             files.put(&domain, &path, size as usize);
         }
+        for (i, name) in ["Health/healthdb.sqlite", "Health/healthdb_secure.sqlite"]
+            .iter()
+            .enumerate()
+        {
+            let bytes = files.content("HealthDomain", name, 2_000 + 1_000 * i);
+            files.next_inode += 1;
+            files.health.push(DeviceFile {
+                domain: "HealthDomain".into(),
+                path: (*name).into(),
+                size: bytes.len() as u64,
+                content: Content::Bytes(Arc::new(bytes)),
+                modified: EPOCH,
+                inode: files.next_inode,
+                protection_class: 3,
+            });
+        }
         files
+    }
+
+    /// Whether backups are encrypted (lockdown's `WillEncrypt`).
+    pub fn will_encrypt(&self) -> bool {
+        self.encryption.is_some()
+    }
+
+    pub fn password(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.password.as_str())
+    }
+
+    /// Sets or clears the backup password; a new password gets a new keybag.
+    pub fn set_password(&mut self, password: Option<String>) {
+        self.encryption = password.map(|password| Encryption { password, keys: None });
+    }
+
+    /// The keys of the current password, derived on first use (the KDF is slow on purpose).
+    pub fn keys(&mut self) -> Option<BackupKeys> {
+        let (dpic, iter) = self.kdf_rounds;
+        let encryption = self.encryption.as_mut()?;
+        let keys = encryption
+            .keys
+            .get_or_insert_with(|| BackupKeys::new(&encryption.password, dpic, iter));
+        Some(keys.clone())
     }
 
     fn content(&self, domain: &str, path: &str, size: usize) -> Vec<u8> {
@@ -143,7 +206,8 @@ impl DeviceFiles {
                 self.next_inode
             }
         };
-        let protection_class = if domain == "KeychainDomain" { 11 } else { 3 };
+        // Ordinary files in classes 3 and 4 (docs/backup-encryption.md §7 step 4).
+        let protection_class = if domain == "KeychainDomain" { 4 } else { 3 };
         self.files.insert(
             key,
             DeviceFile {
@@ -187,6 +251,9 @@ impl DeviceFiles {
     /// Every file a backup copies now: the generated ones and the media folder's camera roll.
     pub fn snapshot(&self, media: &Path) -> Vec<DeviceFile> {
         let mut out: Vec<DeviceFile> = self.files.values().cloned().collect();
+        if self.will_encrypt() {
+            out.extend(self.health.iter().cloned());
+        }
         for sub in ["DCIM", "PhotoData"] {
             camera_roll(media, &media.join(sub), &mut out);
         }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use plist::{Dictionary, Uid, Value};
 
+use super::crypto::BackupKeys;
 use super::files::{DeviceFile, file_id};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ struct Entry<'a> {
     modified: i64,
     size: u64,
     protection_class: u64,
+    /// Encrypted backups: LE u32 class ‖ the wrapped file key (44 bytes).
+    encryption_key: Option<Vec<u8>>,
 }
 
 /// An MBFile NSKeyedArchiver (docs/backup-encryption.md §7 step 5): `$top.root` = UID 1,
@@ -81,6 +84,25 @@ fn mbfile(entry: &Entry) -> Result<Vec<u8>, plist::Error> {
             Value::Dictionary(class),
         ]),
     );
+    if let Some(key) = &entry.encryption_key
+        && let Some(Value::Array(objects)) = archive.get_mut("$objects")
+    {
+        // The key object has only NS.data and $class, of class NSMutableData (§7 step 5).
+        if let Some(Value::Dictionary(root)) = objects.get_mut(1) {
+            root.insert("EncryptionKey".into(), Value::Uid(Uid::new(4)));
+        }
+        let mut data = Dictionary::new();
+        data.insert("NS.data".into(), Value::Data(key.clone()));
+        data.insert("$class".into(), Value::Uid(Uid::new(5)));
+        let mut class = Dictionary::new();
+        class.insert("$classname".into(), "NSMutableData".into());
+        class.insert(
+            "$classes".into(),
+            Value::Array(vec!["NSMutableData".into(), "NSData".into(), "NSObject".into()]),
+        );
+        objects.push(Value::Dictionary(data));
+        objects.push(Value::Dictionary(class));
+    }
     let mut out = Vec::new();
     plist::to_writer_binary(&mut out, &Value::Dictionary(archive))?;
     Ok(out)
@@ -107,8 +129,13 @@ impl Drop for Scratch {
     }
 }
 
-/// The Manifest.db bytes for `files` and the directories that hold them.
-pub fn build(files: &[DeviceFile], directories: &[(String, String)]) -> Result<Vec<u8>, ManifestError> {
+/// The Manifest.db bytes for `files` and the directories that hold them; with `keys`, each
+/// file's `EncryptionKey` (the database itself is encrypted by the caller).
+pub fn build(
+    files: &[DeviceFile],
+    directories: &[(String, String)],
+    keys: Option<&BackupKeys>,
+) -> Result<Vec<u8>, ManifestError> {
     let scratch = Scratch::new();
     {
         let mut db = rusqlite::Connection::open(&scratch.0)?;
@@ -131,6 +158,7 @@ pub fn build(files: &[DeviceFile], directories: &[(String, String)]) -> Result<V
                     modified: 1_700_000_000,
                     size: 0,
                     protection_class: 0,
+                    encryption_key: None,
                 })?;
                 insert.execute(rusqlite::params![file_id(domain, path), domain, path, 2, blob])?;
             }
@@ -142,6 +170,10 @@ pub fn build(files: &[DeviceFile], directories: &[(String, String)]) -> Result<V
                     modified: file.modified,
                     size: file.size,
                     protection_class: file.protection_class,
+                    encryption_key: keys.map(|k| {
+                        let key = k.file_key(&file.file_id(), file.size, file.modified);
+                        k.wrapped(file.protection_class as u32, &key)
+                    }),
                 })?;
                 insert.execute(rusqlite::params![file.file_id(), file.domain, file.path, 1, blob])?;
             }
@@ -213,7 +245,7 @@ mod tests {
             protection_class: 3,
         };
         let dirs = super::super::files::directories(std::slice::from_ref(&file));
-        let bytes = build(std::slice::from_ref(&file), &dirs).unwrap();
+        let bytes = build(std::slice::from_ref(&file), &dirs, None).unwrap();
         assert!(bytes.starts_with(b"SQLite format 3\0"));
         let rows = read(&bytes).unwrap();
         assert_eq!(rows.len(), 4, "three directories and the photo");

@@ -4,6 +4,7 @@
 //! system ([`files`]), writing Manifest.db ([`manifest_db`]) and the plists ([`plists`]).
 //! lockdownd starts it only with the pair record's escrow bag, as a phone does (§1.1).
 
+pub mod crypto;
 pub mod files;
 mod host;
 pub mod manifest_db;
@@ -71,13 +72,32 @@ fn serve(host: &mut Host) -> Result<(), HostError> {
                 content: Some(plist::Value::Dictionary(plist::Dictionary::new())),
                 ..Response::ok()
             },
-            Ok(Request::ChangePassword { .. }) => {
-                Response::error(1, "This simulated phone does not encrypt backups (MBErrorDomain/1)")
-            }
+            Ok(Request::ChangePassword { old, new, .. }) => change_password(host.context(), old, new),
             Err(name) => Response::error(1, format!("Unknown request {name:?} (MBErrorDomain/1)")),
         };
         host.send(&DlMessage::ProcessMessage(response.encode()))?;
     }
+}
+
+/// docs/backup.md §1.4, docs/backup-encryption.md §7 step 8: New alone turns encryption on,
+/// Old alone off, both change the password; a wrong Old is 207.
+fn change_password(context: &ServiceContext, old: Option<String>, new: Option<String>) -> Response {
+    let files = context.files();
+    let mut files = files.lock().unwrap_or_else(|p| p.into_inner());
+    let current = files.password().map(str::to_string);
+    if current != old {
+        let text = match (&current, &old) {
+            (None, Some(_)) => "No backup password is set",
+            (Some(_), None) => "A backup password is already set",
+            _ => "Invalid password",
+        };
+        return Response::error(207, format!("{text} (MBErrorDomain/207)"));
+    }
+    let on = new.is_some();
+    files.set_password(new);
+    drop(files);
+    context.set_will_encrypt(on);
+    Response::ok()
 }
 
 /// docs/backup.md §1.3: the highest common version, 2.1 or 2.0; none is ErrorCode 1.

@@ -19,8 +19,15 @@ pub fn status(uuid: &str, full: bool, state: &str) -> Vec<u8> {
     binary(&Value::Dictionary(d))
 }
 
-/// Manifest.plist of an unencrypted backup (docs/backup.md §5.5).
-pub fn manifest(config: &PhoneConfig, build_version: &str, serial: &str, apps: &[Value]) -> Vec<u8> {
+/// Manifest.plist (docs/backup.md §5.5); encrypted, with the keybag and the wrapped
+/// Manifest.db key (docs/backup-encryption.md §7 step 7).
+pub fn manifest(
+    config: &PhoneConfig,
+    build_version: &str,
+    serial: &str,
+    apps: &[Value],
+    encryption: Option<(&[u8], Vec<u8>)>,
+) -> Vec<u8> {
     let mut lockdown = Dictionary::new();
     lockdown.insert("ProductVersion".into(), config.ios_version.as_str().into());
     lockdown.insert("ProductType".into(), config.product_type.as_str().into());
@@ -44,14 +51,22 @@ pub fn manifest(config: &PhoneConfig, build_version: &str, serial: &str, apps: &
         applications.insert(bundle.into(), Value::Dictionary(entry));
     }
     let mut d = Dictionary::new();
-    d.insert("IsEncrypted".into(), false.into());
+    d.insert("IsEncrypted".into(), encryption.is_some().into());
     d.insert("WasPasscodeSet".into(), true.into());
     d.insert("Version".into(), "10.0".into());
     d.insert("SystemDomainsVersion".into(), "24.0".into());
     d.insert("Date".into(), Value::Date(SystemTime::now().into()));
     d.insert("Lockdown".into(), Value::Dictionary(lockdown));
     d.insert("Applications".into(), Value::Dictionary(applications));
-    d.insert("BackupKeyBag".into(), Value::Data(b"VERS\0\0\0\x04\0\0\0\x05".to_vec()));
+    match encryption {
+        Some((keybag, manifest_key)) => {
+            d.insert("BackupKeyBag".into(), Value::Data(keybag.to_vec()));
+            d.insert("ManifestKey".into(), Value::Data(manifest_key));
+        }
+        None => {
+            d.insert("BackupKeyBag".into(), Value::Data(b"VERS\0\0\0\x04\0\0\0\x05".to_vec()));
+        }
+    }
     binary(&Value::Dictionary(d))
 }
 
@@ -76,8 +91,9 @@ pub fn status_usable(bytes: &[u8]) -> bool {
         .is_some_and(|v| v >= 3.3)
 }
 
-/// Whether a Manifest.plist the host kept describes an unencrypted backup of this phone.
-pub fn manifest_usable(bytes: &[u8], udid: &str) -> bool {
+/// Whether a Manifest.plist the host kept describes a backup of this phone made as it backs
+/// up now: unencrypted, or encrypted under the same keybag (docs/backup.md §1.10).
+pub fn manifest_usable(bytes: &[u8], udid: &str, keybag: Option<&[u8]>) -> bool {
     let Ok(value) = Value::from_reader(std::io::Cursor::new(bytes)) else {
         return false;
     };
@@ -89,5 +105,9 @@ pub fn manifest_usable(bytes: &[u8], udid: &str) -> bool {
         .and_then(|l| l.get("UniqueDeviceID"))
         .and_then(Value::as_string)
         .is_none_or(|id| id == udid);
-    !encrypted && same_phone
+    let same_keys = match keybag {
+        None => !encrypted,
+        Some(bag) => encrypted && d.get("BackupKeyBag").and_then(Value::as_data) == Some(bag),
+    };
+    same_keys && same_phone
 }

@@ -10,6 +10,7 @@ use mobilebackup2::stream::{self, CODE_ERROR_REMOTE};
 use mobilebackup2::{DlMessage, Move};
 use plist::Value;
 
+use super::crypto;
 use super::files::{self, DeviceFile};
 use super::host::{Host, HostError};
 use super::manifest_db::{self, Row};
@@ -65,6 +66,12 @@ pub fn backup(host: &mut Host, phone: &Phone, force_full: bool) -> Outcome {
     }
     let udid = phone.udid;
     let at = |name: &str| format!("{udid}/{name}");
+    // Encrypted when the phone has a backup password (docs/backup-encryption.md §7).
+    let keys = {
+        let files = host.context().files();
+        let mut guard = files.lock().unwrap_or_else(|p| p.into_inner());
+        guard.keys()
+    };
 
     // docs/backup.md §1.10: the host's copies decide between full and incremental.
     let mut previous: Option<HashMap<String, Row>> = None;
@@ -79,13 +86,17 @@ pub fn backup(host: &mut Host, phone: &Phone, force_full: bool) -> Outcome {
                 .and_then(|(_, r)| r.as_ref().ok())
         };
         if let (Some(plist), Some(db)) = (bytes("Manifest.plist"), bytes("Manifest.db"))
-            && plists::manifest_usable(plist, udid)
+            && plists::manifest_usable(plist, udid, keys.as_ref().map(|k| k.keybag.as_slice()))
         {
-            previous = manifest_db::read(db).ok();
+            let db = match &keys {
+                Some(keys) => keys.decrypt_manifest(db),
+                None => Some(db.clone()),
+            };
+            previous = db.and_then(|db| manifest_db::read(&db).ok());
         }
     }
     if let Some(rows) = &previous
-        && let Some(missing) = verify(host, udid, rows)?
+        && let Some(missing) = verify(host, udid, rows, keys.is_some())?
     {
         return Ok(mb_error(
             205,
@@ -168,7 +179,13 @@ pub fn backup(host: &mut Host, phone: &Phone, force_full: bool) -> Outcome {
             ))?;
             match file.read() {
                 Ok(bytes) => {
-                    host.file_data(&bytes)?;
+                    match &keys {
+                        Some(keys) => {
+                            let key = keys.file_key(&id, file.size, file.modified);
+                            host.file_data(&crypto::encrypt(&key, &bytes))?;
+                        }
+                        None => host.file_data(&bytes)?,
+                    }
                     host.raw(&stream::FILE_DONE)?;
                 }
                 Err(e) => host.raw(&stream::file_failed(CODE_ERROR_REMOTE, &e.to_string()))?,
@@ -194,10 +211,17 @@ pub fn backup(host: &mut Host, phone: &Phone, force_full: bool) -> Outcome {
     }
 
     // Step 5: the manifest, then "moving".
-    let manifest_db =
-        manifest_db::build(&now, &files::directories(&now)).map_err(|e| HostError::Frame(e.to_string()))?;
+    let mut manifest_db = manifest_db::build(&now, &files::directories(&now), keys.as_ref())
+        .map_err(|e| HostError::Frame(e.to_string()))?;
     let apps = crate::installation_proxy::apps();
-    let manifest_plist = plists::manifest(phone.config, &phone.build_version, &phone.serial, &apps);
+    let encryption = keys.as_ref().map(|k| {
+        manifest_db = crypto::encrypt(&k.manifest_key(), &manifest_db);
+        (
+            k.keybag.as_slice(),
+            k.wrapped(crypto::MANIFEST_CLASS, &k.manifest_key()),
+        )
+    });
+    let manifest_plist = plists::manifest(phone.config, &phone.build_version, &phone.serial, &apps, encryption);
     upload_meta(
         host,
         "Manifest.plist",
@@ -259,7 +283,12 @@ pub fn backup(host: &mut Host, phone: &Phone, force_full: bool) -> Outcome {
 
 /// Lists the host folders the old manifest uses; the name of a file it lacks, or of one
 /// whose size differs, if any (docs/backup.md §1.10, BackupAgent2's 205 check).
-fn verify(host: &mut Host, udid: &str, rows: &HashMap<String, Row>) -> Result<Option<String>, HostError> {
+fn verify(
+    host: &mut Host,
+    udid: &str,
+    rows: &HashMap<String, Row>,
+    encrypted: bool,
+) -> Result<Option<String>, HostError> {
     let mut by_prefix: HashMap<&str, Vec<&Row>> = HashMap::new();
     for row in rows.values().filter(|r| r.flags == 1) {
         if row.file_id.len() < 2 || !row.file_id.is_char_boundary(2) {
@@ -280,7 +309,9 @@ fn verify(host: &mut Host, udid: &str, rows: &HashMap<String, Row>) -> Result<Op
                 .and_then(Value::as_dictionary)
                 .and_then(|e| e.get("DLFileSize"))
                 .and_then(Value::as_unsigned_integer);
-            if size != Some(row.size) {
+            // Encrypted blobs are padded: 16 · (⌊n/16⌋ + 1) (docs/backup-encryption.md §5).
+            let want = if encrypted { 16 * (row.size / 16 + 1) } else { row.size };
+            if size != Some(want) {
                 return Ok(Some(format!("{}-{}", row.domain, row.path)));
             }
         }
