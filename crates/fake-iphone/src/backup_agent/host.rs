@@ -80,10 +80,10 @@ impl Host {
 
     pub fn receive(&mut self) -> Result<DlMessage, HostError> {
         if self.stalled {
-            // A hung phone hears nothing more; it waits until the host gives up.
-            loop {
-                std::thread::park();
-            }
+            // A hung phone answers nothing more; it reads until the host gives up.
+            let mut sink = [0u8; 4096];
+            while matches!(std::io::Read::read(&mut self.reader, &mut sink), Ok(n) if n > 0) {}
+            return Err(HostError::Closed);
         }
         match wire::read_frame(&mut self.reader, MAX_FRAME) {
             Ok(Some(value)) => Ok(DlMessage::decode(value)?),
