@@ -121,7 +121,9 @@ pub fn backup(host: &mut Host, phone: &Phone, force_full: bool) -> Outcome {
     let deleted: Vec<String> = previous
         .iter()
         .flat_map(|rows| rows.values())
+        // Only fileIDs as the phone makes them (40 hex digits) name a blob to remove.
         .filter(|r| r.flags == 1 && !current.contains(&r.file_id))
+        .filter(|r| r.file_id.len() == 40 && r.file_id.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(|r| r.file_id.clone())
         .collect();
     let upload_bytes: u64 = upload.iter().map(|f| f.size).sum();
