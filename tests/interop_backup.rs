@@ -219,7 +219,7 @@ fn pymobiledevice3_makes_full_then_incremental_backups_that_pyiosbackup_reads() 
         &["backup2", "backup", "--usbmux", &address, "--full", dir],
     );
     assert_success(&full, "pymobiledevice3 backup2 backup --full");
-    assert_contains(&said(&full), "passcode");
+    assert_contains(&said(&full), "enter the device passcode");
     assert!(
         phone
             .fake

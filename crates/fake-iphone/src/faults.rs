@@ -12,7 +12,8 @@ use crate::link::{Link, Pacer};
 use crate::phone::PhoneStats;
 
 /// Faults to inject, each firing once per simulator run. Byte positions count the bytes this
-/// phone has served (for AFC, the file bytes of FileRefRead data), across connections.
+/// phone has served (for AFC, the file bytes of FileRefRead data; for a backup, the file
+/// bytes it uploads, docs/backup.md §1.6), across connections.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Cut the connection in the middle of the reply that crosses this many bytes.
