@@ -23,7 +23,7 @@ pub fn build(udid: &str, values: &Dictionary, apps: &[Dictionary], now: std::tim
     d.insert("Target Identifier".into(), Value::String(udid.to_string()));
     d.insert("Target Type".into(), "Device".into());
     d.insert("Unique Identifier".into(), Value::String(udid.to_uppercase()));
-    d.insert("Last Backup Date".into(), Value::Date(now.into()));
+    d.insert("Last Backup Date".into(), Value::Date(whole_seconds(now).into()));
     let ids: Vec<Value> = apps
         .iter()
         .filter_map(|a| a.get("CFBundleIdentifier").and_then(Value::as_string))
@@ -49,6 +49,12 @@ pub fn build(udid: &str, values: &Dictionary, apps: &[Dictionary], now: std::tim
     d.insert("iTunes Settings".into(), Value::Dictionary(Dictionary::new()));
     d.insert("iTunes Version".into(), "12.13.0.9".into());
     Value::Dictionary(d)
+}
+
+/// XML plist readers (Python's plistlib) take dates in whole seconds only.
+fn whole_seconds(time: std::time::SystemTime) -> std::time::SystemTime {
+    let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(since.as_secs())
 }
 
 #[cfg(test)]
