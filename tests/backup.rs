@@ -212,3 +212,262 @@ fn full_then_incremental_backups_are_versions_that_read_back() {
         assert_eq!(ino(&older[0]), ino(&folder), "unchanged files are shared by hard link");
     }
 }
+
+/// SHA-256 of every file under `folder`, by relative path.
+fn snapshot(folder: &Path) -> BTreeMap<String, String> {
+    tree::hashes(folder)
+}
+
+/// Starts `lifeboat backup DEST` as a child process.
+fn spawn_backup(phone: &Phone, dest: &Path, extra: &[&str]) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    phone.home.apply(&mut cmd);
+    cmd.arg("--usbmux")
+        .arg(phone.fake.usbmux_address())
+        .arg("backup")
+        .arg(dest)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn().expect("lifeboat starts")
+}
+
+/// Kills at moments spread over a whole run, a stall mid-upload, and a dropped connection:
+/// after each, the last good version is intact, with no temporary file inside it, and the
+/// next run completes.
+#[test]
+fn a_killed_run_leaves_the_last_version_intact_and_the_next_completes() {
+    let phone = start(|b| b);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    let folder = dest.join(UDID);
+    let started = Instant::now();
+    assert_success(&backup(&phone, &dest, &["--full"]), "the first backup");
+    let whole_run = started.elapsed();
+    let good = snapshot(&folder);
+    let mut rng = Rng(0x16_16_16);
+    let kills = 8;
+    for round in 0..kills {
+        let at = whole_run.mul_f64(rng.below(1000) as f64 / 1000.0);
+        let mut child = spawn_backup(&phone, &dest, &["--full"]);
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = snapshot(&folder);
+        // A run that finished before the kill made a new good version; otherwise nothing moved.
+        if now != good {
+            assert_holds(
+                &folder,
+                &phone_files(&phone),
+                &format!("round {round}: a run that completed"),
+            );
+        }
+        assert!(
+            tree::files(&folder)
+                .iter()
+                .all(|p| !transfer::fs::is_temporary(p.file_name().unwrap_or_default())),
+            "round {round}: a temporary file inside the newest version"
+        );
+    }
+    // A stall mid-upload, killed while lifeboat waits for the phone (arming resets the
+    // served-bytes counter the faults count).
+    let good = snapshot(&folder);
+    assert!(phone.fake.arm(
+        None,
+        fake_iphone::Faults {
+            stall_after: Some(150_000),
+            ..Default::default()
+        }
+    ));
+    let mut child = spawn_backup(&phone, &dest, &["--full"]);
+    let waited = Instant::now();
+    while phone.fake.faults_fired(None).is_empty() && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(phone.fake.faults_fired(None), vec!["stall"]);
+    assert_eq!(snapshot(&folder), good, "the stalled run changed nothing");
+    phone.fake.attach(None);
+
+    // A dropped connection ends the run with exit 1; the version is untouched.
+    assert!(phone.fake.arm(
+        None,
+        fake_iphone::Faults {
+            drop_after: Some(150_000),
+            ..Default::default()
+        }
+    ));
+    let dropped = backup(&phone, &dest, &["--full"]);
+    assert_eq!(dropped.status.code(), Some(1), "{}", said(&dropped));
+    assert_eq!(snapshot(&folder), good, "the dropped run changed nothing");
+    phone.fake.attach(None);
+
+    let next = backup(&phone, &dest, &[]);
+    assert_success(&next, "the run after the kills");
+    assert_holds(&folder, &phone_files(&phone), "after the kills");
+    assert_pyiosbackup_reads(&folder, &phone, "after the kills");
+    let work = dest.join(".lifeboat").join(UDID).join("work");
+    assert!(!work.exists(), "no work tree left behind");
+}
+
+/// Each of the phone's errors the simulator makes gives exit 1 and its sentence.
+#[test]
+fn device_errors_are_sentences_with_exit_1() {
+    // 205: a blob the manifest names is gone from the last backup.
+    let phone = start(|b| b);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    assert_success(&backup(&phone, &dest, &[]), "the first backup");
+    let id = phone.fake.backup_files(None)[0].file_id();
+    std::fs::remove_file(dest.join(UDID).join(&id[..2]).join(&id)).unwrap();
+    let broken = backup(&phone, &dest, &[]);
+    assert_eq!(broken.status.code(), Some(1), "{}", said(&broken));
+    assert_contains(&said(&broken), "the earlier backup in this folder is damaged");
+    assert_contains(&said(&broken), "files Manifest.db names are missing");
+    assert_contains(&said(&broken), &format!("{}/{id}", &id[..2]));
+    assert_contains(&said(&broken), "lifeboat backup --full");
+    assert_success(&backup(&phone, &dest, &["--full"]), "a full backup repairs it");
+
+    let cases: [(BackupConfig, &[&str]); 3] = [
+        (
+            BackupConfig {
+                free_space_margin: u64::MAX / 4,
+                ..BackupConfig::default()
+            },
+            &[
+                "there is not enough free space for the backup on this computer",
+                "is free in",
+            ],
+        ),
+        (
+            BackupConfig {
+                free_space_margin: u64::MAX / 4,
+                purge_disk_space: true,
+                ..BackupConfig::default()
+            },
+            &["not enough free space", "the backup needs about"],
+        ),
+        (
+            BackupConfig {
+                passcode: PasscodePrompt::Never,
+                passcode_timeout: Duration::from_secs(1),
+                ..BackupConfig::default()
+            },
+            &["the passcode was not entered on the iPhone in time", "iPhone error 208"],
+        ),
+    ];
+    for (config, sentences) in cases {
+        let phone = Phone::paired(presets::photos_only("17.5", 1), |c| c.backup(config));
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("backups");
+        let started = Instant::now();
+        let out = backup(&phone, &dest, &["--full"]);
+        assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+        for sentence in sentences {
+            assert_contains(&said(&out), sentence);
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no hang");
+        assert!(!dest.join(UDID).exists(), "a failed first run publishes nothing");
+    }
+}
+
+/// The passcode prompt is announced, and the run waits it out.
+#[test]
+fn the_passcode_prompt_is_announced() {
+    let phone = start(|b| BackupConfig {
+        passcode: PasscodePrompt::EnterAfter(Duration::from_secs(3)),
+        ..b
+    });
+    let root = tempfile::tempdir().unwrap();
+    let out = phone.lifeboat(&["--device-timeout", "1", "backup", root.path().to_str().unwrap()]);
+    assert_success(&out, "a backup behind the passcode prompt");
+    assert_contains(
+        &said(&out),
+        "Enter the iPhone's passcode on the iPhone to start the backup",
+    );
+}
+
+/// Encryption on, then a wrong password refused with 207, then off again.
+#[test]
+fn encryption_switches_and_password_errors() {
+    let phone = start(|b| BackupConfig {
+        kdf_rounds: (1, 1),
+        ..b
+    });
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    let pw = root.path().join("pw");
+    std::fs::write(&pw, "correct horse\n").unwrap();
+    let on = backup(
+        &phone,
+        &dest,
+        &["--encrypt", "--password-file", pw.to_str().unwrap(), "--json"],
+    );
+    assert_success(&on, "backup --encrypt");
+    assert!(!said(&on).contains("correct horse"), "the password is never printed");
+    assert_eq!(json(&on)["encrypted"], true);
+    let info = phone.lifeboat(&["info"]);
+    assert_contains(&text(&info.stdout), "Backups:  encrypted");
+
+    let wrong = root.path().join("wrong");
+    std::fs::write(&wrong, "wrong\n").unwrap();
+    let refused = backup(
+        &phone,
+        &dest,
+        &["--no-encrypt", "--password-file", wrong.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", said(&refused));
+    assert_contains(&said(&refused), "the backup password is wrong");
+
+    let off = backup(
+        &phone,
+        &dest,
+        &["--no-encrypt", "--password-file", pw.to_str().unwrap(), "--json"],
+    );
+    assert_success(&off, "backup --no-encrypt");
+    assert_eq!(json(&off)["encrypted"], false);
+    assert_holds(&dest.join(UDID), &phone_files(&phone), "plain again");
+}
+
+/// Every kind of hostile path the simulator sends is refused: nothing is written outside
+/// `DEST/<UDID>`, the refusals are reported, and the backup still completes.
+#[test]
+fn hostile_paths_write_nothing_outside_the_backup() {
+    let phone = start(|b| BackupConfig {
+        hostile_paths: true,
+        ..b
+    });
+    let absolute = Path::new("/tmp/fake-iphone-absolute-upload");
+    let absolute_before = absolute.exists();
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    let out = backup(&phone, &dest, &["--json"]);
+    assert_success(&out, "a backup with hostile paths");
+    let summary = json(&out);
+    let refused = summary["refused_paths"].as_array().unwrap();
+    assert!(refused.len() >= 4, "{summary}");
+    let top: Vec<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(top, ["backups"]);
+    let mut inside: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    inside.sort();
+    assert_eq!(inside, [".lifeboat", UDID]);
+    assert!(
+        tree::files(root.path())
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("escaped"))
+    );
+    if !absolute_before {
+        assert!(!absolute.exists(), "the absolute upload path was written");
+    }
+    assert_holds(&dest.join(UDID), &phone_files(&phone), "with hostile paths refused");
+}
