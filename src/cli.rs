@@ -185,9 +185,13 @@ pub struct BackupArgs {
     /// Ask the iPhone for a full backup rather than only what changed.
     #[arg(long)]
     pub full: bool,
-    /// How many versions to keep, the newest included.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    pub keep: u64,
+    /// How many versions to keep, the newest included (default: `keep_versions` in the
+    /// configuration file, else 5).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub keep: Option<u64>,
+    /// The configuration file to read `keep_versions` from.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// How long to wait while the iPhone asks for its passcode.
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
     pub passcode_timeout: std::time::Duration,

@@ -245,7 +245,7 @@ fn a_killed_run_leaves_the_last_version_intact_and_the_next_completes() {
     assert_success(&backup(&phone, &dest, &["--full"]), "the first backup");
     let whole_run = started.elapsed();
     let good = snapshot(&folder);
-    let mut rng = Rng(0x16_16_16);
+    let mut rng = Rng(0x0016_1616);
     let kills = 8;
     for round in 0..kills {
         let at = whole_run.mul_f64(rng.below(1000) as f64 / 1000.0);

@@ -137,10 +137,17 @@ impl BackupProgress for Progress {
 
 pub fn run(mux: &UsbmuxClient, args: BackupArgs, device_timeout: Duration) -> Result<()> {
     let encryption = password::encryption(&args)?;
+    let keep = match args.keep {
+        Some(n) => n as usize,
+        None => {
+            let path = args.config.clone().unwrap_or_else(nightly::config::default_path);
+            nightly::config::keep_versions(&path)?.unwrap_or(transfer::finder::versions::DEFAULT_KEEP)
+        }
+    };
     let job = BackupJob {
         dest: args.dest.clone().unwrap_or_else(default_destination),
         force_full: args.full,
-        keep: args.keep as usize,
+        keep,
         limits: Limits {
             device: device_timeout,
             passcode: args.passcode_timeout,

@@ -5,6 +5,7 @@
 //! notify_command = "notify-send lifeboat"   # gets the run's JSON summary on stdin
 //! verify_sample_percent = 5                 # after each run; 0 turns it off
 //! warn_after_days = 3
+//! keep_versions = 5                         # device backups (`lifeboat backup`) kept
 //!
 //! [[phone]]
 //! udid = "00008110-001A2B3C4D5E6F70"
@@ -34,6 +35,9 @@ pub struct Config {
     /// `lifeboat status` warns when a phone's last backup is older than this.
     #[serde(default = "default_warn_days")]
     pub warn_after_days: u64,
+    /// Versions of a device backup (`lifeboat backup`) kept, the newest included.
+    #[serde(default = "default_keep_versions")]
+    pub keep_versions: usize,
     #[serde(default, rename = "phone")]
     pub phones: Vec<Phone>,
 }
@@ -64,6 +68,37 @@ fn default_sample() -> f64 {
 
 fn default_warn_days() -> u64 {
     3
+}
+
+fn default_keep_versions() -> usize {
+    5
+}
+
+/// `keep_versions` from the file at `path` alone, for `lifeboat backup`, which needs no
+/// `[[phone]]`: `None` when there is no file or no such key.
+pub fn keep_versions(path: &Path) -> Result<Option<usize>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    match table.get("keep_versions") {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) if *n >= 1 => Ok(Some(*n as usize)),
+        Some(other) => Err(invalid(format!(
+            "keep_versions must be a whole number of at least 1, not {other}"
+        ))),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +181,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keep_versions_needs_no_phone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(keep_versions(&path).unwrap(), None);
+        std::fs::write(&path, "keep_versions = 9\n").unwrap();
+        assert_eq!(keep_versions(&path).unwrap(), Some(9));
+        std::fs::write(&path, "keep_versions = 0\n").unwrap();
+        assert!(keep_versions(&path).is_err());
+    }
 
     #[test]
     fn reads_a_config_and_rejects_mistakes() {

@@ -87,11 +87,7 @@ pub fn listen<S: Read>(stream: &mut S, heard: &Heard, stop: &AtomicBool, on_pass
             Ok(None) | Err(_) => return,
         };
         match name.as_deref() {
-            Some(PASSCODE_SHOWN) => {
-                if !heard.passcode_prompt.swap(true, Ordering::Relaxed) {
-                    on_passcode();
-                }
-            }
+            Some(PASSCODE_SHOWN) if !heard.passcode_prompt.swap(true, Ordering::Relaxed) => on_passcode(),
             Some(PASSCODE_DISMISSED) => heard.passcode_prompt.store(false, Ordering::Relaxed),
             Some(SYNC_CANCEL) => heard.cancel.store(true, Ordering::Relaxed),
             _ => {}

@@ -680,32 +680,22 @@ mod tests {
             )
             .unwrap();
             // Killed after the journal (0), after the exchange (1), after the old tree moved (2).
-            if stage >= 1 {
-                if !exchange(&work, &layout.newest()).unwrap() {
-                    fs::rename(layout.newest(), &work.with_file_name("tmp")).unwrap();
-                    fs::rename(&work, layout.newest()).unwrap();
-                    fs::rename(work.with_file_name("tmp"), &work).unwrap();
-                }
+            if stage >= 1 && !exchange(&work, &layout.newest()).unwrap() {
+                fs::rename(layout.newest(), work.with_file_name("tmp")).unwrap();
+                fs::rename(&work, layout.newest()).unwrap();
+                fs::rename(work.with_file_name("tmp"), &work).unwrap();
             }
             if stage >= 2 {
                 fs::create_dir_all(layout.versions()).unwrap();
                 fs::rename(&work, layout.versions().join(&first)).unwrap();
             }
-            std::mem::forget(run); // the lock file is released as a dead process's would be
-            drop(std::fs::File::open(layout.lock_file()));
-            let run = Run::open_unlocked_for_test(dest.path(), UDID);
+            drop(run); // killed: the lock goes with the process
+            let run = Run::open(dest.path(), UDID).unwrap();
             assert_eq!(read(&layout.newest().join("f")), b"two", "stage {stage}");
             assert_eq!(read(&layout.versions().join(&first).join("f")), b"one", "stage {stage}");
             assert_eq!(layout.current().as_deref(), Some(name.as_str()));
             assert!(!layout.journal().exists());
             drop(run);
-        }
-    }
-
-    impl Run {
-        /// Recovery as the next start does it, without taking the lock a forgotten run holds.
-        fn open_unlocked_for_test(dest: &Path, udid: &str) -> Option<String> {
-            recover(&Layout::new(dest, udid)).unwrap()
         }
     }
 
