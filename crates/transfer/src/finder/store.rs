@@ -200,6 +200,19 @@ impl BackupStore for FolderStore {
     }
 
     fn remove(&mut self, path: &DevicePath) -> io::Result<()> {
+        if path.is_root() {
+            // The folder itself stays (the run works in it); its contents go.
+            for entry in fs::read_dir(&self.root)? {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    fs::remove_dir_all(entry.path())?;
+                } else {
+                    fs::remove_file(entry.path())?;
+                }
+            }
+            self.digests = Digests::default();
+            return Ok(());
+        }
         let local = self.local(path)?;
         let result = match fs::symlink_metadata(&local) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -299,6 +312,13 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("cd/abcd")).unwrap(), b"blob");
         store.remove(&p("Snapshot")).unwrap();
         store.remove(&p("missing")).unwrap();
+        let root = DevicePath::parse(UDID, UDID).unwrap();
+        store.copy(&p("cd"), &p("kept")).unwrap();
+        store.remove(&root).unwrap();
+        assert!(dir.path().is_dir() && fs::read_dir(dir.path()).unwrap().count() == 0);
+        assert!(store.digests().is_empty());
+        store.create_dir(&p("ab")).unwrap();
+        receive(&mut store, "ab/abcd", b"blob");
         assert!(!dir.path().join("Snapshot").exists());
         let names: Vec<String> = store.list_dir(&p("ab")).unwrap().into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["abcd"]);

@@ -351,6 +351,7 @@ impl Run {
         fs::create_dir_all(&own).map_err(io_err("make", &own))?;
         let lock = lock::lock(dest, &layout.lock_file())?;
         recover(&layout)?;
+        forget_orphan_manifests(&layout);
         let work = layout.work();
         if fs::symlink_metadata(&work).is_ok() {
             fs::remove_dir_all(&work).map_err(io_err("remove the unfinished run in", &work))?;
@@ -468,6 +469,21 @@ fn found_name(layout: &Layout) -> String {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
     version_name(changed)
+}
+
+/// Removes manifests of versions that never were (a run killed between writing its
+/// manifest and its journal).
+fn forget_orphan_manifests(layout: &Layout) {
+    let current = layout.current();
+    for entry in fs::read_dir(layout.manifests()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(version) = name.strip_suffix(".sha256") else {
+            continue;
+        };
+        if current.as_deref() != Some(version) && !layout.versions().join(version).is_dir() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Removes the oldest versions beyond `keep` (the newest counts).
