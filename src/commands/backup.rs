@@ -2,7 +2,6 @@
 //! (transfer::finder). Output, progress and advice live here; the run lives in
 //! `transfer::finder::job`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -55,10 +54,11 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(json: bool) -> Progress {
+    fn new() -> Progress {
         let bar = crate::progress::backup_bar();
         Progress {
-            lines: bar.is_none() && (!json || !std::io::stderr().is_terminal()),
+            // Not a terminal: one line per phase and per 10 %, for logs.
+            lines: bar.is_none(),
             bar,
             started: Instant::now(),
             bytes: 0,
@@ -158,7 +158,7 @@ pub fn run(mux: &UsbmuxClient, args: BackupArgs, device_timeout: Duration) -> Re
     let record = connect::pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
         udid: device.udid.clone(),
     })?;
-    let mut progress = Progress::new(args.json);
+    let mut progress = Progress::new();
     let bar = progress.bar.clone();
     let on_passcode = move || match &bar {
         Some(bar) => bar.println(PASSCODE_MESSAGE),

@@ -38,7 +38,7 @@ pub struct Signals {
 /// Why a wait ended, carried inside an `io::Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum GaveUp {
-    #[error("the iPhone was silent for {0:?}")]
+    #[error("the iPhone was silent for {0:?}; check the cable and that it is unlocked, then try again")]
     Silent(Duration),
     #[error("the passcode was not entered on the iPhone within {0:?}")]
     Passcode(Duration),

@@ -25,7 +25,7 @@ pub const MAX_FRAME: u32 = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("{0}; check the cable and that the iPhone is unlocked, then try again")]
+    #[error(transparent)]
     GaveUp(GaveUp),
     #[error("the iPhone speaks DeviceLink version {0}, newer than the {DEVICE_LINK_VERSION} lifeboat knows")]
     VersionTooNew(u64),

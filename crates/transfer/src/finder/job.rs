@@ -452,3 +452,49 @@ fn read_bool(path: &Path, key: &str) -> Option<bool> {
         .get(key)?
         .as_boolean()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_errors_read_as_sentences() {
+        for (code, words) in [
+            (3, "Restart the iPhone"),
+            (104, "could not read some of its own files"),
+            (105, "not enough free space"),
+            (205, "damaged"),
+            (207, "password is wrong"),
+            (208, "passcode was not entered"),
+            (212, "has not finished its setup"),
+        ] {
+            let text = device_text(code, "whatever (MBErrorDomain/N)", &None);
+            assert!(
+                text.contains(words) && text.contains(&format!("error {code}")),
+                "{text}"
+            );
+        }
+        let other = device_text(999, "Something new (MBErrorDomain/999)", &Some("detail".into()));
+        assert_eq!(
+            other,
+            "the iPhone's backup failed with error 999: Something new (MBErrorDomain/999): detail"
+        );
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug() {
+        let change = Encryption::Change {
+            old: "old secret".into(),
+            new: "new secret".into(),
+        };
+        assert!(!format!("{change:?}").contains("secret"));
+        let job = BackupJob {
+            dest: PathBuf::from("/x"),
+            force_full: false,
+            keep: 5,
+            limits: Limits::default(),
+            encryption: Some(change),
+        };
+        assert!(!format!("{job:?}").contains("secret"));
+    }
+}
