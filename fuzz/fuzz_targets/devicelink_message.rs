@@ -33,7 +33,13 @@ fuzz_target!(|input: &[u8]| {
             };
             for path in paths {
                 if let Ok(checked) = DevicePath::parse(path, "00008110-001A2B3C4D5E6F70") {
-                    assert!(!checked.as_str().contains(".."));
+                    let parts: Vec<&str> = checked.as_str().split('/').collect();
+                    assert!(
+                        parts
+                            .iter()
+                            .all(|p| !p.is_empty() && *p != "." && *p != ".." && p.len() <= 255)
+                    );
+                    assert!(!checked.as_str().contains(['\0', '\\']));
                     assert!(checked.as_str().starts_with("00008110-001A2B3C4D5E6F70"));
                 }
             }
