@@ -55,6 +55,23 @@ impl Notifications {
         observers.retain(|o| !o.names.contains(name) || o.tx.send(Event::Relay(name.to_string())).is_ok());
     }
 
+    /// Waits up to `limit` for some connection to observe `name`; whether one does.
+    pub fn wait_for_observer(&self, name: &str, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let observed = self
+                .observers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|o| o.names.contains(name));
+            if observed || std::time::Instant::now() >= deadline {
+                return observed;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Every name posted so far, by the computer or the phone, in order.
     pub fn posted(&self) -> Vec<String> {
         self.posted.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -87,6 +104,14 @@ impl Notifications {
 
 pub struct NotificationProxy;
 
+/// The name an `ObserveNotification` frame registers.
+fn observation(frame: &Value) -> Option<&str> {
+    let request = frame.as_dictionary()?;
+    (request.get(COMMAND)?.as_string()? == "ObserveNotification")
+        .then(|| request.get("Name")?.as_string())
+        .flatten()
+}
+
 impl Service for NotificationProxy {
     fn name(&self) -> &'static str {
         "com.apple.mobile.notification_proxy"
@@ -97,9 +122,14 @@ impl Service for NotificationProxy {
         let notifications = context.notifications();
         let (tx, rx) = channel();
         let id = notifications.register(tx.clone());
+        let observing = notifications.clone();
         let frames = std::thread::spawn(move || {
             // End of stream or a malformed frame: the proxy drops the connection.
             while let Ok(Some(frame)) = wire::read_frame(&mut reader, MAX_FRAME) {
+                // Observations take effect as they are read, before anything else happens.
+                if let Some(name) = observation(&frame) {
+                    observing.observe(id, name);
+                }
                 if tx.send(Event::Frame(frame)).is_err() {
                     return;
                 }
@@ -127,7 +157,7 @@ impl Service for NotificationProxy {
             };
             let name = request.get("Name").and_then(Value::as_string);
             match (request.get(COMMAND).and_then(Value::as_string), name) {
-                (Some("ObserveNotification"), Some(name)) => notifications.observe(id, name),
+                (Some("ObserveNotification"), Some(_)) => {}
                 (Some("PostNotification"), Some(name)) => notifications.post(name),
                 (Some(SHUTDOWN), _) => {
                     let mut death = Dictionary::new();

@@ -234,3 +234,27 @@ fn a_stall_mid_upload_leaves_the_host_waiting_not_finished() {
     assert!(seen.last.is_none());
     assert_eq!(fake.faults_fired(None), vec!["stall"]);
 }
+
+/// The link model applies to the backup service: every DeviceLink message waits out the
+/// latency (a full backup sends over 500: the folders alone are 513).
+#[test]
+fn the_link_latency_applies_to_every_message() {
+    let media = tempfile::tempdir().expect("tempdir");
+    let link = fake_iphone::Link {
+        latency: Duration::from_millis(5),
+        bandwidth: None,
+    };
+    let fake = FakeIphone::new()
+        .phone(PhoneConfig::new(UDID, media.path()).backup(quick()).link(link))
+        .start()
+        .expect("start fake-iphone");
+    let mut seen = Seen::default();
+    let started = std::time::Instant::now();
+    back_up(&fake, u64::MAX / 2, &mut seen).expect("a whole backup");
+    assert_eq!(seen.last.map(|r| r.error_code), Some(0));
+    assert!(
+        started.elapsed() >= Duration::from_millis(5 * 513),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -13,7 +13,7 @@ use mobilebackup2::{DlMessage, StatusResponse};
 use usbmux::UsbmuxStream;
 
 use crate::faults::{Cut, FaultModel};
-use crate::link::Pacer;
+use crate::link::{Link, Pacer};
 use crate::service::ServiceContext;
 
 /// Largest DeviceLink frame accepted from the host (a Manifest-sized status payload).
@@ -46,6 +46,7 @@ pub struct Host {
     reader: BufReader<UsbmuxStream>,
     writer: BufWriter<UsbmuxStream>,
     pacer: Pacer,
+    link: Link,
     faults: FaultModel,
     context: ServiceContext,
     stalled: bool,
@@ -58,6 +59,7 @@ impl Host {
             reader,
             writer: BufWriter::with_capacity(128 * 1024, stream),
             pacer: Pacer::new(context.link()),
+            link: context.link(),
             faults: context.backup_faults(),
             context,
             stalled: false,
@@ -72,8 +74,12 @@ impl Host {
         if self.stalled {
             return Ok(());
         }
-        wire::write_frame(&mut self.writer, &message.encode(), Format::Binary)
+        // Each message waits out the link's latency and crosses it at its bandwidth.
+        let frame = lockdown::codec::encode_frame(&message.encode(), Format::Binary)
             .map_err(|e| HostError::Frame(e.to_string()))?;
+        self.pacer
+            .wait(self.link.due(std::time::Instant::now()), frame.len() as u64);
+        self.writer.write_all(&frame)?;
         self.writer.flush()?;
         Ok(())
     }

@@ -23,6 +23,7 @@ const BATCH: usize = 128;
 const MOVES_PER_MESSAGE: usize = 1000;
 const PRESENTED: &str = "com.apple.LocalAuthentication.ui.presented";
 const DISMISSED: &str = "com.apple.LocalAuthentication.ui.dismissed";
+const PROMPT_DELAY: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// How a backup ends: the final `Response` (docs/backup.md §1.7), or a broken connection.
 pub type Outcome = Result<Response, HostError>;
@@ -53,6 +54,9 @@ pub fn backup(host: &mut Host, phone: &Phone, force_full: bool) -> Outcome {
     let notifications = host.context().notifications();
     // docs/backup.md §1.7 (208): the prompt, then the wait for the passcode.
     if asks_passcode(&phone.config.ios_version) {
+        // The prompt appears a moment after the request, as on a phone: a host that asked
+        // to observe it just before the request (on another connection) hears it.
+        notifications.wait_for_observer(PRESENTED, PROMPT_DELAY);
         notifications.post(PRESENTED);
         match backup.passcode {
             PasscodePrompt::EnterAfter(delay) => std::thread::sleep(delay),
