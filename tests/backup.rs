@@ -232,24 +232,19 @@ fn spawn_backup(phone: &Phone, dest: &Path, extra: &[&str]) -> std::process::Chi
     cmd.spawn().expect("lifeboat starts")
 }
 
-/// Kills at moments spread over a whole run, a stall mid-upload, and a dropped connection:
-/// after each, the last good version is intact, with no temporary file inside it, and the
-/// next run completes.
-#[test]
-fn a_killed_run_leaves_the_last_version_intact_and_the_next_completes() {
-    let phone = start(|b| b);
-    let root = tempfile::tempdir().unwrap();
-    let dest = root.path().join("backups");
+/// Kills lifeboat `kills` times at moments spread over a whole run: after each, the newest
+/// version is whole (the last good one, or one a run finished before the kill), with no
+/// temporary file inside it.
+fn kill_rounds(phone: &Phone, dest: &Path, kills: usize, seed: u64) {
     let folder = dest.join(UDID);
     let started = Instant::now();
-    assert_success(&backup(&phone, &dest, &["--full"]), "the first backup");
+    assert_success(&backup(phone, dest, &["--full"]), "a backup before the kills");
     let whole_run = started.elapsed();
     let good = snapshot(&folder);
-    let mut rng = Rng(0x0016_1616);
-    let kills = 8;
+    let mut rng = Rng(seed);
     for round in 0..kills {
         let at = whole_run.mul_f64(rng.below(1000) as f64 / 1000.0);
-        let mut child = spawn_backup(&phone, &dest, &["--full"]);
+        let mut child = spawn_backup(phone, dest, &["--full"]);
         std::thread::sleep(at);
         let _ = child.kill();
         let _ = child.wait();
@@ -258,7 +253,7 @@ fn a_killed_run_leaves_the_last_version_intact_and_the_next_completes() {
         if now != good {
             assert_holds(
                 &folder,
-                &phone_files(&phone),
+                &phone_files(phone),
                 &format!("round {round}: a run that completed"),
             );
         }
@@ -269,6 +264,17 @@ fn a_killed_run_leaves_the_last_version_intact_and_the_next_completes() {
             "round {round}: a temporary file inside the newest version"
         );
     }
+}
+
+/// Twenty kills at random moments of a backup, a stall mid-upload, and a dropped
+/// connection: after each, the last good version is intact, and the next run completes.
+#[test]
+fn a_killed_run_leaves_the_last_version_intact_and_the_next_completes() {
+    let phone = start(|b| b);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    let folder = dest.join(UDID);
+    kill_rounds(&phone, &dest, 20, 0x0016_1616);
     // A stall mid-upload, killed while lifeboat waits for the phone (arming resets the
     // served-bytes counter the faults count).
     let good = snapshot(&folder);
@@ -310,6 +316,55 @@ fn a_killed_run_leaves_the_last_version_intact_and_the_next_completes() {
     assert_pyiosbackup_reads(&folder, &phone, "after the kills");
     let work = dest.join(".lifeboat").join(UDID).join("work");
     assert!(!work.exists(), "no work tree left behind");
+}
+
+/// The long campaign: `cargo test --test backup -- --ignored`.
+#[test]
+#[ignore]
+fn many_kills() {
+    let phone = start(|b| b);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    kill_rounds(&phone, &dest, 200, 0x00c0_ffee);
+    assert_success(&backup(&phone, &dest, &[]), "the run after the kills");
+    assert_holds(&dest.join(UDID), &phone_files(&phone), "after the kills");
+}
+
+/// idevicebackup2 adds an incremental backup to a folder lifeboat made: the phone's own
+/// checks accept lifeboat's manifest and folder, as a real phone's would.
+#[test]
+fn idevicebackup2_continues_a_backup_lifeboat_made() {
+    let Some([idevicebackup2]) = peers(["idevicebackup2"]) else {
+        return;
+    };
+    let phone = start(|b| b);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    assert_success(&backup(&phone, &dest, &[]), "lifeboat backup");
+    let note = b"after lifeboat's backup\n".to_vec();
+    assert!(
+        phone
+            .fake
+            .add_backup_file(None, "HomeDomain", "Library/Notes/later.txt", note)
+    );
+    let before = phone.fake.backup_bytes_served(None);
+    // idevicebackup2 reads the pair record lifeboat's home keeps for usbmuxd.
+    let mut cmd = Command::new(idevicebackup2);
+    phone.home.apply(&mut cmd);
+    cmd.env("USBMUXD_SOCKET_ADDRESS", phone.fake.usbmux_address())
+        .args(["-u", UDID, "backup"])
+        .arg(&dest);
+    let out = run(&mut cmd, Duration::from_secs(120));
+    assert_contains(&said(&out), "Backup Successful");
+    assert!(
+        phone.fake.backup_bytes_served(None) - before < 1_000,
+        "incremental on lifeboat's folder: only the new note"
+    );
+    assert_holds(
+        &dest.join(UDID),
+        &phone_files(&phone),
+        "idevicebackup2 on lifeboat's folder",
+    );
 }
 
 /// Each of the phone's errors the simulator makes gives exit 1 and its sentence.
