@@ -526,3 +526,33 @@ fn hostile_paths_write_nothing_outside_the_backup() {
     }
     assert_holds(&dest.join(UDID), &phone_files(&phone), "with hostile paths refused");
 }
+
+/// `lifeboat status` knows about device backups: a phone without a recent full one gets a
+/// warning with the command to run, until `lifeboat backup` makes one.
+#[test]
+fn status_warns_until_a_full_backup_is_made() {
+    let phone = start(|b| b);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    let config = root.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\nfull_backup_warn_days = 30\n\n[[phone]]\nudid = {UDID:?}\nname = \"Ada\"\ndestination = {:?}\n",
+            root.path().join("state"),
+            root.path().join("photos"),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let before = phone.lifeboat(&["status", "--config", config]);
+    assert_contains(
+        &said(&before),
+        "no full device backup in the last 30 days; run `lifeboat backup --full`",
+    );
+    assert_success(&backup(&phone, &dest, &["--config", config]), "lifeboat backup");
+    let after = phone.lifeboat(&["status", "--config", config]);
+    assert_contains(&said(&after), "device backup");
+    assert_contains(&said(&after), ": full, version ");
+    assert!(!said(&after).contains("no full device backup"), "{}", said(&after));
+}

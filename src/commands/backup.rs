@@ -137,12 +137,13 @@ impl BackupProgress for Progress {
 
 pub fn run(mux: &UsbmuxClient, args: BackupArgs, device_timeout: Duration) -> Result<()> {
     let encryption = password::encryption(&args)?;
+    let config_path = args.config.clone().unwrap_or_else(nightly::config::default_path);
+    let settings = nightly::config::backup_settings(&config_path)?;
     let keep = match args.keep {
         Some(n) => n as usize,
-        None => {
-            let path = args.config.clone().unwrap_or_else(nightly::config::default_path);
-            nightly::config::keep_versions(&path)?.unwrap_or(transfer::finder::versions::DEFAULT_KEEP)
-        }
+        None => settings
+            .keep_versions
+            .unwrap_or(transfer::finder::versions::DEFAULT_KEEP),
     };
     let job = BackupJob {
         dest: args.dest.clone().unwrap_or_else(default_destination),
@@ -169,6 +170,19 @@ pub fn run(mux: &UsbmuxClient, args: BackupArgs, device_timeout: Duration) -> Re
         bar.finish_and_clear();
     }
     let summary = result?;
+    // For `lifeboat status` and the nightly run's full-backup warning.
+    let record = nightly::status::DeviceBackup {
+        finished: nightly::status::now(),
+        full: summary.full,
+        version: summary.committed.version.clone(),
+        path: summary.path.display().to_string(),
+    };
+    if let Err(e) = nightly::status::record_device_backup(&settings.state_dir, &summary.udid, &device.udid, record) {
+        eprintln!(
+            "lifeboat: warning: cannot record the backup in {}: {e}",
+            settings.state_dir.display()
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
     } else {

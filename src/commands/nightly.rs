@@ -22,6 +22,7 @@ pub fn run(mux: &UsbmuxClient, config_path: Option<PathBuf>, wait: Duration, dev
             wait,
             device_timeout,
             advise: &crate::exit::advice,
+            full_backup_command: "lifeboat backup --full",
         },
     ) {
         Outcome::NoPhone | Outcome::Ok | Outcome::Busy => Ok(()),
@@ -57,6 +58,23 @@ pub fn status(config_path: Option<PathBuf>, json: bool) -> Result<()> {
             for error in &run.errors {
                 println!("  - {error}");
             }
+        }
+        if let Some(backup) = entry.and_then(|e| e.last_device_backup.as_ref()) {
+            println!(
+                "  device backup {}: {}, version {} in {}",
+                status::format_time(backup.finished),
+                if backup.full { "full" } else { "incremental" },
+                backup.version,
+                backup.path
+            );
+        }
+        if let Some(days) = config.full_backup_warn_days
+            && status::full_backup_due(entry, days, now)
+        {
+            stale += 1;
+            println!(
+                "  warning: no full device backup in the last {days} days; run `lifeboat backup --full` with the iPhone plugged in and unlocked"
+            );
         }
         let days = last_success.map(|w| (now - w) / 86_400);
         if days.is_none_or(|d| d >= config.warn_after_days as i64) {
