@@ -62,6 +62,11 @@ fn assert_holds(folder: &Path, want: &BTreeMap<String, String>, what: &str) {
 
 /// pyiosbackup reads `folder` and gives the phone's bytes, where it is installed.
 fn assert_pyiosbackup_reads(folder: &Path, phone: &Phone, what: &str) {
+    assert_pyiosbackup_reads_with(folder, "", phone, what);
+}
+
+/// [`assert_pyiosbackup_reads`] for a backup encrypted with `password` ("" for none).
+fn assert_pyiosbackup_reads_with(folder: &Path, password: &str, phone: &Phone, what: &str) {
     let Some(script) = peer("pyiosbackup") else { return };
     let Some(python) = script
         .parent()
@@ -71,11 +76,11 @@ fn assert_pyiosbackup_reads(folder: &Path, phone: &Phone, what: &str) {
     };
     let code = "import sys, hashlib\n\
                 from pyiosbackup import Backup\n\
-                b = Backup.from_path(sys.argv[1], '')\n\
+                b = Backup.from_path(sys.argv[1], sys.argv[2])\n\
                 for e in b.iter_files():\n\
                 \x20   print(e.domain + '\\t' + e.relative_path + '\\t' + hashlib.sha256(e.read_bytes()).hexdigest())\n";
     let out = run(
-        Command::new(python).arg("-c").arg(code).arg(folder),
+        Command::new(python).arg("-c").arg(code).arg(folder).arg(password),
         Duration::from_secs(120),
     );
     assert_success(&out, "pyiosbackup");
@@ -463,6 +468,8 @@ fn encryption_switches_and_password_errors() {
     assert_success(&on, "backup --encrypt");
     assert!(!said(&on).contains("correct horse"), "the password is never printed");
     assert_eq!(json(&on)["encrypted"], true);
+    assert!(phone.fake.backup_files(None).iter().any(|f| f.domain == "HealthDomain"));
+    assert_pyiosbackup_reads_with(&dest.join(UDID), "correct horse", &phone, "encrypted backup");
     let info = phone.lifeboat(&["info"]);
     assert_contains(&text(&info.stdout), "Backups:  encrypted");
 
