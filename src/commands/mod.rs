@@ -7,7 +7,9 @@ mod export;
 mod files;
 mod generate;
 mod info;
+mod nightly;
 pub mod pair;
+mod password;
 mod schedule;
 mod unpair;
 mod verify;
@@ -40,8 +42,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),
-        Command::Backup { config, wait } => backup::run(&mux()?, config, wait, device_timeout),
+        Command::Backup(args) => backup::run(&mux()?, args, device_timeout),
+        Command::Nightly { config, wait } => nightly::run(&mux()?, config, wait, device_timeout),
         Command::Schedule { command } => schedule::run(command),
-        Command::Status { config, json } => backup::status(config, json),
+        Command::Status { config, json } => nightly::status(config, json),
     }
 }
