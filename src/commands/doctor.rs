@@ -1,7 +1,7 @@
 //! `lifeboat doctor`: the iCloud checklist answered from the phone, then what lifeboat can
 //! do about it right now. It only reads: nothing on the phone is changed to find out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use nightly::doctor::{self, Check, HostFacts, PhoneFacts, Verdict};
@@ -9,7 +9,7 @@ use plist::Value;
 use serde_json::json;
 use usbmux::UsbmuxClient;
 
-use crate::commands::{backup, export};
+use crate::commands::{export, nightly as nightly_command};
 use crate::connect;
 
 /// Reads what the phone reports; whatever it refuses stays unknown.
@@ -54,7 +54,12 @@ fn phone_facts(mux: &UsbmuxClient, device: &usbmux::Device, cache: Option<PathBu
     Ok(facts)
 }
 
-fn host_facts(udid: &str, dest: Option<PathBuf>, config: Option<&nightly::config::Config>) -> HostFacts {
+fn host_facts(
+    udid: &str,
+    dest: Option<PathBuf>,
+    config: Option<&nightly::config::Config>,
+    state_dir: &Path,
+) -> HostFacts {
     let configured = config.and_then(|c| c.phone(udid)).map(|p| p.destination.clone());
     let dest = dest.or(configured).unwrap_or_else(export::default_destination);
     let mut facts = HostFacts {
@@ -62,12 +67,11 @@ fn host_facts(udid: &str, dest: Option<PathBuf>, config: Option<&nightly::config
         destination: Some(dest.display().to_string()),
         ..Default::default()
     };
-    if let Some(config) = config {
-        let status = nightly::status::load(&config.state_dir());
-        if let Some(phone) = status.phones.get(udid) {
-            facts.last_export = phone.last_success;
-            facts.last_outcome = phone.last_run.as_ref().map(|r| r.outcome.clone());
-        }
+    let status = nightly::status::load(state_dir);
+    if let Some(phone) = status.phones.get(udid) {
+        facts.last_export = phone.last_success;
+        facts.last_outcome = phone.last_run.as_ref().map(|r| r.outcome.clone());
+        facts.last_full_backup = phone.last_full_backup;
     }
     facts
 }
@@ -102,13 +106,17 @@ pub fn run(
 ) -> Result<()> {
     let device = connect::select(mux, wanted)?;
     // A missing configuration is normal here: the doctor also serves people who have none.
-    let config = backup::load_config(config_path).ok();
+    let config = nightly_command::load_config(config_path.clone()).ok();
+    // The status file's folder, which `lifeboat backup` also finds without a `[[phone]]`.
+    let state_dir = nightly::config::backup_settings(&config_path.unwrap_or_else(nightly::config::default_path))
+        .map(|s| s.state_dir)
+        .unwrap_or_else(|_| nightly::config::default_state_dir());
     let cache = config
         .as_ref()
         .and_then(|c| c.phone(&device.udid))
         .map(|p| transfer::photos::export::database_cache(&p.destination));
     let phone = phone_facts(mux, &device, cache)?;
-    let host = host_facts(&device.udid, dest, config.as_ref());
+    let host = host_facts(&device.udid, dest, config.as_ref(), &state_dir);
     let checks = doctor::checks(&phone, &host, nightly::status::now());
     let steps = next_steps(host.destination.as_deref(), &checks);
     let warnings = checks.iter().filter(|c| c.verdict == Verdict::Warning).count();

@@ -90,9 +90,7 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Re
         other => anyhow::Error::new(other),
     })?;
     let device = connect::select(mux, args.device.as_deref())?;
-    let record = connect::pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
-        udid: device.udid.clone(),
-    })?;
+    let record = connect::trusted_record(mux, &device)?;
     let mut progress = Progress {
         bar: None,
         lines: !args.json,

@@ -6,8 +6,11 @@ mod devices;
 mod doctor;
 mod export;
 mod files;
+mod generate;
 mod info;
-mod pair;
+mod nightly;
+pub mod pair;
+mod password;
 mod schedule;
 mod unpair;
 mod verify;
@@ -35,12 +38,15 @@ pub fn run(cli: Cli) -> Result<()> {
             config,
             json,
         } => doctor::run(&mux()?, device.as_deref(), dest, config, json),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man => generate::man(),
         Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),
         Command::Backups { paths, json } => backups::run(&paths, json),
-        Command::Backup { config, wait } => backup::run(&mux()?, config, wait, device_timeout),
+        Command::Backup(args) => backup::run(&mux()?, args, device_timeout),
+        Command::Nightly { config, wait } => nightly::run(&mux()?, config, wait, device_timeout),
         Command::Schedule { command } => schedule::run(command),
-        Command::Status { config, json } => backup::status(config, json),
+        Command::Status { config, json } => nightly::status(config, json),
     }
 }

@@ -2,7 +2,7 @@
 //! reach them.
 //!
 //! - [`photos`]: the photo library, the export job, pulling folders.
-//! - [`finder`]: Finder/iTunes device backups: finding, reading, verifying them.
+//! - [`finder`]: Finder-format device backups: made and kept as versions, found, read, verified.
 //! - [`fs`]: the local disk: files that appear only complete, safe names, hashing, locks.
 //! - [`manifest`]: what a destination holds, by SHA-256.
 //! - [`verify`]: proving a folder whole, in one vocabulary of findings.
