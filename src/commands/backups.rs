@@ -1,16 +1,10 @@
-//! `lifeboat backups`: the device backups on this computer, from their plists alone; and
-//! the backup password, for the commands that read encrypted backups.
+//! `lifeboat backups`: the device backups on this computer, from their plists alone.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
-use transfer::finder::keybag::Password;
 use transfer::finder::list::{self, BackupInfo, State};
-
-/// The environment variable that may hold the backup password.
-pub const PASSWORD_ENV: &str = "LIFEBOAT_BACKUP_PASSWORD";
 
 /// Where Finder, iTunes, Apple Devices and lifeboat keep backups on this platform.
 fn default_locations() -> Vec<PathBuf> {
@@ -117,26 +111,4 @@ pub fn run(paths: &[PathBuf], json_out: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The password of an encrypted backup: from `file`, else the environment, else a prompt
-/// with no echo when there is a terminal; `None` when there is no way to ask.
-pub fn password(file: Option<&Path>, what: &str) -> Result<Option<Password>> {
-    if let Some(file) = file {
-        let contents =
-            std::fs::read(file).with_context(|| format!("cannot read the password file {}", file.display()))?;
-        return Ok(Some(Password::from_file_contents(contents)));
-    }
-    if let Some(text) = std::env::var_os(PASSWORD_ENV) {
-        let text = text
-            .into_string()
-            .map_err(|_| anyhow::anyhow!("{PASSWORD_ENV} is not valid UTF-8"))?;
-        return Ok(Some(Password::new(text)));
-    }
-    if !std::io::stdin().is_terminal() {
-        return Ok(None);
-    }
-    let text = rpassword::prompt_password(format!("Password of the encrypted backup {what}: "))
-        .context("cannot read the password from the terminal")?;
-    Ok(Some(Password::new(text)))
 }

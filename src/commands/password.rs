@@ -1,12 +1,14 @@
 //! The backup password for `--encrypt`, `--change-password` and `--no-encrypt`: from
 //! `--password-file`, the environment, or a prompt without echo. Never printed, logged or
-//! written anywhere.
+//! written anywhere. Also the password of an encrypted backup to read (`verify`).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use transfer::finder::job::Encryption;
+use transfer::finder::keybag::Password;
+use zeroize::Zeroizing;
 
 use crate::cli::BackupArgs;
 use crate::exit::Unavailable;
@@ -50,10 +52,18 @@ pub fn encryption(args: &BackupArgs) -> Result<Option<Encryption>> {
     }))
 }
 
-fn read_file(path: &Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read the password file {}", path.display()))?;
-    let lines: Vec<String> = text.lines().map(|l| l.trim_end_matches('\r').to_string()).collect();
+/// The lines of a password file, each without its line ending; the copies are wiped on drop.
+fn read_file(path: &Path) -> Result<Zeroizing<Vec<String>>> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot read the password file {}", path.display()))?,
+    );
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Unavailable::Usage(format!("the password file {} is not UTF-8 text", path.display())))?;
+    let lines = Zeroizing::new(
+        text.split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+            .collect::<Vec<_>>(),
+    );
     if lines.first().is_none_or(String::is_empty) {
         bail!(Unavailable::Usage(format!(
             "the password file {} is empty",
@@ -63,53 +73,48 @@ fn read_file(path: &Path) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The password of an encrypted backup to read: from `file`, else the environment, else a
+/// prompt with no echo when there is a terminal; `None` when there is no way to ask.
+pub fn to_read(file: Option<&Path>, what: &str) -> Result<Option<Password>> {
+    if let Some(file) = file {
+        return Ok(read_file(file)?.first().cloned().map(Password::new));
+    }
+    if let Some(text) = std::env::var_os(ENV) {
+        let text = text
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("{ENV} is not valid UTF-8"))?;
+        return Ok(Some(Password::new(text)));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    Ok(Some(Password::new(prompt(&format!(
+        "Password of the encrypted backup {what}: "
+    ))?)))
+}
+
 fn new_password(label: &str) -> Result<String> {
-    let first = prompt(label)?;
-    let again = prompt("Again: ")?;
+    let first = Zeroizing::new(prompt(label)?);
+    let again = Zeroizing::new(prompt("Again: ")?);
     if first != again {
         bail!(Unavailable::Usage(
             "the two passwords differ; nothing was changed".into()
         ));
     }
-    Ok(first)
+    Ok(first.to_string())
 }
 
-/// Reads a line from the terminal with echo off.
+/// Reads a line from the terminal with echo off (rpassword: the terminal's modes are restored
+/// even when reading fails).
 fn prompt(label: &str) -> Result<String> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
+    if !std::io::stdin().is_terminal() {
         bail!(Unavailable::Usage(format!(
             "a backup password is needed: give --password-file PATH or set {ENV}"
         )));
     }
-    eprint!("{label}");
-    let _ = std::io::stderr().flush();
-    let line = without_echo(|| {
-        let mut line = String::new();
-        stdin.lock().read_line(&mut line).map(|_| line)
-    })?;
-    eprintln!();
-    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    let password = rpassword::prompt_password(label).context("cannot read the password from the terminal")?;
     if password.is_empty() {
         bail!(Unavailable::Usage("the password is empty; nothing was changed".into()));
     }
     Ok(password)
-}
-
-#[cfg(unix)]
-fn without_echo<T>(read: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
-    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-    let stdin = std::io::stdin();
-    let saved = tcgetattr(&stdin)?;
-    let mut quiet = saved.clone();
-    quiet.local_modes.remove(LocalModes::ECHO);
-    tcsetattr(&stdin, OptionalActions::Flush, &quiet)?;
-    let result = read();
-    tcsetattr(&stdin, OptionalActions::Flush, &saved)?;
-    result
-}
-
-#[cfg(not(unix))]
-fn without_echo<T>(read: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
-    read()
 }

@@ -198,7 +198,7 @@ fn finder_backup(args: &VerifyArgs) -> Result<()> {
         .iter()
         .any(|d| finder::plists::read_manifest(d).is_ok_and(|m| m.is_encrypted));
     let password = if encrypted {
-        crate::commands::backups::password(args.password_file.as_deref(), &args.dir.display().to_string())?
+        crate::commands::password::to_read(args.password_file.as_deref(), &args.dir.display().to_string())?
     } else {
         None
     };
@@ -206,7 +206,7 @@ fn finder_backup(args: &VerifyArgs) -> Result<()> {
         eprintln!(
             "lifeboat: the backup is encrypted and no password was given (--password-file, ${}, or run in a terminal): \
              only what the password does not guard is checked",
-            crate::commands::backups::PASSWORD_ENV
+            crate::commands::password::ENV
         );
     }
     let progress = bar();

@@ -24,14 +24,6 @@ impl Password {
         Password(Zeroizing::new(text.into_bytes()))
     }
 
-    /// The first line of a password file's contents, without its line ending.
-    pub fn from_file_contents(contents: Vec<u8>) -> Password {
-        let contents = Zeroizing::new(contents);
-        let end = contents.iter().position(|&b| b == b'\n').unwrap_or(contents.len());
-        let line = contents[..end].strip_suffix(b"\r").unwrap_or(&contents[..end]);
-        Password(Zeroizing::new(line.to_vec()))
-    }
-
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }
@@ -426,15 +418,7 @@ mod tests {
     }
 
     #[test]
-    fn password_file_takes_the_first_line() {
-        assert_eq!(
-            Password::from_file_contents(b"s3cret\r\nmore".to_vec()).bytes(),
-            b"s3cret"
-        );
-        assert_eq!(
-            Password::from_file_contents(b"  sp ace ".to_vec()).bytes(),
-            b"  sp ace "
-        );
+    fn a_password_is_never_printed() {
         assert_eq!(format!("{:?}", Password::new("x".into())), "Password(..)");
     }
 }
