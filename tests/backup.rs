@@ -218,6 +218,81 @@ fn full_then_incremental_backups_are_versions_that_read_back() {
     }
 }
 
+/// `lifeboat verify --json DIR`: the exit code and the report of the one backup in it.
+fn verify_json(phone: &Phone, dir: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = phone.lifeboat(&["verify", "--json", dir.to_str().expect("UTF-8")]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("verify JSON: {e}\n{}", said(&out)));
+    let report = doc["backups"]
+        .get(0)
+        .or_else(|| doc.get(0))
+        .cloned()
+        .unwrap_or_else(|| panic!("one backup report: {doc:#}"));
+    (out.status.code(), report)
+}
+
+fn recorded_check(report: &serde_json::Value) -> (bool, String) {
+    let check = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "recorded-sha256"))
+        .unwrap_or_else(|| panic!("no recorded-sha256 check: {report:#}"));
+    (
+        check["done"] == true,
+        check["note"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() {
+    let phone = start(|b| b);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backups");
+    let folder = dest.join(UDID);
+    assert_success(&backup(&phone, &dest, &["--full"]), "lifeboat backup --full");
+    assert_success(&backup(&phone, &dest, &[]), "lifeboat backup (a second version)");
+
+    let (code, report) = verify_json(&phone, &folder);
+    assert_eq!(code, Some(0), "{report:#}");
+    let (done, note) = recorded_check(&report);
+    assert!(done, "the newest version is checked by its recorded SHA-256s: {note}");
+    let older = older_versions(&dest);
+    let (code, report) = verify_json(&phone, &older[0]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(recorded_check(&report).0, "an older version by its own manifest");
+
+    // One byte of a file changes, its size kept: only the recorded hash can see it.
+    let victim = phone_files(&phone).into_keys().next().unwrap();
+    let blob = folder.join(&victim[..2]).join(&victim);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 0x20;
+    // A new file in place of the old (the older version shares the old one by hard link).
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::write(&blob, &bytes).unwrap();
+    let (code, report) = verify_json(&phone, &folder);
+    assert_eq!(code, Some(1), "a same-size change is found: {report:#}");
+    assert_contains(&report.to_string(), &victim);
+    let (code, _) = verify_json(&phone, &older[0]);
+    assert_eq!(code, Some(0), "the older version is untouched");
+
+    // Another tool rewrites the backup (here: a value in Manifest.db, the database kept
+    // sound): lifeboat's hashes no longer apply, and the report says so.
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::copy(older[0].join(&victim[..2]).join(&victim), &blob).unwrap();
+    let db = folder.join("Manifest.db");
+    let copy = root.path().join("Manifest.db");
+    std::fs::copy(&db, &copy).unwrap();
+    rusqlite::Connection::open(&copy)
+        .and_then(|c| c.pragma_update(None, "user_version", 7))
+        .unwrap();
+    std::fs::remove_file(&db).unwrap();
+    std::fs::rename(&copy, &db).unwrap();
+    let (code, report) = verify_json(&phone, &folder);
+    assert_eq!(code, Some(0), "{report:#}");
+    let (done, note) = recorded_check(&report);
+    assert!(!done, "{note}");
+    assert_contains(&note, "another tool has changed the backup");
+}
+
 /// SHA-256 of every file under `folder`, by relative path.
 fn snapshot(folder: &Path) -> BTreeMap<String, String> {
     tree::hashes(folder)

@@ -123,6 +123,41 @@ impl Digests {
     }
 }
 
+/// What lifeboat recorded of a backup folder, for `verify`.
+#[derive(Debug)]
+pub enum OwnHashes {
+    /// lifeboat did not make this folder (or its manifest is gone).
+    None,
+    /// lifeboat made it, but another tool (an `idevicebackup2` run, Finder) changed it since:
+    /// its Manifest.db is not the one recorded, so the recorded hashes no longer apply.
+    Changed,
+    Found(Digests),
+}
+
+/// The SHA-256s lifeboat recorded when it made the backup folder `dir`, if they still apply.
+pub fn own_hashes(dir: &Path) -> OwnHashes {
+    let Some(manifest) = super::versions::own_manifest_of(dir) else {
+        return OwnHashes::None;
+    };
+    let digests = match Digests::load(&manifest) {
+        Ok(d) if !d.is_empty() => d,
+        _ => return OwnHashes::None,
+    };
+    let now = crate::fs::hash::sha256_file(&dir.join(super::layout::MANIFEST_DB)).ok();
+    match (digests.get(super::layout::MANIFEST_DB), now) {
+        (Some(recorded), Some(now)) if *recorded == now => OwnHashes::Found(digests),
+        _ => OwnHashes::Changed,
+    }
+}
+
+impl super::verify::RecordedHashes for Digests {
+    fn sha256(&self, file_id: &str) -> Option<[u8; 32]> {
+        // Blobs are stored as `xx/<fileID>`, xx its first two characters.
+        let prefix = file_id.get(..2)?;
+        self.get(&format!("{prefix}/{file_id}")).copied()
+    }
+}
+
 fn unhex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;

@@ -115,6 +115,23 @@ impl Layout {
     }
 }
 
+/// Where lifeboat's SHA-256 manifest of the backup folder `dir` is, if lifeboat made it:
+/// `DEST/<UDID>` (the version named in `current`) or `DEST/.lifeboat/<UDID>/versions/<VERSION>`.
+pub fn own_manifest_of(dir: &Path) -> Option<PathBuf> {
+    let dir = fs::canonicalize(dir).ok()?;
+    let name = dir.file_name()?.to_str()?;
+    let parent = dir.parent()?;
+    if parent.file_name()? == "versions" {
+        let own = parent.parent()?;
+        if own.parent()?.file_name()? != OWN_DIR || !valid_name(name) {
+            return None;
+        }
+        return Some(own.join("manifests").join(format!("{name}.sha256")));
+    }
+    let layout = Layout::new(parent, name);
+    layout.current().map(|version| layout.manifest(&version))
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() < 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
