@@ -83,3 +83,43 @@ write("afc_read_dir", "files", b".\x00..\x00IMG_0001.HEIC\x00IMG_0001.MOV\x00IMG
 write("afc_client", "honest", bytes([0, 7]))
 write("afc_client", "small-chunks", bytes([1, 2]) + bytes(64))
 write("afc_client", "each-lie", bytes([3, 3]) + bytes(range(9, 16)) * 4)
+
+# devicelink_message: what a phone sends on com.apple.mobilebackup2 (docs/backup.md §1.5).
+UDID = "00008110-001A2B3C4D5E6F70"
+for name, message in [
+    ("version", ["DLMessageVersionExchange", 400, 0]),
+    ("ready", ["DLMessageDeviceReady"]),
+    ("hello-response", ["DLMessageProcessMessage", {"MessageName": "Response", "ErrorCode": 0, "ProtocolVersion": 2.1}]),
+    ("error-105", ["DLMessageProcessMessage", {"MessageName": "Response", "ErrorCode": 105,
+                                               "ErrorDescription": "Insufficient free disk space (MBErrorDomain/105)"}]),
+    ("download", ["DLMessageDownloadFiles", [f"{UDID}/Status.plist", f"{UDID}/Manifest.db"], {}, 0.5]),
+    ("upload", ["DLMessageUploadFiles", {}, 10.0, 123456]),
+    ("mkdir", ["DLMessageCreateDirectory", f"{UDID}/Snapshot/ab", {}, 1.0]),
+    ("contents", ["DLContentsOfDirectory", f"{UDID}"]),
+    ("move", ["DLMessageMoveItems", {f"{UDID}/Snapshot/ab/abcd": f"{UDID}/ab/abcd"}, {}, 95.0]),
+    ("remove-files", ["DLMessageRemoveFiles", [f"{UDID}/Snapshot", "../../etc"], {}, 99.0]),
+    ("copy", ["DLMessageCopyItem", f"{UDID}/a", "/etc/passwd"]),
+    ("free", ["DLMessageGetFreeDiskSpace"]),
+    ("purge", ["DLMessagePurgeDiskSpace", 2 << 30, 0]),
+    ("disconnect", ["DLMessageDisconnect", "___EmptyParameterString___"]),
+]:
+    write("devicelink_message", name, lockdown(message, plistlib.FMT_BINARY))
+
+
+def upload_file(device_name, path, body=None, error=None):
+    out = struct.pack(">I", len(device_name)) + device_name + struct.pack(">I", len(path)) + path
+    if error is not None:
+        return out + struct.pack(">I", len(error) + 1) + b"\x0b" + error
+    for i in range(0, len(body), 7):
+        block = body[i:i + 7]
+        out += struct.pack(">I", len(block) + 1) + b"\x0c" + block
+    return out + struct.pack(">IB", 1, 0)
+
+
+# upload_stream: the first byte picks the piece size the decoder is fed in.
+write("upload_stream", "two-files", bytes([5]) + upload_file(b"/var/mobile/a", f"{UDID}/Snapshot/ab/abcd".encode(),
+                                                             body=b"some bytes of a file")
+      + upload_file(b"backup_manifest.db", f"{UDID}/Snapshot/ef/ef01".encode(), error=b"No such file")
+      + struct.pack(">I", 0))
+write("upload_stream", "huge-claims", bytes([64]) + struct.pack(">I", 1) + b"a" + struct.pack(">I", 1) + b"b"
+      + struct.pack(">I", 0xFFFFFFFF) + b"\x0c" + b"xyz")

@@ -69,8 +69,17 @@ pub enum Command {
     ExportPhotos(ExportArgs),
     /// Prove a backup folder is whole; with --against-device, that nothing on the phone is missing from it.
     Verify(VerifyArgs),
-    /// One unattended backup: wait for a configured iPhone, export what is new, check a sample.
-    Backup {
+    /// List the device backups on this computer (Finder, iTunes, Apple Devices, idevicebackup2, lifeboat).
+    Backups {
+        /// Backup folders, or folders of them, to look in too.
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A full device backup in Finder's format, kept as dated versions.
+    Backup(BackupArgs),
+    /// One unattended run: wait for a configured iPhone, export what is new, check a sample.
+    Nightly {
         /// The configuration file (default: the platform's config folder, lifeboat/config.toml).
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
@@ -78,7 +87,7 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
         wait: std::time::Duration,
     },
-    /// Run `lifeboat backup` every night: a systemd timer, a launchd agent or a scheduled task.
+    /// Run `lifeboat nightly` every night: a systemd timer, a launchd agent or a scheduled task.
     Schedule {
         #[command(subcommand)]
         command: ScheduleCommand,
@@ -90,6 +99,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Why iCloud is failing, from the iPhone's own values, and what to do now.
+    Doctor {
+        #[arg(long, value_name = "UDID")]
+        device: Option<String>,
+        /// Where the photos go, to check there is room (default: the configured destination,
+        /// else export-photos' default).
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), e.g. `lifeboat man | man -l -`.
+    Man,
     /// Look around the iPhone's media folder (what Finder calls its files).
     Files {
         #[arg(long, global = true, value_name = "UDID")]
@@ -185,6 +211,45 @@ fn parse_day(text: &str) -> Result<i64, String> {
 }
 
 #[derive(clap::Args)]
+pub struct BackupArgs {
+    /// The backup folder: the iPhone's backup goes in DEST/<UDID> (default: where Finder
+    /// keeps backups; on Linux ~/.local/share/lifeboat/backups).
+    pub dest: Option<PathBuf>,
+    #[arg(long, value_name = "UDID")]
+    pub device: Option<String>,
+    /// Ask the iPhone for a full backup rather than only what changed.
+    #[arg(long)]
+    pub full: bool,
+    /// How many versions to keep, the newest included (default: `keep_versions` in the
+    /// configuration file, else 5).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub keep: Option<u64>,
+    /// The configuration file to read `keep_versions` from.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// How long to wait while the iPhone asks for its passcode.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub passcode_timeout: std::time::Duration,
+    /// Turn backup encryption on (the iPhone may ask for its passcode).
+    #[arg(long, conflicts_with_all = ["no_encrypt", "change_password"])]
+    pub encrypt: bool,
+    /// Change the backup password.
+    #[arg(long, conflicts_with = "no_encrypt")]
+    pub change_password: bool,
+    /// Turn backup encryption off (needs the current password).
+    #[arg(long)]
+    pub no_encrypt: bool,
+    /// Read the password from this file's first line (with --change-password: the current
+    /// one, then the new one on the second line). Otherwise $LIFEBOAT_BACKUP_PASSWORD
+    /// (and $LIFEBOAT_BACKUP_NEW_PASSWORD), or a prompt.
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// A JSON summary on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
 pub struct VerifyArgs {
     pub dir: PathBuf,
     /// Check a random share of the files, in percent (for quick nightly checks).
@@ -198,6 +263,13 @@ pub struct VerifyArgs {
     pub init: bool,
     #[arg(long, value_name = "UDID")]
     pub device: Option<String>,
+    /// Device backups: read (and decrypt) every file and check its content by type.
+    #[arg(long, conflicts_with_all = ["against_device", "init", "sample"])]
+    pub deep: bool,
+    /// Encrypted device backups: read the password from the first line of this file
+    /// (else $LIFEBOAT_BACKUP_PASSWORD, else a prompt).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["against_device", "init", "sample"])]
+    pub password_file: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }

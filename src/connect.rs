@@ -83,21 +83,32 @@ pub fn pair_record(mux: &UsbmuxClient, udid: &str) -> Result<Option<PairRecord>>
     Ok(PairRecordStore::new(mux).load(udid)?.map(|(record, _)| record))
 }
 
-/// A lockdown session with the phone, which must be paired.
+/// How long a command that meets an unpaired phone waits for Trust, as `pair` does.
+const PAIR_IN_PLACE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The pair record for `device`; a phone this computer is not paired with is asked to trust
+/// it first (the Trust dialog, as `lifeboat pair` walks it), and the command carries on.
+pub fn trusted_record(mux: &UsbmuxClient, device: &Device) -> Result<PairRecord> {
+    if let Some(record) = pair_record(mux, &device.udid)? {
+        return Ok(record);
+    }
+    let name = crate::commands::pair::device_name(&mut LockdownClient::connect(mux, device)?);
+    eprintln!("lifeboat: this computer is not paired with {name} yet; asking it to trust this computer.");
+    let (record, _) = crate::commands::pair::pair_device(mux, device, &name, PAIR_IN_PLACE_TIMEOUT)?;
+    Ok(record)
+}
+
+/// A lockdown session with the phone, pairing first when it has not trusted this computer.
 pub fn session(mux: &UsbmuxClient, device: &Device) -> Result<(LockdownClient, PairRecord)> {
-    let record = pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
-        udid: device.udid.clone(),
-    })?;
+    let record = trusted_record(mux, device)?;
     let mut client = LockdownClient::connect(mux, device).context("cannot reach the iPhone's lockdown service")?;
     client.start_session(&record)?;
     Ok((client, record))
 }
 
-/// AFC on the phone's media folder.
+/// AFC on the phone's media folder, pairing first when needed.
 pub fn afc(mux: &UsbmuxClient, device: &Device) -> Result<afc::AfcClient<lockdown::ServiceStream>> {
-    let record = pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
-        udid: device.udid.clone(),
-    })?;
+    let record = trusted_record(mux, device)?;
     let timeout = DEVICE_TIMEOUT.get().copied().unwrap_or(afc::client::REPLY_TIMEOUT);
     Ok(afc::connect::connect_with_timeout(mux, device, &record, timeout)?)
 }

@@ -56,6 +56,30 @@ pub fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             "make one with `lifeboat verify --init {dir}`, then verify again later"
         ));
     }
+    if let Some(transfer::finder::verify::FinderError::WrongPassword) = cause.downcast_ref() {
+        return Some(
+            "it is the password set when \"Encrypt local backup\" was turned on in Finder or iTunes; \
+             give it with --password-file or $LIFEBOAT_BACKUP_PASSWORD, or type it at the prompt"
+                .into(),
+        );
+    }
+    if let Some(transfer::finder::job::BackupError::Device { code, .. }) = cause.downcast_ref() {
+        return match code {
+            105 => {
+                Some("free some space there, or back up to a folder on another drive: `lifeboat backup DEST`".into())
+            }
+            205 => Some("start again with a full backup: `lifeboat backup --full`".into()),
+            207 => Some("give the backup password with --password-file PATH or LIFEBOAT_BACKUP_PASSWORD".into()),
+            _ => None,
+        };
+    }
+    if let Some(mobilebackup2::SessionError::GaveUp(why)) = cause.downcast_ref() {
+        return match why {
+            mobilebackup2::GaveUp::Passcode(_) => Some("to wait longer: `--passcode-timeout 1h`".into()),
+            mobilebackup2::GaveUp::Silent(_) => Some("for a slow iPhone: `--device-timeout SECONDS`".into()),
+            mobilebackup2::GaveUp::Cancelled => None,
+        };
+    }
     if let Some(error) = cause.downcast_ref::<lockdown::Error>() {
         if error.needs_pairing() {
             return Some("run `lifeboat pair`".into());

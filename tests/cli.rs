@@ -31,9 +31,14 @@ fn devices_info_pair_and_unpair() {
     assert_eq!(device["connection"], "USB");
     assert_eq!(device["paired"], false);
 
+    // A command that needs trust asks for it itself, then carries on.
     let unpaired = lifeboat(&fake, &home, &["info"]);
-    assert_eq!(unpaired.status.code(), Some(1));
-    assert_contains(&text(&unpaired.stderr), "lifeboat pair");
+    assert_success(&unpaired, "info on an unpaired phone pairs in place");
+    assert_contains(&text(&unpaired.stderr), "not paired with Ada's iPhone yet");
+    assert_contains(&text(&unpaired.stdout), "Ada's iPhone");
+    assert!(fake.is_paired(None));
+    assert_success(&lifeboat(&fake, &home, &["unpair"]), "unpair after pairing in place");
+    assert!(!fake.is_paired(None));
 
     let paired = lifeboat(&fake, &home, &["pair"]);
     assert_success(&paired, "pair");
@@ -89,7 +94,10 @@ fn devices_info_pair_and_unpair() {
     assert_success(&unpaired, "unpair");
     assert!(!fake.is_paired(None), "the phone forgot this computer");
     assert!(!record.exists(), "the record is gone here too");
-    assert_eq!(lifeboat(&fake, &home, &["info"]).status.code(), Some(1));
+    // Forgotten for real: the next command has to ask for Trust again.
+    let again = lifeboat(&fake, &home, &["info"]);
+    assert_success(&again, "info after unpair");
+    assert_contains(&text(&again.stderr), "not paired with Ada's iPhone yet");
 }
 
 #[test]

@@ -103,9 +103,9 @@ fn a_pairing_made_by_idevicepair_serves_lifeboat_and_back() {
     assert_eq!(text(&info.stdout).trim(), "Ada's iPhone");
 }
 
-/// A phone that serves no backup: idevicebackup2 (1.3.0) must stop with its own error and
-/// exit code, never a crash. It once died with SIGSEGV here: when notification_proxy does
-/// not start, it goes on to use the service descriptor it never got. A real phone always
+/// A phone set up without the backup service: idevicebackup2 (1.3.0) must stop with its own
+/// error and exit code, never a crash. It once died with SIGSEGV here: when notification_proxy
+/// does not start, it goes on to use the service descriptor it never got. A real phone always
 /// starts notification_proxy; mobilebackup2 is then refused as a phone refuses an unknown
 /// service (`InvalidService`).
 #[test]
@@ -113,7 +113,15 @@ fn idevicebackup2_fails_cleanly_when_the_phone_serves_no_backup() {
     let (Some(idevicepair), Some(idevicebackup2)) = (peer("idevicepair"), peer("idevicebackup2")) else {
         return;
     };
-    let (fake, _media) = fake_with(TrustState::Trusted);
+    let media = tempfile::tempdir().expect("tempdir");
+    let no_backup = fake_iphone::BackupConfig {
+        enabled: false,
+        ..Default::default()
+    };
+    let fake = fake_iphone::FakeIphone::new()
+        .phone(fake_iphone::PhoneConfig::new(UDID, media.path()).backup(no_backup))
+        .start()
+        .expect("start fake-iphone");
     let home = Home::new();
     assert_success(&tool(&fake, &home, &idevicepair, &["pair"]), "idevicepair pair");
     let backups = tempfile::tempdir().expect("tempdir");

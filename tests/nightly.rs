@@ -1,4 +1,4 @@
-//! Nightly backups: the scheduler files each platform accepts, and `lifeboat backup` when
+//! Nightly backups: the scheduler files each platform accepts, and `lifeboat nightly` when
 //! no phone comes, when one is plugged in later, when another run holds the destination,
 //! and when the phone does not trust this computer.
 
@@ -95,7 +95,7 @@ fn launchd_plist_and_task_xml_are_well_formed() {
         args,
         vec![
             env!("CARGO_BIN_EXE_lifeboat"),
-            "backup",
+            "nightly",
             "--wait",
             "6h",
             "--config",
@@ -126,7 +126,7 @@ fn launchd_plist_and_task_xml_are_well_formed() {
     );
     assert_contains(
         xml,
-        "<Arguments>backup --wait 6h --config &quot;/etc/lifeboat test/config.toml&quot;</Arguments>",
+        "<Arguments>nightly --wait 6h --config &quot;/etc/lifeboat test/config.toml&quot;</Arguments>",
     );
     assert!(
         xml.contains("<StartBoundary>2024-01-01T03:15:00</StartBoundary>")
@@ -176,7 +176,7 @@ fn backup(night: &Night, wait: &str) -> (std::process::Output, Duration) {
     let started = Instant::now();
     let out = night
         .phone
-        .lifeboat(&["backup", "--config", night.config.to_str().unwrap(), "--wait", wait]);
+        .lifeboat(&["nightly", "--config", night.config.to_str().unwrap(), "--wait", wait]);
     (out, started.elapsed())
 }
 
@@ -219,7 +219,7 @@ fn a_phone_plugged_in_later_is_backed_up_and_verified() {
         });
         backup(&night, "60s")
     });
-    assert_success(&out, "backup");
+    assert_success(&out, "nightly");
     let exported = std::fs::read_dir(night.dest.path().join("2019/01")).unwrap().count();
     assert_eq!(exported, 9, "6 photos, a Live pair and SHA256SUMS");
     let notified: serde_json::Value = serde_json::from_slice(&std::fs::read(&night.notified).unwrap()).unwrap();
@@ -328,7 +328,7 @@ fn the_nightly_run_gives_up_on_a_stalled_phone_after_the_device_timeout() {
         &[
             "--device-timeout",
             "2",
-            "backup",
+            "nightly",
             "--config",
             night.config.to_str().unwrap(),
             "--wait",

@@ -81,12 +81,34 @@ fn a_registered_service_opens_and_carries_array_frames() {
         &mux,
         &device,
         &record,
-        "com.apple.mobilebackup2",
+        "com.apple.mobile.house_arrest",
         OpenOptions::default(),
     )
     .err()
-    .expect("nothing serves mobilebackup2 yet");
+    .expect("nothing serves house_arrest");
     assert_eq!(err.device_error(), Some(&DeviceError::InvalidService), "{err}");
+}
+
+/// mobilebackup2 starts only with the pair record's escrow bag, as on a phone
+/// (docs/backup.md §1.1); with it, DeviceLink's version exchange comes first (§1.2).
+#[test]
+fn mobilebackup2_needs_the_escrow_bag() {
+    let (_fake, mux, device, record, _media) = start(Link::default());
+    let backup = "com.apple.mobilebackup2";
+    let err = lockdown::service::open(&mux, &device, &record, backup, OpenOptions::default())
+        .err()
+        .expect("refused without the escrow bag");
+    assert!(
+        matches!(err, Error::Locked) || err.device_error() == Some(&DeviceError::PasswordProtected),
+        "{err}"
+    );
+    let mut stream = lockdown::service::open(&mux, &device, &record, backup, OpenOptions::default().with_escrow_bag())
+        .expect("the escrow bag opens it");
+    let first = wire::read_frame(&mut stream, MAX_FRAME)
+        .unwrap()
+        .expect("a version exchange");
+    let items = first.as_array().expect("DeviceLink messages are arrays");
+    assert_eq!(items[0].as_string(), Some("DLMessageVersionExchange"));
 }
 
 #[test]

@@ -1,74 +1,247 @@
-//! `lifeboat backup` and `lifeboat status`.
+//! `lifeboat backup [DEST]`: a full device backup in Finder's format, kept as versions
+//! (transfer::finder). Output, progress and advice live here; the run lives in
+//! `transfer::finder::job`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use nightly::backup::Outcome;
-use nightly::config::{self, Config};
-use nightly::status;
+use indicatif::ProgressBar;
+use mobilebackup2::{DevicePath, Limits, Observer, Phase};
+use serde_json::json;
+use transfer::finder::job::{BackupJob, BackupProgress, BackupSummary, PASSCODE_MESSAGE, Step, size};
 use usbmux::UsbmuxClient;
 
-pub fn load_config(path: Option<PathBuf>) -> Result<Config> {
-    Ok(Config::load(&path.unwrap_or_else(config::default_path))?)
+use crate::cli::BackupArgs;
+use crate::commands::password;
+use crate::connect;
+
+/// Where Finder, iTunes or the Apple Devices app keep backups; on Linux, lifeboat's own.
+pub fn default_destination() -> PathBuf {
+    let base = directories::BaseDirs::new();
+    let home = base
+        .as_ref()
+        .map(|b| b.home_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
+    if cfg!(target_os = "macos") {
+        return home.join("Library/Application Support/MobileSync/Backup");
+    }
+    if cfg!(windows) {
+        let apple_devices = home.join("Apple").join("MobileSync").join("Backup");
+        if apple_devices.is_dir() {
+            return apple_devices;
+        }
+        let roaming = std::env::var_os("APPDATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("AppData/Roaming"));
+        return roaming.join("Apple Computer").join("MobileSync").join("Backup");
+    }
+    base.map(|b| b.data_dir().to_path_buf())
+        .unwrap_or_else(|| home.join(".local/share"))
+        .join("lifeboat")
+        .join("backups")
 }
 
-pub fn run(mux: &UsbmuxClient, config_path: Option<PathBuf>, wait: Duration, device_timeout: Duration) -> Result<()> {
-    let config = load_config(config_path)?;
-    match nightly::backup::run(
-        mux,
-        &config,
-        &nightly::backup::RunOptions {
-            wait,
-            device_timeout,
-            advise: &crate::exit::advice,
+/// A bar on a terminal; otherwise one line per phase and per 10 % on standard error.
+struct Progress {
+    bar: Option<ProgressBar>,
+    lines: bool,
+    started: Instant,
+    bytes: u64,
+    batch_bytes: u64,
+    files: u64,
+    last_tenth: i64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = crate::progress::backup_bar();
+        Progress {
+            // Not a terminal: one line per phase and per 10 %, for logs.
+            lines: bar.is_none(),
+            bar,
+            started: Instant::now(),
+            bytes: 0,
+            batch_bytes: 0,
+            files: 0,
+            last_tenth: -1,
+        }
+    }
+
+    fn log(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None if self.lines => eprintln!("lifeboat: {text}"),
+            None => {}
+        }
+    }
+
+    fn refresh(&self) {
+        if let Some(bar) = &self.bar {
+            let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{} received, {} files, {}/s",
+                size(self.bytes),
+                self.files,
+                size((self.bytes as f64 / seconds) as u64)
+            ));
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn phase(&mut self, phase: Phase) {
+        self.log(phase.describe());
+    }
+
+    fn progress(&mut self, percent: f64) {
+        let percent = percent.clamp(0.0, 100.0);
+        if let Some(bar) = &self.bar {
+            bar.set_position((percent * 10.0) as u64);
+        }
+        let tenth = (percent / 10.0) as i64;
+        if self.bar.is_none() && tenth > self.last_tenth {
+            self.last_tenth = tenth;
+            self.log(&format!(
+                "{}% done, {} received in {} files",
+                tenth * 10,
+                size(self.bytes),
+                self.files
+            ));
+        }
+    }
+
+    fn batch(&mut self, total_bytes: u64) {
+        self.batch_bytes += total_bytes;
+    }
+
+    fn received(&mut self, bytes: u64) {
+        self.bytes += bytes;
+        self.refresh();
+    }
+
+    fn file_done(&mut self, _path: &DevicePath, _size: u64) {
+        self.files += 1;
+    }
+
+    fn warning(&mut self, text: &str) {
+        self.log(&format!("warning: {text}"));
+    }
+}
+
+impl BackupProgress for Progress {
+    fn step(&mut self, step: Step) {
+        self.log(step.describe());
+    }
+}
+
+pub fn run(mux: &UsbmuxClient, args: BackupArgs, device_timeout: Duration) -> Result<()> {
+    let encryption = password::encryption(&args)?;
+    let config_path = args.config.clone().unwrap_or_else(nightly::config::default_path);
+    let settings = nightly::config::backup_settings(&config_path)?;
+    let keep = match args.keep {
+        Some(n) => n as usize,
+        None => settings
+            .keep_versions
+            .unwrap_or(transfer::finder::versions::DEFAULT_KEEP),
+    };
+    let job = BackupJob {
+        dest: args.dest.clone().unwrap_or_else(default_destination),
+        force_full: args.full,
+        keep,
+        limits: Limits {
+            device: device_timeout,
+            passcode: args.passcode_timeout,
         },
-    ) {
-        Outcome::NoPhone | Outcome::Ok | Outcome::Busy => Ok(()),
-        Outcome::Incomplete => anyhow::bail!("the backup is incomplete; see the log"),
-        Outcome::Failed => anyhow::bail!("the backup failed; see the log"),
+        encryption,
+    };
+    let device = connect::select(mux, args.device.as_deref())?;
+    let record = connect::trusted_record(mux, &device)?;
+    let mut progress = Progress::new();
+    let bar = progress.bar.clone();
+    let on_passcode = move || match &bar {
+        Some(bar) => bar.println(PASSCODE_MESSAGE),
+        None => eprintln!("lifeboat: {PASSCODE_MESSAGE}"),
+    };
+    let result = job.run(mux, &device, &record, &mut progress, &on_passcode);
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
     }
-}
-
-pub fn status(config_path: Option<PathBuf>, json: bool) -> Result<()> {
-    let config = load_config(config_path)?;
-    let file = status::load(&config.state_dir());
-    if json {
-        println!("{}", serde_json::to_string_pretty(&file)?);
-        return Ok(());
+    let summary = result?;
+    // For `lifeboat status` and the nightly run's full-backup warning.
+    let record = nightly::status::DeviceBackup {
+        finished: nightly::status::now(),
+        full: summary.full,
+        version: summary.committed.version.clone(),
+        path: summary.path.display().to_string(),
+    };
+    if let Err(e) = nightly::status::record_device_backup(&settings.state_dir, &summary.udid, &device.udid, record) {
+        eprintln!(
+            "lifeboat: warning: cannot record the backup in {}: {e}",
+            settings.state_dir.display()
+        );
     }
-    let now = status::now();
-    let mut stale = 0;
-    for phone in &config.phones {
-        let entry = file.phones.get(&phone.udid);
-        let last_success = entry.and_then(|e| e.last_success);
-        match last_success {
-            Some(when) => println!("{}: last backed up {}", phone.label(), status::format_time(when)),
-            None => println!("{}: never backed up", phone.label()),
-        }
-        if let Some(run) = entry.and_then(|e| e.last_run.as_ref()) {
-            println!(
-                "  last run {}: {}, {} copied, {} already there",
-                status::format_time(run.finished),
-                run.outcome,
-                run.copied,
-                run.already_there
-            );
-            for error in &run.errors {
-                println!("  - {error}");
-            }
-        }
-        let days = last_success.map(|w| (now - w) / 86_400);
-        if days.is_none_or(|d| d >= config.warn_after_days as i64) {
-            stale += 1;
-            println!(
-                "  warning: no backup in the last {} days; plug the iPhone in overnight and check the log",
-                config.warn_after_days
-            );
-        }
-    }
-    if stale > 0 {
-        anyhow::bail!("{stale} phones are not backed up recently");
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
+    } else {
+        print_summary(&summary);
     }
     Ok(())
+}
+
+fn kind(summary: &BackupSummary) -> &'static str {
+    if summary.full { "full" } else { "incremental" }
+}
+
+fn summary_json(summary: &BackupSummary) -> serde_json::Value {
+    let report = &summary.report;
+    json!({
+        "udid": summary.udid,
+        "path": summary.path.display().to_string(),
+        "version": summary.committed.version,
+        "previous_version": summary.committed.previous,
+        "pruned_versions": summary.committed.pruned,
+        "kind": kind(summary),
+        "full": summary.full,
+        "encrypted": summary.encrypted,
+        "files": report.files,
+        "bytes": report.bytes,
+        "duration_seconds": summary.duration.as_secs_f64(),
+        "hard_links": summary.linked,
+        "warnings": report.warnings,
+        "refused_paths": report.refused,
+        "errors": report.errors.iter().chain(&summary.notes).collect::<Vec<_>>(),
+    })
+}
+
+fn print_summary(summary: &BackupSummary) {
+    let report = &summary.report;
+    println!(
+        "Backed up {} files ({}), {}, {}, in {:.0} s.",
+        report.files,
+        size(report.bytes),
+        kind(summary),
+        if summary.encrypted {
+            "encrypted"
+        } else {
+            "not encrypted"
+        },
+        summary.duration.as_secs_f64()
+    );
+    println!("Version {} is in {}", summary.committed.version, summary.path.display());
+    if !summary.committed.pruned.is_empty() {
+        println!("Removed older versions: {}", summary.committed.pruned.join(", "));
+    }
+    if !summary.linked {
+        eprintln!("lifeboat: this file system has no hard links, so unchanged files were copied into the new version");
+    }
+    for line in report
+        .warnings
+        .iter()
+        .chain(&report.refused)
+        .chain(&report.errors)
+        .chain(&summary.notes)
+    {
+        eprintln!("lifeboat: warning: {line}");
+    }
 }

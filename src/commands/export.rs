@@ -17,7 +17,7 @@ use crate::cli::ExportArgs;
 use crate::connect;
 use crate::exit::Unavailable;
 
-fn default_destination() -> PathBuf {
+pub fn default_destination() -> PathBuf {
     directories::UserDirs::new()
         .and_then(|dirs| dirs.picture_dir().map(Path::to_path_buf))
         .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join("Pictures")))
@@ -97,9 +97,7 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Re
         other => anyhow::Error::new(other),
     })?;
     let device = connect::select(mux, args.device.as_deref())?;
-    let record = connect::pair_record(mux, &device.udid)?.ok_or_else(|| lockdown::Error::NotPaired {
-        udid: device.udid.clone(),
-    })?;
+    let record = connect::trusted_record(mux, &device)?;
     let mut progress = Progress {
         bar: None,
         lines: !args.json,

@@ -25,6 +25,11 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, as_json: bool) -> Result<()
     };
     let disk = domain("com.apple.disk_usage");
     let battery = domain("com.apple.mobile.battery");
+    // Whether the phone encrypts its backups (docs/backup.md §1.10).
+    let will_encrypt = matches!(
+        client.get_value(Some("com.apple.mobile.backup"), Some("WillEncrypt")),
+        Ok(Value::Boolean(true))
+    );
     let _ = client.stop_session();
 
     if as_json {
@@ -40,6 +45,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, as_json: bool) -> Result<()
             "battery".into(),
             battery.as_ref().map(json::object).map(Into::into).unwrap_or_default(),
         );
+        out.insert("backup_encrypted".into(), will_encrypt.into());
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -73,6 +79,14 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, as_json: bool) -> Result<()
             if charging { "charging" } else { "not charging" }
         );
     }
+    println!(
+        "Backups:  {}",
+        if will_encrypt {
+            "encrypted (a backup password is set)"
+        } else {
+            "not encrypted"
+        }
+    );
     Ok(())
 }
 

@@ -1,11 +1,16 @@
 //! One module per command.
 
 mod backup;
+mod backups;
 mod devices;
+mod doctor;
 mod export;
 mod files;
+mod generate;
 mod info;
-mod pair;
+mod nightly;
+pub mod pair;
+mod password;
 mod schedule;
 mod unpair;
 mod verify;
@@ -27,11 +32,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info { device, json } => info::run(&mux()?, device.as_deref(), json),
         Command::Pair { device, timeout, force } => pair::run(&mux()?, device.as_deref(), timeout, force),
         Command::Unpair { device } => unpair::run(&mux()?, device.as_deref()),
+        Command::Doctor {
+            device,
+            dest,
+            config,
+            json,
+        } => doctor::run(&mux()?, device.as_deref(), dest, config, json),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man => generate::man(),
         Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
         Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),
-        Command::Backup { config, wait } => backup::run(&mux()?, config, wait, device_timeout),
+        Command::Backups { paths, json } => backups::run(&paths, json),
+        Command::Backup(args) => backup::run(&mux()?, args, device_timeout),
+        Command::Nightly { config, wait } => nightly::run(&mux()?, config, wait, device_timeout),
         Command::Schedule { command } => schedule::run(command),
-        Command::Status { config, json } => backup::status(config, json),
+        Command::Status { config, json } => nightly::status(config, json),
     }
 }

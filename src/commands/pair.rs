@@ -19,23 +19,26 @@ fn host_name() -> String {
         .unwrap_or_else(|| "lifeboat".into())
 }
 
-pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, timeout: u64, force: bool) -> Result<()> {
-    let device = connect::select(mux, wanted)?;
-    let mut client = LockdownClient::connect(mux, &device)?;
-    let name = client
+/// The phone's name for messages, which it tells anyone.
+pub fn device_name(client: &mut LockdownClient) -> String {
+    client
         .get_value(None, Some("DeviceName"))
         .ok()
         .and_then(|v| v.as_string().map(str::to_string))
-        .unwrap_or_else(|| "the iPhone".into());
-    if !force
-        && let Some(record) = connect::pair_record(mux, &device.udid)?
-        && client.start_session(&record).is_ok()
-    {
-        let _ = client.stop_session();
-        println!("Already paired with {name} ({}).", device.udid);
-        return Ok(());
-    }
+        .unwrap_or_else(|| "the iPhone".into())
+}
 
+/// The Trust dialog on `device` (called `name` in the messages), waited for up to
+/// `timeout`; the new record is saved and proven to open a session. Returns it with the
+/// places it was saved to. `pair` runs this, and so does every command that meets a phone
+/// this computer is not paired with.
+pub fn pair_device(
+    mux: &UsbmuxClient,
+    device: &usbmux::Device,
+    name: &str,
+    timeout: Duration,
+) -> Result<(lockdown::PairRecord, Vec<lockdown::store::RecordSource>)> {
+    let mut client = LockdownClient::connect(mux, device)?;
     let buid = mux.read_buid()?;
     let terminal = std::io::stderr().is_terminal();
     let spinner = terminal.then(|| {
@@ -58,16 +61,34 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, timeout: u64, force: bool) 
         }
         None => {}
     };
-    let result = client.pair(&buid, &host_name(), Duration::from_secs(timeout), progress);
+    let result = client.pair(&buid, &host_name(), timeout, progress);
     if let Some(bar) = &spinner {
         bar.finish_and_clear();
     }
     let record = result?;
     let saved = PairRecordStore::new(mux).save(&device.udid, Some(device.device_id), &record)?;
     // Prove the new record opens a session before saying it worked.
-    let mut check = LockdownClient::connect(mux, &device)?;
+    let mut check = LockdownClient::connect(mux, device)?;
     check.start_session(&record)?;
     let _ = check.stop_session();
+    Ok((record, saved))
+}
+
+pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, timeout: u64, force: bool) -> Result<()> {
+    let device = connect::select(mux, wanted)?;
+    let mut client = LockdownClient::connect(mux, &device)?;
+    let name = device_name(&mut client);
+    if !force
+        && let Some(record) = connect::pair_record(mux, &device.udid)?
+        && client.start_session(&record).is_ok()
+    {
+        let _ = client.stop_session();
+        println!("Already paired with {name} ({}).", device.udid);
+        return Ok(());
+    }
+
+    drop(client);
+    let (_, saved) = pair_device(mux, &device, &name, Duration::from_secs(timeout))?;
     let places: Vec<String> = saved.iter().map(ToString::to_string).collect();
     println!(
         "Paired with {name} ({}). Pairing saved to {}.",

@@ -121,7 +121,7 @@ pub fn run(command: ScheduleCommand) -> Result<()> {
                     _ => println!("  (systemctl --user is not available to show the next run)"),
                 }
             }
-            if let Ok(config) = crate::commands::backup::load_config(config) {
+            if let Ok(config) = crate::commands::nightly::load_config(config) {
                 let file = nightly::status::load(&config.state_dir());
                 for (udid, phone) in &file.phones {
                     if let Some(run) = &phone.last_run {

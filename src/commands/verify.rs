@@ -5,7 +5,10 @@ use std::io::IsTerminal;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+use transfer::finder;
+use transfer::finder::verify::{BackupReport, Options};
 use transfer::verify;
+use transfer::verify::finding::Finding;
 use usbmux::UsbmuxClient;
 
 use crate::cli::VerifyArgs;
@@ -28,6 +31,16 @@ pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: VerifyArgs) -> Result<(
             path: args.dir.display().to_string(),
             reason: "not a folder".into(),
         }
+        .into());
+    }
+    if !args.dir.join(".lifeboat").is_dir() && !finder::layout::backups_in(&args.dir).is_empty() {
+        return finder_backup(&args);
+    }
+    if args.password_file.is_some() {
+        return Err(Unavailable::Usage(format!(
+            "{} is not a device backup; --password-file is for encrypted device backups",
+            args.dir.display()
+        ))
         .into());
     }
     let progress = bar();
@@ -169,4 +182,160 @@ fn against_device(
         );
     }
     Ok(())
+}
+
+/// `verify` of a Finder/iTunes device backup, or a folder of them (docs/backup.md §2.4).
+fn finder_backup(args: &VerifyArgs) -> Result<()> {
+    if args.sample.is_some() || args.against_device || args.init {
+        return Err(Unavailable::Usage(format!(
+            "{} is a device backup: --sample, --against-device and --init are for photo folders",
+            args.dir.display()
+        ))
+        .into());
+    }
+    let dirs = finder::layout::backups_in(&args.dir);
+    let encrypted = dirs
+        .iter()
+        .any(|d| finder::plists::read_manifest(d).is_ok_and(|m| m.is_encrypted));
+    let password = if encrypted {
+        crate::commands::password::to_read(args.password_file.as_deref(), &args.dir.display().to_string())?
+    } else {
+        None
+    };
+    if encrypted && password.is_none() {
+        eprintln!(
+            "lifeboat: the backup is encrypted and no password was given (--password-file, ${}, or run in a terminal): \
+             only what the password does not guard is checked",
+            crate::commands::password::ENV
+        );
+    }
+    let progress = bar();
+    let on_bytes = |n: u64| {
+        if let Some(bar) = &progress {
+            bar.inc(n);
+        }
+    };
+    let options = Options {
+        deep: args.deep,
+        password: password.as_ref(),
+        recorded: None,
+        on_bytes: &on_bytes,
+    };
+    let reports = finder::verify::verify_all(&args.dir, &options);
+    drop(password);
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let reports = reports?;
+    if args.json {
+        let all: Vec<_> = reports.iter().map(report_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"kind": "device-backup", "backups": all}))?
+        );
+    } else {
+        for report in &reports {
+            print_report(report, reports.len() > 1);
+        }
+    }
+    let problems: usize = reports.iter().map(|r| r.report.findings.len()).sum();
+    if problems > 0 {
+        anyhow::bail!("{problems} problems found in {}", args.dir.display());
+    }
+    Ok(())
+}
+
+/// A warning in words: a free-text one is its text alone (it damages nothing).
+fn warning_words(status: &verify::Status) -> String {
+    match status {
+        verify::Status::Damaged(reason) => reason.clone(),
+        other => other.describe(),
+    }
+}
+
+fn finding_json(report: &BackupReport, f: &Finding, warning: bool) -> serde_json::Value {
+    json!({
+        "path": f.path,
+        "status": f.status.label(),
+        "mark": f.status.mark().to_string(),
+        "detail": if warning { warning_words(&f.status) } else { f.status.describe() },
+        "blob": report.blobs.get(&f.path),
+    })
+}
+
+fn report_json(report: &BackupReport) -> serde_json::Value {
+    let r = &report.report;
+    json!({
+        "path": report.dir,
+        "udid": report.udid,
+        "encrypted": report.encrypted,
+        "recorded": r.recorded,
+        "checked": r.checked,
+        "ok": r.ok,
+        "bytes_read": r.bytes_read,
+        "findings": r.findings.iter().map(|f| finding_json(report, f, false)).collect::<Vec<_>>(),
+        "warnings": report.warnings.iter().map(|f| finding_json(report, f, true)).collect::<Vec<_>>(),
+        "checks": report.checks.iter().map(|c| json!({"name": c.name, "done": c.done, "note": c.note})).collect::<Vec<_>>(),
+    })
+}
+
+fn print_report(report: &BackupReport, several: bool) {
+    let prefix = if several {
+        format!(
+            "{}/",
+            report
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
+    let blob = |f: &Finding| {
+        report
+            .blobs
+            .get(&f.path)
+            .map(|b| format!(" (blob {b})"))
+            .unwrap_or_default()
+    };
+    for f in &report.report.findings {
+        println!(
+            "{} {prefix}{}  {}{}",
+            f.status.mark(),
+            f.path,
+            f.status.describe(),
+            blob(f)
+        );
+    }
+    for f in &report.warnings {
+        println!("! {prefix}{}  warning: {}{}", f.path, warning_words(&f.status), blob(f));
+    }
+    for check in &report.checks {
+        let mark = if check.done { "checked" } else { "not checked" };
+        println!("  {mark}: {}", check.note);
+    }
+    let r = &report.report;
+    let count = |label: &str| r.count(label);
+    println!(
+        "{}: {} backup of {}: {} files in Manifest.db, {} checked ({:.1} MB read): {} OK, {} missing, {} size changed, {} damaged, {} corrupt, {} extra, {} temporary; {} warnings.",
+        report.dir.display(),
+        match report.encrypted {
+            Some(true) => "encrypted",
+            Some(false) => "unencrypted",
+            None => "unknown",
+        },
+        report.udid.as_deref().unwrap_or("an unknown device"),
+        r.recorded,
+        r.checked,
+        r.bytes_read as f64 / 1e6,
+        r.ok,
+        count("missing"),
+        count("size-changed"),
+        count("damaged"),
+        count("corrupt"),
+        count("extra"),
+        count("temporary"),
+        report.warnings.len(),
+    );
 }

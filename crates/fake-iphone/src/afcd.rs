@@ -48,7 +48,20 @@ struct Afcd {
     next_handle: u64,
     model: String,
     faults: FaultModel,
+    /// This connection, as the holder of the phone's sync lock.
+    connection: u64,
+    sync_lock: Arc<std::sync::Mutex<Option<u64>>>,
+    /// Handles open on the sync lock file.
+    lock_handles: std::collections::HashSet<u64>,
 }
+
+/// The file backup hosts lock while they sync (docs/backup.md §1.9 step 5).
+const LOCK_SYNC: &str = "com.apple.itunes.lock_sync";
+/// `FileRefLock` operations: shared 1, exclusive 2, unlock 8, with non-blocking 4.
+const LOCK_EXCLUSIVE: u64 = 2;
+const LOCK_UNLOCK: u64 = 8;
+
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// What to do with a reply, after the faults have had their say.
 enum Outcome {
@@ -92,6 +105,9 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
         next_handle: 1,
         model: context.config().product_type.clone(),
         faults: context.faults(),
+        connection: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        sync_lock: context.sync_lock(),
+        lock_handles: Default::default(),
     };
     let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
     let mut stalled = false;
@@ -145,6 +161,7 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
             break;
         }
     }
+    afcd.release_sync_lock();
     drop(replies);
     let _ = sender.join();
 }
@@ -263,6 +280,12 @@ fn status(e: &std::io::Error) -> AfcStatus {
     }
 }
 
+/// The files backup hosts read for Info.plist: `/iTunes_Control/iTunes/*`, `/Books/*`.
+fn is_sync_metadata(path: &str) -> bool {
+    let path = path.trim_start_matches('/');
+    path.starts_with("iTunes_Control/") || path.starts_with("Books/")
+}
+
 fn nanos(time: std::io::Result<std::time::SystemTime>) -> Option<u64> {
     let since = time.ok()?.duration_since(UNIX_EPOCH).ok()?;
     u64::try_from(since.as_nanos()).ok()
@@ -368,7 +391,7 @@ impl Afcd {
             Request::FileRefSeek { handle, whence, offset } => self.file_ref_seek(handle, whence, offset),
             Request::FileRefTell { handle } => self.file_ref_tell(handle),
             Request::FileRefClose { handle } => self.file_ref_close(handle),
-            Request::FileRefLock { handle, .. } => self.file_ref_lock(handle),
+            Request::FileRefLock { handle, operation } => self.file_ref_lock(handle, operation),
             Request::RemovePath { path } => self.remove_path(path),
             Request::MakeDir { path } => self.make_dir(path),
             Request::RenamePath { from, to } => self.rename_path(from, to),
@@ -411,8 +434,13 @@ impl Afcd {
             return Ok(Reply::Data(info.encode()));
         }
         let local = self.local(&path);
-        // The link itself is described, never followed outside.
-        let meta = fs::symlink_metadata(&local).map_err(|e| status(&e))?;
+        // The link itself is described, never followed outside. The iTunes and iBooks files
+        // backup hosts look for answer READ_ERROR when missing, as pymobiledevice3 expects
+        // (docs/backup.md §1.9, §5.3).
+        let meta = fs::symlink_metadata(&local).map_err(|e| match status(&e) {
+            AfcStatus::ObjectNotFound if is_sync_metadata(&path) => AfcStatus::ReadError,
+            other => other,
+        })?;
         if !meta.file_type().is_symlink() {
             self.confined(&path)?;
         }
@@ -490,6 +518,9 @@ impl Afcd {
         let handle = self.next_handle;
         self.next_handle += 1;
         self.handles.insert(handle, file);
+        if path.trim_start_matches('/') == LOCK_SYNC {
+            self.lock_handles.insert(handle);
+        }
         if let Some(send_file) = send_file {
             self.send_files.insert(handle, Arc::new(send_file));
         }
@@ -548,12 +579,41 @@ impl Afcd {
     fn file_ref_close(&mut self, handle: u64) -> Result<Reply, AfcStatus> {
         self.handles.remove(&handle).ok_or(AfcStatus::InvalidArg)?;
         self.send_files.remove(&handle);
+        if self.lock_handles.remove(&handle) && self.lock_handles.is_empty() {
+            self.release_sync_lock();
+        }
         SUCCESS
     }
 
-    fn file_ref_lock(&mut self, handle: u64) -> Result<Reply, AfcStatus> {
+    /// Locks are real for the sync lock file: one connection holds it, another asking is
+    /// told `OP_WOULD_BLOCK` (19) and retries (docs/backup.md §1.9 step 5).
+    fn file_ref_lock(&mut self, handle: u64, operation: u64) -> Result<Reply, AfcStatus> {
         self.handles.get(&handle).ok_or(AfcStatus::InvalidArg)?;
+        if !self.lock_handles.contains(&handle) {
+            return SUCCESS;
+        }
+        let mut holder = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if operation & LOCK_UNLOCK != 0 {
+            if *holder == Some(self.connection) {
+                *holder = None;
+            }
+            return SUCCESS;
+        }
+        if operation & LOCK_EXCLUSIVE != 0 {
+            match *holder {
+                Some(other) if other != self.connection => return Err(AfcStatus::OpWouldBlock),
+                _ => *holder = Some(self.connection),
+            }
+        }
         SUCCESS
+    }
+
+    /// Lets go of the sync lock, if this connection holds it.
+    fn release_sync_lock(&mut self) {
+        let mut holder = self.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if *holder == Some(self.connection) {
+            *holder = None;
+        }
     }
 
     fn remove_path(&mut self, path: String) -> Result<Reply, AfcStatus> {

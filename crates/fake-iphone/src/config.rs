@@ -54,6 +54,88 @@ pub struct PhoneConfig {
     /// The USB link's latency and bandwidth, as AFC replies see them.
     pub link: crate::Link,
     pub faults: Faults,
+    /// iCloud Backup and iCloud Photos as the phone reports them.
+    pub icloud: crate::icloud::ICloudState,
+    /// The device side of a full backup (mobilebackup2).
+    pub backup: BackupConfig,
+}
+
+/// When the passcode prompt of a backup is answered (iOS 16.1 and later, docs/backup.md §1.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasscodePrompt {
+    /// Entered this long after the prompt shows.
+    EnterAfter(Duration),
+    /// Never entered: the backup ends in 208 after the configured wait.
+    Never,
+}
+
+impl std::str::FromStr for PasscodePrompt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "never" {
+            return Ok(PasscodePrompt::Never);
+        }
+        let seconds = s
+            .strip_prefix("enter-after:")
+            .and_then(|n| n.parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .ok_or_else(|| format!("{s:?}: use enter-after:SECONDS or never"))?;
+        Ok(PasscodePrompt::EnterAfter(Duration::from_secs_f64(seconds)))
+    }
+}
+
+/// What the simulated BackupAgent holds and how it behaves (docs/backup.md §1.10, §5).
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// Serve `com.apple.mobilebackup2` at all; off, lockdownd refuses it (`InvalidService`).
+    pub enabled: bool,
+    /// Generated files in HomeDomain, AppDomain-* and KeychainDomain (CameraRollDomain comes
+    /// from the media folder).
+    pub files: usize,
+    /// Their bytes in all.
+    pub bytes: u64,
+    /// Seed of their names and contents.
+    pub seed: u64,
+    /// The passcode prompt on iOS 16.1 and later.
+    pub passcode: PasscodePrompt,
+    /// How long the phone waits for a passcode that never comes before failing with 208.
+    pub passcode_timeout: Duration,
+    /// Free space needed on the host beyond the upload itself (BackupAgent2: 128 MiB).
+    pub free_space_margin: u64,
+    /// Ask the host to purge disk space when short (never do this to libimobiledevice 1.3.0,
+    /// which never answers).
+    pub purge_disk_space: bool,
+    /// Upload one extra file whose read fails: a 0x0B error block (iOS 17 does this for
+    /// `backup_manifest.db`).
+    pub error_block: bool,
+    /// Upload files to hostile host paths too (`..`, absolute, odd, over 255 bytes).
+    pub hostile_paths: bool,
+    /// The backup password the phone starts with: backups are encrypted
+    /// (docs/backup-encryption.md §7). `ChangePassword` changes it.
+    pub password: Option<String>,
+    /// PBKDF2 rounds of a new keybag: SHA-256 (`DPIC`) and SHA-1 (`ITER`). Real phones use
+    /// 10,000,000 and 10,000; tests want 1 and 1.
+    pub kdf_rounds: (u32, u32),
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            enabled: true,
+            files: 24,
+            bytes: 256 * 1024,
+            seed: 1,
+            passcode: PasscodePrompt::EnterAfter(Duration::ZERO),
+            passcode_timeout: Duration::from_secs(30 * 60),
+            free_space_margin: 128 << 20,
+            purge_disk_space: false,
+            error_block: false,
+            hostile_paths: false,
+            password: None,
+            kdf_rounds: (10_000_000, 10_000),
+        }
+    }
 }
 
 impl PhoneConfig {
@@ -73,7 +155,14 @@ impl PhoneConfig {
             charging: true,
             link: crate::Link::default(),
             faults: Faults::default(),
+            icloud: Default::default(),
+            backup: BackupConfig::default(),
         }
+    }
+
+    pub fn backup(mut self, backup: BackupConfig) -> Self {
+        self.backup = backup;
+        self
     }
 
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -103,6 +192,17 @@ impl PhoneConfig {
 
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    pub fn icloud(mut self, icloud: crate::icloud::ICloudState) -> Self {
+        self.icloud = icloud;
+        self
+    }
+
+    /// The free space the phone reports (at most its capacity).
+    pub fn disk_available(mut self, bytes: u64) -> Self {
+        self.disk_available = bytes.min(self.disk_capacity);
         self
     }
 

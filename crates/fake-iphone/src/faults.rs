@@ -12,7 +12,8 @@ use crate::link::{Link, Pacer};
 use crate::phone::PhoneStats;
 
 /// Faults to inject, each firing once per simulator run. Byte positions count the bytes this
-/// phone has served (for AFC, the file bytes of FileRefRead data), across connections.
+/// phone has served (for AFC, the file bytes of FileRefRead data; for a backup, the file
+/// bytes it uploads, docs/backup.md §1.6), across connections.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Cut the connection in the middle of the reply that crosses this many bytes.
@@ -66,11 +67,26 @@ pub struct Hit {
 pub struct FaultModel {
     faults: Faults,
     stats: Arc<PhoneStats>,
+    /// Count backup bytes (mobilebackup2 uploads) rather than AFC file bytes.
+    backup: bool,
 }
 
 impl FaultModel {
     pub fn new(faults: Faults, stats: Arc<PhoneStats>) -> FaultModel {
-        FaultModel { faults, stats }
+        FaultModel {
+            faults,
+            stats,
+            backup: false,
+        }
+    }
+
+    /// The same faults, placed in the file bytes a backup uploads (mobilebackup2).
+    pub fn for_backup(faults: Faults, stats: Arc<PhoneStats>) -> FaultModel {
+        FaultModel {
+            faults,
+            stats,
+            backup: true,
+        }
     }
 
     pub fn faults(&self) -> &Faults {
@@ -86,7 +102,12 @@ impl FaultModel {
     /// Counts `len` bytes served, and says which faults fire on them. A cut by dropping
     /// the line wins over unplugging, which wins over stalling.
     pub fn serve(&self, len: u64) -> Hit {
-        let start = self.stats.file_bytes_served.fetch_add(len, Ordering::SeqCst);
+        let counter = if self.backup {
+            &self.stats.backup_bytes_served
+        } else {
+            &self.stats.file_bytes_served
+        };
+        let start = counter.fetch_add(len, Ordering::SeqCst);
         let fires = |at: Option<u64>, name| offset_within(at, start, len).filter(|_| self.stats.fire(name));
         let corrupt_at = offset_within(self.faults.corrupt_at, start, len)
             .filter(|&offset| offset < len && self.stats.fire("corrupt"));

@@ -294,6 +294,16 @@ fn start_service(
     if !registry.serves(service) {
         return Err(DeviceError::InvalidService);
     }
+    // docs/backup.md §1.1: the backup service needs the pair record's escrow bag; a phone
+    // set up without backups refuses it as an unknown service.
+    if service == crate::backup_agent::SERVICE {
+        if !phone.config.backup.enabled {
+            return Err(DeviceError::InvalidService);
+        }
+        if !has_escrow_bag {
+            return Err(DeviceError::PasswordProtected);
+        }
+    }
     // Locked since boot: services refuse unless the escrow bag unlocks them.
     if phone.locked && !has_escrow_bag {
         return Err(DeviceError::PasswordProtected);

@@ -1,6 +1,6 @@
 //! `fake-iphone`: run the simulated iPhone as a process. Prints `ready ADDR` once it accepts
-//! connections; reads control lines (`trust`, `deny`, `lock`, `unlock`, `detach`, `attach`)
-//! on stdin.
+//! connections; reads control lines (`trust`, `deny`, `lock`, `unlock`, `detach`, `attach`;
+//! `backup-add`, `backup-change`, `backup-delete`, `backup-served`) on stdin.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -13,7 +13,7 @@ use fake_iphone::{FakeIphone, PhoneConfig, TrustState};
 #[derive(Parser)]
 #[command(
     version,
-    about = "A simulated iPhone: usbmuxd socket, lockdownd with TLS and pairing, AFC"
+    about = "A simulated iPhone: usbmuxd socket, lockdownd with TLS and pairing, AFC, backups"
 )]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -126,6 +126,68 @@ struct Args {
     /// Fault: list hostile names (.., /, control characters, long names, a symlink) in DCIM.
     #[arg(long)]
     fault_hostile_listing: bool,
+    /// Free space the phone reports (storage nearly full: a few hundred MB).
+    #[arg(long, value_name = "BYTES")]
+    disk_available: Option<u64>,
+    /// iCloud Backup: on or off.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    icloud_backup: String,
+    /// Days since the last iCloud backup the phone reports; negative: none.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    last_icloud_backup_days: f64,
+    /// Days since the last backup to a computer; negative: none.
+    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
+    last_local_backup_days: f64,
+    /// iCloud Photos' sync state file: on, off, offline, missing, stalled:DAYS, or untouched
+    /// (leave the media folder's file as it is).
+    #[arg(long, default_value = "untouched")]
+    icloud_photos: fake_iphone::icloud::PhotosSync,
+    /// Backup: serve no com.apple.mobilebackup2 (lockdownd refuses it).
+    #[arg(long)]
+    no_backup: bool,
+    /// Backup: generated files in HomeDomain, AppDomain-* and KeychainDomain.
+    #[arg(long, default_value_t = 24)]
+    backup_files: usize,
+    /// Backup: their bytes in all.
+    #[arg(long, default_value_t = 256 * 1024)]
+    backup_bytes: u64,
+    /// Backup: the seed of their names and contents.
+    #[arg(long, default_value_t = 1)]
+    backup_seed: u64,
+    /// Backup: the passcode prompt (iOS 16.1+): enter-after:SECONDS or never.
+    #[arg(long, default_value = "enter-after:0")]
+    backup_passcode: fake_iphone::PasscodePrompt,
+    /// Backup: seconds a never-entered passcode is waited for before ErrorCode 208.
+    #[arg(long, default_value_t = 1800.0)]
+    backup_passcode_timeout: f64,
+    /// Backup: host free space needed beyond the upload, in bytes (else ErrorCode 105).
+    #[arg(long, default_value_t = 128 << 20)]
+    backup_free_margin: u64,
+    /// Backup: ask the host to purge disk space when short (libimobiledevice 1.3.0 hangs).
+    #[arg(long)]
+    backup_purge: bool,
+    /// Backup: one file fails with a 0x0B error block (as iOS 17's backup_manifest.db).
+    #[arg(long)]
+    backup_error_block: bool,
+    /// Backup: also upload to hostile host paths (.., absolute, odd, over 255 bytes).
+    #[arg(long)]
+    backup_hostile_paths: bool,
+    /// Backup: the backup password the phone starts with (backups are then encrypted).
+    #[arg(long)]
+    backup_password: Option<String>,
+    /// Backup: PBKDF2 rounds of a new keybag, SHA-256 then SHA-1 (real phones: 10000000,10000).
+    #[arg(long, value_name = "DPIC,ITER", default_value = "10000000,10000", value_parser = parse_rounds)]
+    backup_kdf_rounds: (u32, u32),
+}
+
+fn parse_rounds(text: &str) -> Result<(u32, u32), String> {
+    let (dpic, iter) = text.split_once(',').ok_or("expected DPIC,ITER")?;
+    let number = |n: &str| {
+        n.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{n:?} is not a round count"))
+    };
+    Ok((number(dpic)?, number(iter)?))
 }
 
 fn parse_wrong_size(text: &str) -> Result<(String, i64), String> {
@@ -191,6 +253,30 @@ fn serve(args: Args) -> anyhow::Result<()> {
             corrupt_at: args.fault_corrupt_at,
             wrong_size: args.fault_wrong_size.clone(),
             hostile_listing: args.fault_hostile_listing,
+        };
+        let days = |d: f64| (d >= 0.0).then_some(d);
+        config.icloud = fake_iphone::icloud::ICloudState {
+            backup_enabled: args.icloud_backup == "on",
+            last_backup_days: days(args.last_icloud_backup_days),
+            last_local_backup_days: days(args.last_local_backup_days),
+            photos: args.icloud_photos,
+        };
+        if let Some(bytes) = args.disk_available {
+            config.disk_available = bytes.min(config.disk_capacity);
+        }
+        config.backup = fake_iphone::BackupConfig {
+            enabled: !args.no_backup,
+            files: args.backup_files,
+            bytes: args.backup_bytes,
+            seed: args.backup_seed,
+            passcode: args.backup_passcode,
+            passcode_timeout: Duration::from_secs_f64(args.backup_passcode_timeout.max(0.0)),
+            free_space_margin: args.backup_free_margin,
+            purge_disk_space: args.backup_purge,
+            error_block: args.backup_error_block,
+            hostile_paths: args.backup_hostile_paths,
+            password: args.backup_password.clone(),
+            kdf_rounds: args.backup_kdf_rounds,
         };
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),

@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 use std::net::Shutdown;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use lockdown::pairing::RsaKey;
 use usbmux::{ConnectionKind, Device, UsbmuxStream};
 
+use crate::backup_agent::files::DeviceFiles;
 use crate::config::{PhoneConfig, TrustState};
+use crate::notification_proxy::Notifications;
 use crate::values::Values;
 
 /// Counters a test reads, and which one-shot faults have fired.
@@ -16,6 +19,8 @@ use crate::values::Values;
 pub struct PhoneStats {
     /// File bytes served over AFC (FileRefRead data), across connections.
     pub file_bytes_served: std::sync::atomic::AtomicU64,
+    /// File bytes uploaded by mobilebackup2 (backup payload, not metadata), across runs.
+    pub backup_bytes_served: std::sync::atomic::AtomicU64,
     pub fired: std::sync::Mutex<Vec<&'static str>>,
 }
 
@@ -60,6 +65,11 @@ pub struct Phone {
     pub stats: std::sync::Arc<PhoneStats>,
     /// Sockets connected to this phone through usbmux, cut when it is detached.
     pub open_sockets: HashMap<u64, UsbmuxStream>,
+    /// What a backup copies (docs/backup.md §2).
+    pub files: Arc<Mutex<DeviceFiles>>,
+    pub notifications: Arc<Notifications>,
+    /// The AFC connection holding `/com.apple.itunes.lock_sync` (docs/backup.md §1.9 step 5).
+    pub sync_lock: Arc<Mutex<Option<u64>>>,
 }
 
 /// Why a `Pair` request cannot succeed yet.
@@ -74,6 +84,8 @@ impl Phone {
         let key = RsaKey::generate()?;
         let device_public_key_pem = key.public_pkcs1_pem()?;
         let values = Values::new(&config, &device_public_key_pem, serial);
+        config.icloud.write_sync_status(&config.media)?;
+        let config_backup = config.backup.clone();
         Ok(Phone {
             locked: config.state == TrustState::Locked,
             dialog: match config.state {
@@ -89,6 +101,9 @@ impl Phone {
             trusted_hosts: HashMap::new(),
             stats: Default::default(),
             open_sockets: HashMap::new(),
+            files: Arc::new(Mutex::new(DeviceFiles::generate(&config_backup))),
+            notifications: Arc::default(),
+            sync_lock: Arc::default(),
         })
     }
 

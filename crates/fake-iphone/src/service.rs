@@ -6,13 +6,15 @@
 //! [`Registry::standard`] (or [`crate::FakeIphone::service`] for a test's own).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use usbmux::UsbmuxStream;
 
+use crate::backup_agent::files::DeviceFiles;
 use crate::config::PhoneConfig;
 use crate::faults::{FaultModel, LinkedStream};
 use crate::link::Link;
+use crate::notification_proxy::Notifications;
 use crate::phone::PhoneStats;
 use crate::server::{Shared, lock};
 
@@ -31,6 +33,11 @@ pub struct ServiceContext {
     shared: Shared,
     config: PhoneConfig,
     stats: Arc<PhoneStats>,
+    files: Arc<Mutex<DeviceFiles>>,
+    notifications: Arc<Notifications>,
+    sync_lock: Arc<Mutex<Option<u64>>>,
+    /// lockdownd's values in the default domain.
+    values: plist::Dictionary,
 }
 
 impl ServiceContext {
@@ -42,6 +49,10 @@ impl ServiceContext {
             udid: udid.to_string(),
             config: phone.config.clone(),
             stats: phone.stats.clone(),
+            files: phone.files.clone(),
+            notifications: phone.notifications.clone(),
+            sync_lock: phone.sync_lock.clone(),
+            values: phone.values.default_domain.clone(),
             shared: shared.clone(),
         })
     }
@@ -53,6 +64,41 @@ impl ServiceContext {
     /// The phone's configuration as it was when the connection opened.
     pub fn config(&self) -> &PhoneConfig {
         &self.config
+    }
+
+    /// A lockdownd value of the default domain, as text.
+    pub fn value(&self, key: &str) -> Option<String> {
+        self.values
+            .get(key)
+            .and_then(plist::Value::as_string)
+            .map(str::to_string)
+    }
+
+    /// Sets lockdown's `com.apple.mobile.backup / WillEncrypt`.
+    pub(crate) fn set_will_encrypt(&self, on: bool) {
+        if let Some(phone) = lock(&self.shared).phone_by_udid(&self.udid) {
+            phone.values.backup.insert("WillEncrypt".into(), on.into());
+        }
+    }
+
+    /// What a backup of the phone copies.
+    pub(crate) fn files(&self) -> Arc<Mutex<DeviceFiles>> {
+        self.files.clone()
+    }
+
+    /// The phone's notification centre.
+    pub(crate) fn notifications(&self) -> Arc<Notifications> {
+        self.notifications.clone()
+    }
+
+    /// Who holds the sync lock file.
+    pub(crate) fn sync_lock(&self) -> Arc<Mutex<Option<u64>>> {
+        self.sync_lock.clone()
+    }
+
+    /// The phone's faults, counted in the file bytes its backups upload.
+    pub(crate) fn backup_faults(&self) -> FaultModel {
+        FaultModel::for_backup(self.config.faults.clone(), self.stats.clone())
     }
 
     pub fn link(&self) -> Link {
@@ -99,6 +145,9 @@ impl Registry {
         let mut registry = Registry::new();
         registry.register(crate::afcd::Afc);
         registry.register(crate::notification_proxy::NotificationProxy);
+        registry.register(crate::backup_agent::MobileBackup2);
+        registry.register(crate::installation_proxy::InstallationProxy);
+        registry.register(crate::springboard::SpringBoard);
         registry
     }
 

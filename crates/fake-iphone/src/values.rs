@@ -90,6 +90,20 @@ impl Values {
         put("HardwarePlatform", format!("t{chip_id:x}").into());
         put("HostAttached", true.into());
         put("ModelNumber", model_number.into());
+        // Backup tools copy these into Info.plist; pyiosbackup needs IMEI (docs/backup.md §2.3).
+        put(
+            "InternationalMobileEquipmentIdentity",
+            format!("35{:013}", 4_000_000_000u64 + u64::from(serial)).into(),
+        );
+        put(
+            "MobileEquipmentIdentifier",
+            format!("35{:012}", 4_000_000_000u64 + u64::from(serial)).into(),
+        );
+        put(
+            "IntegratedCircuitCardIdentity",
+            format!("8944{:015}", u64::from(serial)).into(),
+        );
+        put("PhoneNumber", "+44 7700 900123".into());
         put("PasswordProtected", true.into());
         put("ProductName", "iPhone OS".into());
         put("ProductType", config.product_type.clone().into());
@@ -128,7 +142,8 @@ impl Values {
         battery.insert("HasBattery".into(), true.into());
 
         let mut backup = Dictionary::new();
-        backup.insert("WillEncrypt".into(), false.into());
+        backup.insert("WillEncrypt".into(), config.backup.password.is_some().into());
+        config.icloud.add_backup_values(&mut backup);
 
         Values {
             default_domain: d,

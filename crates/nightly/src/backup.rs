@@ -150,6 +150,8 @@ pub struct RunOptions<'a> {
     /// The longest the phone may be silent.
     pub device_timeout: Duration,
     pub advise: Advice<'a>,
+    /// What to tell the user to run when a full device backup is due (the CLI's words).
+    pub full_backup_command: &'a str,
 }
 
 /// An error as one line of the log, with the advice for it.
@@ -383,8 +385,26 @@ pub fn run(mux: &UsbmuxClient, config: &Config, options: &RunOptions) -> Outcome
     if let Err(e) = status::save(&state_dir, &status_file) {
         log.line(&format!("cannot write the status file: {e}"));
     }
+    let due = config
+        .full_backup_warn_days
+        .filter(|days| status::full_backup_due(status_file.phones.get(&phone.udid), *days, status::now()));
+    if let Some(days) = due {
+        log.line(&format!(
+            "{}: no full device backup in the last {days} days; run `{}`",
+            phone.label(),
+            options.full_backup_command
+        ));
+    }
     if let Some(command) = &config.notify_command {
-        notify(command, &summary(&outcome, Some((phone, &record))), &mut log);
+        let mut summary = summary(&outcome, Some((phone, &record)));
+        if let Some(days) = due {
+            summary["full_backup_due"] = json!({
+                "days": days,
+                "last": status_file.phones.get(&phone.udid).and_then(|e| e.last_full_backup),
+                "command": options.full_backup_command,
+            });
+        }
+        notify(command, &summary, &mut log);
     }
     outcome
 }

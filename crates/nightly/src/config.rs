@@ -5,6 +5,8 @@
 //! notify_command = "notify-send lifeboat"   # gets the run's JSON summary on stdin
 //! verify_sample_percent = 5                 # after each run; 0 turns it off
 //! warn_after_days = 3
+//! keep_versions = 5                         # device backups (`lifeboat backup`) kept
+//! full_backup_warn_days = 30                # warn when the last full device backup is older
 //!
 //! [[phone]]
 //! udid = "00008110-001A2B3C4D5E6F70"
@@ -37,6 +39,12 @@ pub struct Config {
     /// `lifeboat status` warns when a phone's last backup is older than this.
     #[serde(default = "default_warn_days")]
     pub warn_after_days: u64,
+    /// Versions of a device backup (`lifeboat backup`) kept, the newest included.
+    #[serde(default = "default_keep_versions")]
+    pub keep_versions: usize,
+    /// `lifeboat status` and the nightly notification warn when a phone's last full device
+    /// backup is older than this many days (none: no warning).
+    pub full_backup_warn_days: Option<u64>,
     #[serde(default, rename = "phone")]
     pub phones: Vec<Phone>,
 }
@@ -73,6 +81,64 @@ fn default_sample() -> f64 {
 
 fn default_warn_days() -> u64 {
     3
+}
+
+fn default_keep_versions() -> usize {
+    5
+}
+
+/// The platform's state folder for lifeboat.
+pub fn default_state_dir() -> PathBuf {
+    dirs()
+        .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".lifeboat-state"))
+}
+
+/// What `lifeboat backup` reads of the configuration: it needs no `[[phone]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSettings {
+    pub keep_versions: Option<usize>,
+    pub state_dir: PathBuf,
+}
+
+/// [`BackupSettings`] from the file at `path`, if there is one.
+pub fn backup_settings(path: &Path) -> Result<BackupSettings, ConfigError> {
+    let table = read_table(path)?;
+    let state_dir = match table.as_ref().and_then(|t| t.get("state_dir")) {
+        Some(toml::Value::String(dir)) => PathBuf::from(dir),
+        _ => default_state_dir(),
+    };
+    let keep_versions = match table.as_ref().and_then(|t| t.get("keep_versions")) {
+        None => None,
+        Some(toml::Value::Integer(n)) if *n >= 1 => Some(*n as usize),
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("keep_versions must be a whole number of at least 1, not {other}"),
+            });
+        }
+    };
+    Ok(BackupSettings {
+        keep_versions,
+        state_dir,
+    })
+}
+
+fn read_table(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    toml::from_str(&text).map(Some).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,11 +202,7 @@ impl Config {
 
     /// The state folder: status file and, by default, logs.
     pub fn state_dir(&self) -> PathBuf {
-        self.state_dir.clone().unwrap_or_else(|| {
-            dirs()
-                .map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf())
-                .unwrap_or_else(|| PathBuf::from(".lifeboat-state"))
-        })
+        self.state_dir.clone().unwrap_or_else(default_state_dir)
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -155,6 +217,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_settings_need_no_phone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert_eq!(backup_settings(&path).unwrap().keep_versions, None);
+        std::fs::write(&path, "keep_versions = 9\nstate_dir = \"/var/x\"\n").unwrap();
+        let settings = backup_settings(&path).unwrap();
+        assert_eq!(settings.keep_versions, Some(9));
+        assert_eq!(settings.state_dir, PathBuf::from("/var/x"));
+        std::fs::write(&path, "keep_versions = 0\n").unwrap();
+        assert!(backup_settings(&path).is_err());
+    }
 
     #[test]
     fn reads_a_config_and_rejects_mistakes() {

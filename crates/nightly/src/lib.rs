@@ -6,5 +6,6 @@
 
 pub mod backup;
 pub mod config;
+pub mod doctor;
 pub mod schedule;
 pub mod status;

@@ -55,7 +55,7 @@ pub struct Invocation {
 
 impl Invocation {
     pub fn args(&self) -> Vec<String> {
-        let mut args = vec!["backup".to_string(), "--wait".to_string(), self.wait.clone()];
+        let mut args = vec!["nightly".to_string(), "--wait".to_string(), self.wait.clone()];
         if let Some(config) = &self.config {
             args.push("--config".into());
             args.push(config.display().to_string());
@@ -306,7 +306,7 @@ mod tests {
     fn times_and_quoting() {
         assert_eq!("02:30".parse::<At>(), Ok(At { hour: 2, minute: 30 }));
         assert!("24:00".parse::<At>().is_err() && "2".parse::<At>().is_err());
-        assert!(systemd_service(&invocation()).contains("ExecStart=\"/opt/life boat/lifeboat\" backup --wait 6h"));
+        assert!(systemd_service(&invocation()).contains("ExecStart=\"/opt/life boat/lifeboat\" nightly --wait 6h"));
         assert!(systemd_timer(At { hour: 2, minute: 5 }).contains("OnCalendar=*-*-* 02:05:00\nPersistent=true"));
         assert!(
             task_xml(&invocation(), At { hour: 3, minute: 0 }).contains("<Command>/opt/life boat/lifeboat</Command>")

@@ -20,6 +20,43 @@ pub struct PhoneStatus {
     pub last_run: Option<RunRecord>,
     /// Unix time of the last run that copied everything it could.
     pub last_success: Option<i64>,
+    /// The last device backup (`lifeboat backup`) that succeeded.
+    #[serde(default)]
+    pub last_device_backup: Option<DeviceBackup>,
+    /// Unix time of the last full device backup.
+    #[serde(default)]
+    pub last_full_backup: Option<i64>,
+}
+
+/// A successful device backup, as `lifeboat status` shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceBackup {
+    pub finished: i64,
+    pub full: bool,
+    pub version: String,
+    pub path: String,
+}
+
+/// Records a successful device backup of `udid` (named `name`).
+pub fn record_device_backup(state_dir: &Path, udid: &str, name: &str, backup: DeviceBackup) -> std::io::Result<()> {
+    let mut file = load(state_dir);
+    let entry = file.phones.entry(udid.to_string()).or_default();
+    if entry.name.is_empty() {
+        entry.name = name.to_string();
+    }
+    if backup.full {
+        entry.last_full_backup = Some(backup.finished);
+    }
+    entry.last_device_backup = Some(backup);
+    save(state_dir, &file)
+}
+
+/// Whether a phone's full device backup is older than `days` (or there is none), as of `now`.
+pub fn full_backup_due(entry: Option<&PhoneStatus>, days: u64, now: i64) -> bool {
+    match entry.and_then(|e| e.last_full_backup) {
+        Some(when) => now - when >= (days as i64) * 86_400,
+        None => true,
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -78,5 +115,30 @@ pub fn format_time(unix: i64) -> String {
             t.minute()
         ),
         Err(_) => unix.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_backups_are_recorded_and_full_ones_fall_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let backup = |finished, full| DeviceBackup {
+            finished,
+            full,
+            version: "v".into(),
+            path: "/b".into(),
+        };
+        assert!(full_backup_due(None, 30, 0));
+        record_device_backup(dir.path(), "U", "Ada", backup(1_000, true)).unwrap();
+        record_device_backup(dir.path(), "U", "Ada", backup(2_000, false)).unwrap();
+        let file = load(dir.path());
+        let entry = &file.phones["U"];
+        assert_eq!(entry.last_full_backup, Some(1_000));
+        assert_eq!(entry.last_device_backup.as_ref().map(|b| b.finished), Some(2_000));
+        assert!(!full_backup_due(Some(entry), 30, 1_000 + 29 * 86_400));
+        assert!(full_backup_due(Some(entry), 30, 1_000 + 30 * 86_400));
     }
 }

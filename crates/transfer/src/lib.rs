@@ -2,11 +2,13 @@
 //! reach them.
 //!
 //! - [`photos`]: the photo library, the export job, pulling folders.
+//! - [`finder`]: Finder-format device backups: made and kept as versions, found, read, verified.
 //! - [`fs`]: the local disk: files that appear only complete, safe names, hashing, locks.
 //! - [`manifest`]: what a destination holds, by SHA-256.
 //! - [`verify`]: proving a folder whole, in one vocabulary of findings.
 //! - [`threaded`] and [`sinks`]: receiving fetched files, hashed on the way.
 
+pub mod finder;
 pub mod fs;
 pub mod manifest;
 pub mod photos;

@@ -4,5 +4,6 @@
 pub mod hash;
 pub mod lock;
 pub mod names;
+pub mod space;
 
 pub use atomic_file::{Access, AtomicFile, TEMP_SUFFIX, is_temporary, sync_dir};

@@ -68,7 +68,7 @@ pub fn hash_file(path: &Path, on_bytes: &(dyn Fn(u64) + Sync)) -> io::Result<Has
 }
 
 /// Runs `work` over `items` on every core, each item once.
-fn parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
