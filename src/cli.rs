@@ -125,6 +125,23 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command was asked for JSON, so its errors come as JSON too.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Devices { json, .. }
+            | Command::Info { json, .. }
+            | Command::Backups { json, .. }
+            | Command::Status { json, .. }
+            | Command::Doctor { json, .. } => *json,
+            Command::ExportPhotos(args) => args.json,
+            Command::Verify(args) => args.json,
+            Command::Backup(args) => args.json,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum FilesCommand {
     /// List a folder, like `ls`.

@@ -103,7 +103,10 @@ fn advice_for(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(advice)
 }
 
-pub fn report(error: &anyhow::Error) -> ExitCode {
+/// Shows `error` on standard error and, when the command was asked for `--json`, as a JSON
+/// object on standard output too (`{"error": {"message", "advice", "exit_code"}}`), unless
+/// the command printed its own JSON document (which then carries the outcome). The exit code is the same either way.
+pub fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     // Causes whose text the message already carries are not repeated.
     let mut message = String::new();
     for cause in error.chain().map(ToString::to_string) {
@@ -115,10 +118,18 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
         }
         message.push_str(&cause);
     }
-    if let Some(advice) = advice_for(error) {
+    let advice = advice_for(error);
+    let code = code_for(error);
+    if json && !crate::json::printed() {
+        let document = serde_json::json!({
+            "error": {"message": message, "advice": advice, "exit_code": code}
+        });
+        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+    }
+    if let Some(advice) = &advice {
         message.push_str("; ");
-        message.push_str(&advice);
+        message.push_str(advice);
     }
     eprintln!("lifeboat: {message}");
-    ExitCode::from(code_for(error))
+    ExitCode::from(code)
 }

@@ -1,6 +1,23 @@
 //! plist values as JSON, for `--json` output.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_json::{Map, Value as Json};
+
+/// Whether this run printed its JSON document yet: an error after it is not printed as a
+/// second document (`exit::report`).
+static PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints a command's JSON document on standard output.
+pub fn print(value: &impl serde::Serialize) -> serde_json::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    PRINTED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+pub fn printed() -> bool {
+    PRINTED.load(Ordering::Relaxed)
+}
 
 pub fn from_plist(value: &plist::Value) -> Json {
     match value {

@@ -20,8 +20,9 @@ static ALLOCATOR: page_aligned::PageAlignedLarge = page_aligned::PageAlignedLarg
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     connect::set_device_timeout(std::time::Duration::from_secs(cli.device_timeout));
+    let json = cli.command.wants_json();
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => exit::report(&error),
+        Err(error) => exit::report(&error, json),
     }
 }

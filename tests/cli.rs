@@ -194,6 +194,20 @@ fn no_phone_and_no_usbmuxd_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json(&out), serde_json::json!([]));
 
+    // Asked for JSON, an error comes as JSON on stdout too, with the same exit code.
+    let dest = home.path().join("photos");
+    let out = lifeboat(&fake, &home, &["export-photos", "--json", dest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let error = &json(&out)["error"];
+    assert_contains(error["message"].as_str().unwrap_or_default(), "No iPhone is connected");
+    assert_eq!(error["exit_code"], 2);
+    let missing = home.path().join("no such folder");
+    let out = lifeboat(&fake, &home, &["verify", "--json", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = json(&out)["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert_contains(&message, "does not exist");
+    assert!(!message.contains("destination"), "{message}");
+
     let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = nobody.local_addr().unwrap().to_string();
     drop(nobody);

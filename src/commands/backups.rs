@@ -63,10 +63,7 @@ pub fn run(paths: &[PathBuf], json_out: bool) -> Result<()> {
     if json_out {
         let looked: Vec<_> = roots.iter().map(|r| r.display().to_string()).collect();
         let backups: Vec<_> = found.iter().map(to_json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"looked_in": looked, "backups": backups}))?
-        );
+        crate::json::print(&json!({"looked_in": looked, "backups": backups}))?;
         return Ok(());
     }
     if found.is_empty() {

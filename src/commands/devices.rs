@@ -67,7 +67,7 @@ pub fn run(mux: &UsbmuxClient, json: bool) -> Result<()> {
     let devices = connect::devices(mux)?;
     let rows: Vec<Row> = devices.iter().map(|d| describe(mux, d)).collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::json::print(&rows)?;
     } else if !rows.is_empty() {
         let unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
         let table: Vec<[String; 6]> = rows

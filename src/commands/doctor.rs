@@ -121,17 +121,14 @@ pub fn run(
     let steps = next_steps(host.destination.as_deref(), &checks);
     let warnings = checks.iter().filter(|c| c.verdict == Verdict::Warning).count();
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "udid": device.udid,
-                "phone": phone,
-                "computer": host,
-                "checks": checks,
-                "warnings": warnings,
-                "next": steps,
-            }))?
-        );
+        crate::json::print(&json!({
+            "udid": device.udid,
+            "phone": phone,
+            "computer": host,
+            "checks": checks,
+            "warnings": warnings,
+            "next": steps,
+        }))?;
     } else {
         println!("{} ({})", phone.name.as_deref().unwrap_or("iPhone"), device.udid);
         for check in &checks {

@@ -112,20 +112,14 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Re
         Err(JobError::Connect(e)) => return Err(e.into()),
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary_json(&dest, &report, args.dry_run))?
-        );
+        crate::json::print(&summary_json(&dest, &report, args.dry_run))?;
     } else {
         print_summary(&report, args.dry_run);
     }
-    if report.left_behind() > 0 && !args.dry_run {
-        anyhow::bail!(
-            "{} files failed, {} could not be read and {} originals are only in iCloud; run again to retry",
-            report.failed.len(),
-            report.left_behind() - report.failed.len() - report.cloud_only.len(),
-            report.cloud_only.len()
-        );
+    if let Some(sentence) = report.left_behind_sentence()
+        && !args.dry_run
+    {
+        anyhow::bail!("{sentence}");
     }
     Ok(())
 }
@@ -188,15 +182,35 @@ fn print_summary(report: &ExportReport, dry_run: bool) {
             "{} originals are only in iCloud, not on the iPhone, and were not copied:",
             report.cloud_only.len()
         );
-        for path in &report.cloud_only {
+        let (shown, more) = capped(&report.cloud_only);
+        for path in shown {
             println!("  {path}");
+        }
+        if more > 0 {
+            println!("  ... and {more} more (--json lists them all)");
         }
         println!("{ICLOUD_ADVICE}");
     }
-    for skip in &report.skipped {
+    let (shown, more) = capped(&report.skipped);
+    for skip in shown {
         eprintln!("lifeboat: skipped {}: {}", skip.path.escape_debug(), skip.reason);
     }
-    for (path, reason) in &report.failed {
+    if more > 0 {
+        eprintln!("lifeboat: ... and {more} more skipped (--json lists them all)");
+    }
+    let (shown, more) = capped(&report.failed);
+    for (path, reason) in shown {
         eprintln!("lifeboat: failed {path}: {reason}");
     }
+    if more > 0 {
+        eprintln!("lifeboat: ... and {more} more failed (--json lists them all)");
+    }
+}
+
+/// How many entries of a long list the text output shows; `--json` and the log hold all.
+const SHOWN: usize = 10;
+
+/// The first [`SHOWN`] of `list`, and how many more there are.
+fn capped<T>(list: &[T]) -> (impl Iterator<Item = &T>, usize) {
+    (list.iter().take(SHOWN), list.len().saturating_sub(SHOWN))
 }

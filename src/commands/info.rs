@@ -46,7 +46,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, as_json: bool) -> Result<()
             battery.as_ref().map(json::object).map(Into::into).unwrap_or_default(),
         );
         out.insert("backup_encrypted".into(), will_encrypt.into());
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::json::print(&out)?;
         return Ok(());
     }
     let text = |d: &Dictionary, key: &str| d.get(key).and_then(Value::as_string).unwrap_or("?").to_string();

@@ -27,11 +27,12 @@ fn bar() -> Option<ProgressBar> {
 
 pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: VerifyArgs) -> Result<()> {
     if !args.dir.is_dir() {
-        return Err(Unavailable::Destination {
-            path: args.dir.display().to_string(),
-            reason: "not a folder".into(),
-        }
-        .into());
+        let why = if args.dir.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        return Err(Unavailable::Usage(format!("{} {why}: nothing to verify", args.dir.display())).into());
     }
     if !args.dir.join(".lifeboat").is_dir() && !finder::layout::backups_in(&args.dir).is_empty() {
         return finder_backup(&args);
@@ -80,17 +81,14 @@ pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: VerifyArgs) -> Result<(
             .iter()
             .map(|f| json!({"path": f.path, "status": f.status.label(), "detail": f.status.describe()}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "recorded": report.recorded,
-                "checked": report.checked,
-                "ok": report.ok,
-                "bytes_read": report.bytes_read,
-                "sampled": args.sample.is_some(),
-                "findings": findings,
-            }))?
-        );
+        crate::json::print(&json!({
+            "recorded": report.recorded,
+            "checked": report.checked,
+            "ok": report.ok,
+            "bytes_read": report.bytes_read,
+            "sampled": args.sample.is_some(),
+            "findings": findings,
+        }))?;
     } else {
         for finding in &report.findings {
             println!(
@@ -147,16 +145,13 @@ fn against_device(
             .iter()
             .map(|(d, r)| json!({"device_path": d, "reason": r}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "phone_files": total,
-                "present": present,
-                "missing": report.missing,
-                "unreadable": unreadable,
-                "skipped": crate::json::skipped(&report.skipped),
-            }))?
-        );
+        crate::json::print(&json!({
+            "phone_files": total,
+            "present": present,
+            "missing": report.missing,
+            "unreadable": unreadable,
+            "skipped": crate::json::skipped(&report.skipped),
+        }))?;
     } else {
         for path in &report.missing {
             println!("- {path}  not in {}", args.dir.display());
@@ -229,10 +224,7 @@ fn finder_backup(args: &VerifyArgs) -> Result<()> {
     let reports = reports?;
     if args.json {
         let all: Vec<_> = reports.iter().map(report_json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"kind": "device-backup", "backups": all}))?
-        );
+        crate::json::print(&json!({"kind": "device-backup", "backups": all}))?;
     } else {
         for report in &reports {
             print_report(report, reports.len() > 1);

@@ -126,7 +126,46 @@ impl ExportReport {
     /// Files on the phone that are neither copied nor already there: failures, originals
     /// only in iCloud, and entries the walk could not take.
     pub fn left_behind(&self) -> usize {
-        self.failed.len() + self.cloud_only.len() + self.skipped.iter().filter(|s| s.left_behind).count()
+        self.failed.len() + self.cloud_only.len() + self.unreadable()
+    }
+
+    /// Entries the walk could not take (unreadable, unusable), which a later run may.
+    pub fn unreadable(&self) -> usize {
+        self.skipped.iter().filter(|s| s.left_behind).count()
+    }
+
+    /// What was left behind, in one sentence naming only what happened ("2 files failed and
+    /// 6 originals are only in iCloud"), or `None` when nothing was.
+    pub fn left_behind_sentence(&self) -> Option<String> {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut parts = Vec::new();
+        if !self.failed.is_empty() {
+            parts.push(plural(self.failed.len(), "file failed", "files failed"));
+        }
+        if self.unreadable() > 0 {
+            parts.push(plural(
+                self.unreadable(),
+                "file could not be read",
+                "files could not be read",
+            ));
+        }
+        if !self.cloud_only.is_empty() {
+            parts.push(plural(
+                self.cloud_only.len(),
+                "original is only in iCloud",
+                "originals are only in iCloud",
+            ));
+        }
+        let last = parts.pop()?;
+        let mut sentence = if parts.is_empty() {
+            last
+        } else {
+            format!("{} and {last}", parts.join(", "))
+        };
+        if !self.failed.is_empty() || self.unreadable() > 0 {
+            sentence.push_str("; run again to retry");
+        }
+        Some(sentence)
     }
 }
 
@@ -502,4 +541,30 @@ fn plan_sidecar(
         beside,
         text,
     });
+}
+
+#[cfg(test)]
+mod left_behind_tests {
+    use super::*;
+
+    #[test]
+    fn the_sentence_names_only_what_happened() {
+        let mut report = ExportReport::default();
+        assert_eq!(report.left_behind_sentence(), None);
+        report.cloud_only = vec!["a".into(); 6];
+        assert_eq!(
+            report.left_behind_sentence().as_deref(),
+            Some("6 originals are only in iCloud")
+        );
+        report.failed = vec![("b".into(), "gone".into())];
+        report.skipped.push(Skip {
+            path: "c".into(),
+            reason: "unreadable".into(),
+            left_behind: true,
+        });
+        assert_eq!(
+            report.left_behind_sentence().as_deref(),
+            Some("1 file failed, 1 file could not be read and 6 originals are only in iCloud; run again to retry")
+        );
+    }
 }
