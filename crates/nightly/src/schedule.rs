@@ -86,7 +86,7 @@ pub fn systemd_service(invocation: &Invocation) -> String {
     command.extend(invocation.args().iter().map(|a| systemd_word(a)));
     format!(
         "[Unit]\nDescription=lifeboat: back the iPhone's photos up when it is plugged in\n\
-         Documentation=https://github.com/lifeboat-backup/lifeboat\n\n\
+         Documentation=man:lifeboat(1)\n\n\
          [Service]\nType=oneshot\nExecStart={}\nNice=10\nIOSchedulingClass=idle\n",
         command.join(" ")
     )
