@@ -32,8 +32,19 @@ fn systemd_units_pass_systemd_analyze_verify() {
         std::fs::write(&path, &file.contents).unwrap();
         paths.push(path);
     }
+    // The units' Documentation= is man:lifeboat(1), which systemd-analyze looks up: the page
+    // `lifeboat man` prints is put where man finds it.
+    let man = dir.path().join("man");
+    std::fs::create_dir_all(man.join("man1")).unwrap();
+    let page = run(
+        Command::new(env!("CARGO_BIN_EXE_lifeboat")).arg("man"),
+        Duration::from_secs(30),
+    );
+    assert_success(&page, "lifeboat man");
+    std::fs::write(man.join("man1/lifeboat.1"), &page.stdout).unwrap();
     let mut cmd = Command::new(analyze);
     cmd.env("XDG_RUNTIME_DIR", runtime.path())
+        .env("MANPATH", &man)
         .arg("verify")
         .arg("--user")
         .args(&paths);
@@ -142,11 +153,16 @@ struct Night {
 }
 
 fn night(paired: bool) -> Night {
+    night_with("17.5", paired, "")
+}
+
+/// A night with the phone on iOS `ios` and `extra` at the top of the configuration.
+fn night_with(ios: &str, paired: bool, extra: &str) -> Night {
     let spec = LibrarySpec {
         live: 1,
-        ..presets::photos_only("17.5", 6)
+        ..presets::photos_only(ios, 6)
     };
-    let phone = Phone::start(spec, |c| c.name("Ada's iPhone"));
+    let phone = Phone::start(spec, |c| c.name("Ada's iPhone").ios(ios));
     if paired {
         phone.pair();
     }
@@ -157,7 +173,7 @@ fn night(paired: bool) -> Night {
     std::fs::write(
         &config,
         format!(
-            "notify_command = \"cat > '{}'\"\nverify_sample_percent = 50\nstate_dir = '{}'\n\n[[phone]]\nudid = \"{UDID}\"\nname = \"Ada\"\ndestination = '{}'\n",
+            "{extra}\nnotify_command = \"cat > '{}'\"\nverify_sample_percent = 50\nstate_dir = '{}'\n\n[[phone]]\nudid = \"{UDID}\"\nname = \"Ada\"\ndestination = '{}'\n",
             notified.display(),
             home.path().join("state").display(),
             dest.path().display()
@@ -240,6 +256,44 @@ fn a_phone_plugged_in_later_is_backed_up_and_verified() {
     let notified: serde_json::Value = serde_json::from_slice(&std::fs::read(&night.notified).unwrap()).unwrap();
     assert_eq!(notified["run"]["copied"], 0);
     assert_eq!(notified["run"]["already_there"], 8);
+}
+
+#[test]
+fn the_night_makes_the_due_full_backup_itself_before_ios_16_1_and_says_what_to_run_after() {
+    for (ios, makes) in [("15.7", true), ("17.5", false)] {
+        let devices = tempfile::tempdir().unwrap();
+        let extra = format!(
+            "full_backup_every_days = 7\nbackup_destination = '{}'",
+            devices.path().display()
+        );
+        let night = night_with(ios, true, &extra);
+        let (out, _) = backup(&night, "30s");
+        assert_success(&out, &format!("nightly on iOS {ios}"));
+        let notified: serde_json::Value = serde_json::from_slice(&std::fs::read(&night.notified).unwrap()).unwrap();
+        let folder = devices.path().join(UDID);
+        let log = last_log(&night);
+        if makes {
+            let version = notified["full_backup"]["made"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{notified:#}\n{log}"));
+            assert!(folder.join("Manifest.db").is_file() && folder.join("Status.plist").is_file());
+            assert_contains(&log, &format!("full device backup made: version {version}"));
+            let status = status_json(&night);
+            assert!(status["phones"][UDID]["last_full_backup"].is_i64(), "{status:#}");
+            // The next night: not due again.
+            let (out, _) = backup(&night, "30s");
+            assert_success(&out, "the next night");
+            let notified: serde_json::Value = serde_json::from_slice(&std::fs::read(&night.notified).unwrap()).unwrap();
+            assert!(notified.get("full_backup").is_none(), "{notified:#}");
+        } else {
+            let why = notified["full_backup"]["skipped"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{notified:#}"));
+            assert_contains(why, "asks for its passcode");
+            assert_contains(why, "lifeboat backup --full");
+            assert!(!folder.exists(), "no backup without the passcode");
+        }
+    }
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! (transfer::finder). Output, progress and advice live here; the run lives in
 //! `transfer::finder::job`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -15,32 +14,6 @@ use usbmux::UsbmuxClient;
 use crate::cli::BackupArgs;
 use crate::commands::password;
 use crate::connect;
-
-/// Where Finder, iTunes or the Apple Devices app keep backups; on Linux, lifeboat's own.
-pub fn default_destination() -> PathBuf {
-    let base = directories::BaseDirs::new();
-    let home = base
-        .as_ref()
-        .map(|b| b.home_dir().to_path_buf())
-        .unwrap_or_else(|| PathBuf::from("."));
-    if cfg!(target_os = "macos") {
-        return home.join("Library/Application Support/MobileSync/Backup");
-    }
-    if cfg!(windows) {
-        let apple_devices = home.join("Apple").join("MobileSync").join("Backup");
-        if apple_devices.is_dir() {
-            return apple_devices;
-        }
-        let roaming = std::env::var_os("APPDATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join("AppData/Roaming"));
-        return roaming.join("Apple Computer").join("MobileSync").join("Backup");
-    }
-    base.map(|b| b.data_dir().to_path_buf())
-        .unwrap_or_else(|| home.join(".local/share"))
-        .join("lifeboat")
-        .join("backups")
-}
 
 /// A bar on a terminal; otherwise one line per phase and per 10 % on standard error.
 struct Progress {
@@ -146,7 +119,11 @@ pub fn run(mux: &UsbmuxClient, args: BackupArgs, device_timeout: Duration) -> Re
             .unwrap_or(transfer::finder::versions::DEFAULT_KEEP),
     };
     let job = BackupJob {
-        dest: args.dest.clone().unwrap_or_else(default_destination),
+        dest: args
+            .dest
+            .clone()
+            .or(settings.destination.clone())
+            .unwrap_or_else(nightly::config::default_backup_destination),
         force_full: args.full,
         keep,
         limits: Limits {
@@ -182,7 +159,7 @@ pub fn run(mux: &UsbmuxClient, args: BackupArgs, device_timeout: Duration) -> Re
         );
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
+        crate::json::print(&summary_json(&summary))?;
     } else {
         print_summary(&summary);
     }

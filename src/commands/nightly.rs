@@ -35,7 +35,7 @@ pub fn status(config_path: Option<PathBuf>, json: bool) -> Result<()> {
     let config = load_config(config_path)?;
     let file = status::load(&config.state_dir());
     if json {
-        println!("{}", serde_json::to_string_pretty(&file)?);
+        crate::json::print(&file)?;
         return Ok(());
     }
     let now = status::now();

@@ -15,6 +15,7 @@ use transfer::photos::plan::{ExportOptions, Selection};
 use usbmux::{Device, Event, UsbmuxClient};
 
 use crate::config::{Config, Phone};
+use crate::device_backup::{self, FullBackup};
 use crate::status::{self, RunRecord};
 
 /// How a run ended, for the exit code.
@@ -335,6 +336,43 @@ pub fn notify(command: &str, summary: &serde_json::Value, log: &mut Log) {
     }
 }
 
+/// The full device backup when `full_backup_every_days` says one is due; `None` when none is.
+fn full_backup_if_due(
+    mux: &UsbmuxClient,
+    device: &Device,
+    phone: &Phone,
+    config: &Config,
+    options: &RunOptions,
+    state_dir: &Path,
+    log: &mut Log,
+) -> Option<FullBackup> {
+    let days = config.full_backup_every_days?;
+    if !status::full_backup_due(status::load(state_dir).phones.get(&phone.udid), days, status::now()) {
+        return None;
+    }
+    let record = match PairRecordStore::new(mux).load(&device.udid) {
+        Ok(Some((record, _))) => record,
+        _ => return None,
+    };
+    log.line(&format!("{}: a full device backup is due; making it", phone.label()));
+    let made = device_backup::make(
+        mux,
+        device,
+        &record,
+        phone,
+        config,
+        state_dir,
+        options.device_timeout,
+        options.full_backup_command,
+    );
+    log.line(&match &made {
+        FullBackup::Made(version) => format!("full device backup made: version {version}"),
+        FullBackup::Skipped(why) => why.clone(),
+        FullBackup::Failed(error) => format!("the full device backup failed: {error}"),
+    });
+    Some(made)
+}
+
 /// The whole run. Returns how it ended; the status file and log are written either way.
 pub fn run(mux: &UsbmuxClient, config: &Config, options: &RunOptions) -> Outcome {
     let wait = options.wait;
@@ -385,6 +423,16 @@ pub fn run(mux: &UsbmuxClient, config: &Config, options: &RunOptions) -> Outcome
     if let Err(e) = status::save(&state_dir, &status_file) {
         log.line(&format!("cannot write the status file: {e}"));
     }
+    // After the photos, and only when the phone answered for them.
+    let full_backup = match outcome {
+        Outcome::Ok | Outcome::Incomplete => {
+            full_backup_if_due(mux, &device, phone, config, options, &state_dir, &mut log)
+        }
+        _ => None,
+    };
+    if full_backup.is_some() {
+        status_file = status::load(&state_dir);
+    }
     let due = config
         .full_backup_warn_days
         .filter(|days| status::full_backup_due(status_file.phones.get(&phone.udid), *days, status::now()));
@@ -397,6 +445,13 @@ pub fn run(mux: &UsbmuxClient, config: &Config, options: &RunOptions) -> Outcome
     }
     if let Some(command) = &config.notify_command {
         let mut summary = summary(&outcome, Some((phone, &record)));
+        if let Some(made) = &full_backup {
+            summary["full_backup"] = match made {
+                FullBackup::Made(version) => json!({"made": version}),
+                FullBackup::Skipped(why) => json!({"skipped": why}),
+                FullBackup::Failed(error) => json!({"failed": error}),
+            };
+        }
         if let Some(days) = due {
             summary["full_backup_due"] = json!({
                 "days": days,

@@ -7,6 +7,8 @@
 //! warn_after_days = 3
 //! keep_versions = 5                         # device backups (`lifeboat backup`) kept
 //! full_backup_warn_days = 30                # warn when the last full device backup is older
+//! full_backup_every_days = 7                # the nightly run makes one itself (iOS before 16.1)
+//! backup_destination = "/mnt/backup/devices" # where (default: lifeboat backup's default)
 //!
 //! [[phone]]
 //! udid = "00008110-001A2B3C4D5E6F70"
@@ -45,6 +47,11 @@ pub struct Config {
     /// `lifeboat status` and the nightly notification warn when a phone's last full device
     /// backup is older than this many days (none: no warning).
     pub full_backup_warn_days: Option<u64>,
+    /// The nightly run makes a full device backup itself when the last is older than this
+    /// many days, on phones that back up without asking for their passcode (before iOS 16.1).
+    pub full_backup_every_days: Option<u64>,
+    /// Where device backups go (default: [`default_backup_destination`]).
+    pub backup_destination: Option<PathBuf>,
     #[serde(default, rename = "phone")]
     pub phones: Vec<Phone>,
 }
@@ -94,11 +101,40 @@ pub fn default_state_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".lifeboat-state"))
 }
 
+/// Where Finder, iTunes or the Apple Devices app keep device backups; on Linux, lifeboat's own
+/// folder (docs/backup.md §2).
+pub fn default_backup_destination() -> PathBuf {
+    let base = directories::BaseDirs::new();
+    let home = base
+        .as_ref()
+        .map(|b| b.home_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
+    if cfg!(target_os = "macos") {
+        return home.join("Library/Application Support/MobileSync/Backup");
+    }
+    if cfg!(windows) {
+        let apple_devices = home.join("Apple").join("MobileSync").join("Backup");
+        if apple_devices.is_dir() {
+            return apple_devices;
+        }
+        let roaming = std::env::var_os("APPDATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("AppData/Roaming"));
+        return roaming.join("Apple Computer").join("MobileSync").join("Backup");
+    }
+    base.map(|b| b.data_dir().to_path_buf())
+        .unwrap_or_else(|| home.join(".local/share"))
+        .join("lifeboat")
+        .join("backups")
+}
+
 /// What `lifeboat backup` reads of the configuration: it needs no `[[phone]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupSettings {
     pub keep_versions: Option<usize>,
     pub state_dir: PathBuf,
+    /// `backup_destination`, if set.
+    pub destination: Option<PathBuf>,
 }
 
 /// [`BackupSettings`] from the file at `path`, if there is one.
@@ -118,9 +154,20 @@ pub fn backup_settings(path: &Path) -> Result<BackupSettings, ConfigError> {
             });
         }
     };
+    let destination = match table.as_ref().and_then(|t| t.get("backup_destination")) {
+        None => None,
+        Some(toml::Value::String(dir)) => Some(PathBuf::from(dir)),
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("backup_destination must be a folder's path, not {other}"),
+            });
+        }
+    };
     Ok(BackupSettings {
         keep_versions,
         state_dir,
+        destination,
     })
 }
 
