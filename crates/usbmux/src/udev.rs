@@ -6,13 +6,22 @@
 /// 39-usbmuxd.rules, whose OWNER then still applies if usbmuxd is installed later.
 pub const RULE_PATH: &str = "/etc/udev/rules.d/39-lifeboat.rules";
 
-/// iPhones, iPads and iPods in normal mode: Apple's vendor id, products 0x1290-0x12af (the
-/// range usbmuxd's rule matches). `uaccess` gives the user at the seat read-write access.
-pub const RULE: &str = r#"SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ATTR{idVendor}=="05ac", ATTR{idProduct}=="12[9a][0-9a-f]", MODE="0660", TAG+="uaccess""#;
+/// The rule file the Debian package installs: iPhones, iPads and iPods in normal mode
+/// (Apple's vendor id, products 0x1290-0x12af, the range usbmuxd's rule matches); `uaccess`
+/// gives the user at the seat read-write access.
+const RULE_FILE: &str = include_str!("../../../packaging/udev/39-lifeboat.rules");
+
+/// The rule, one line.
+pub fn rule() -> &'static str {
+    RULE_FILE.trim_end()
+}
 
 /// The commands to install the rule and apply it without a reboot.
 pub fn instructions() -> String {
-    format!("  echo '{RULE}' | sudo tee {RULE_PATH}\n  sudo udevadm control --reload && sudo udevadm trigger")
+    format!(
+        "  echo '{}' | sudo tee {RULE_PATH}\n  sudo udevadm control --reload && sudo udevadm trigger",
+        rule()
+    )
 }
 
 #[cfg(test)]
@@ -20,8 +29,9 @@ mod tests {
     #[test]
     fn the_readme_shows_the_same_rule() {
         let readme = include_str!("../../../README.md");
-        assert!(readme.contains(super::RULE), "README.md must show udev::RULE as is");
-        assert!(readme.contains(super::RULE_PATH));
+        assert!(readme.contains("packaging/udev/39-lifeboat.rules"));
+        assert!(!super::rule().contains('\n'), "one rule, one line");
+        assert!(super::rule().contains(r#"ATTR{idVendor}=="05ac""#));
         assert!(readme.contains("sudo udevadm control --reload && sudo udevadm trigger"));
     }
 }
