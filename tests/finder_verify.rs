@@ -7,9 +7,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
+use common::backup_folder::{damaged_copy, findings, lifeboat, verify_json};
 use common::{Rng, assert_contains, peer, run, sha, text};
 use plist::{Dictionary, Value};
 use serde_json::Value as Json;
@@ -300,67 +301,6 @@ fn write_backup(root: &Path, udid: &str, files: &[TestFile], password: Option<&s
     dir
 }
 
-fn lifeboat(args: &[&str], password: Option<&str>) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
-    cmd.env("HOME", home.path())
-        .env("XDG_DATA_HOME", home.path().join(".local/share"))
-        .env_remove("LIFEBOAT_BACKUP_PASSWORD")
-        .args(args);
-    if let Some(password) = password {
-        cmd.env("LIFEBOAT_BACKUP_PASSWORD", password);
-    }
-    run(&mut cmd, Duration::from_secs(120))
-}
-
-/// `verify --json` of `dir`: the exit code and the one backup's report.
-fn verify_json(dir: &Path, extra: &[&str], password: Option<&str>) -> (i32, Json, String) {
-    let mut args = vec!["verify", "--json"];
-    args.extend_from_slice(extra);
-    let dir = dir.to_str().unwrap();
-    args.push(dir);
-    let out = lifeboat(&args, password);
-    let stdout = text(&out.stdout);
-    let json: Json = serde_json::from_str(&stdout).unwrap_or(Json::Null);
-    let report = json["backups"][0].clone();
-    (out.status.code().unwrap_or(-1), report, text(&out.stderr))
-}
-
-/// The findings of a report as (path, status) pairs.
-fn findings(report: &Json) -> Vec<(String, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no findings in {report}"))
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                f["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// A fresh copy of `backup` to damage, in its own root, under its own UDID folder name.
-fn damaged_copy(backup: &Path) -> (tempfile::TempDir, PathBuf) {
-    let root = tempfile::tempdir().unwrap();
-    let copy = root.path().join(backup.file_name().unwrap());
-    copy_tree(backup, &copy);
-    (root, copy)
-}
-
 fn blob_of(dir: &Path, domain: &str, path: &str) -> PathBuf {
     dir.join(layout::blob_path(&layout::file_id(domain, path)).unwrap())
 }
@@ -509,11 +449,7 @@ fn damage_to_a_plain_backup_is_found() {
     let plain = write_backup(root.path(), UDID_PLAIN, &files(), None);
     let jpeg = format!("CameraRollDomain/{JPEG_PATH}");
     let expect = |dir: &Path, extra: &[&str], want: &[(&str, &str)]| {
-        let (code, report, stderr) = verify_json(dir, extra, None);
-        let want: Vec<(String, String)> = want.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect();
-        assert_eq!(findings(&report), want, "{report}\n{stderr}");
-        assert_eq!(code, if want.is_empty() { 0 } else { 1 }, "{report}\n{stderr}");
-        report
+        common::backup_folder::expect_findings(dir, extra, None, want)
     };
 
     // A deleted blob, a truncated blob, an orphan blob.

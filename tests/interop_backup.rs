@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::backup_folder::{damaged_copy, expect_findings, findings, verify_json};
 use common::*;
 use fake_iphone::media::{Format, unique};
 use fake_iphone::{BackupConfig, PasscodePrompt, PhoneConfig};
@@ -80,6 +81,23 @@ fn assert_reads_back(python: &Path, folder: &Path, phone: &Phone, what: &str) {
 
 /// [`assert_reads_back`] for a backup encrypted with `password` ("" for none).
 fn assert_reads_back_with(python: &Path, folder: &Path, password: &str, phone: &Phone, what: &str) {
+    assert_pyiosbackup_reads(python, folder, password, phone, what);
+    // lifeboat's verify finds nothing wrong with what the peer made, nor with --deep.
+    let password = (!password.is_empty()).then_some(password);
+    for extra in [&[][..], &["--deep"]] {
+        let (code, report, stderr) = verify_json(folder, extra, password);
+        assert_eq!(
+            findings(&report),
+            vec![],
+            "{what}: verify {extra:?}: {report}\n{stderr}"
+        );
+        assert_eq!(code, 0, "{what}: verify {extra:?}: {report}\n{stderr}");
+        assert_eq!(report["encrypted"], password.is_some(), "{report}");
+    }
+}
+
+/// pyiosbackup reads every file of the phone out of `folder`, byte for byte.
+fn assert_pyiosbackup_reads(python: &Path, folder: &Path, password: &str, phone: &Phone, what: &str) {
     let read = read_with_pyiosbackup(python, folder, password);
     let want = on_the_phone(phone);
     for domain in [
@@ -392,6 +410,9 @@ fn encrypted_backups_decrypt_and_passwords_change() {
         LIMIT,
     );
     assert!(!wrong.status.success(), "a wrong password must not open the backup");
+    let (code, _, stderr) = verify_json(&folder, &[], Some("wrong"));
+    assert_eq!(code, 1, "verify with a wrong password: {stderr}");
+    assert_contains(&stderr.to_lowercase(), "password");
 
     let before = phone.fake.backup_bytes_served(None);
     change_the_phone(&phone);
@@ -427,6 +448,13 @@ fn encrypted_backups_decrypt_and_passwords_change() {
     );
     assert_reads_back_with(&python, &folder, "battery staple", &phone, "after the password changed");
 
+    let health: Vec<String> = phone
+        .fake
+        .backup_files(None)
+        .iter()
+        .filter(|f| f.domain == "HealthDomain")
+        .map(|f| f.file_id())
+        .collect();
     let off = limd(
         &phone,
         &idevicebackup2,
@@ -442,5 +470,120 @@ fn encrypted_backups_decrypt_and_passwords_change() {
     let plain = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", dir]);
     assert_contains(&said(&plain), "Backup Successful");
     assert!(!phone.fake.backup_files(None).iter().any(|f| f.domain == "HealthDomain"));
-    assert_reads_back(&python, &folder, &phone, "plain again");
+    assert_pyiosbackup_reads(&python, &folder, "", &phone, "plain again");
+    // The full backup without encryption leaves the encrypted era's HealthDomain blobs
+    // behind (the phone names no file it no longer backs up): verify reports them, and
+    // nothing else, as orphans.
+    let (code, report, _) = verify_json(&folder, &[], None);
+    let orphans = findings(&report);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(orphans.len(), health.len(), "{report}");
+    for (path, status) in &orphans {
+        assert_eq!(status, "extra", "{report}");
+        assert!(
+            health.iter().any(|id| path.ends_with(id.as_str())),
+            "{path} is a HealthDomain blob"
+        );
+    }
+}
+
+/// The fileID, domain and path of a file in a backup's Manifest.db whose path ends in `ending`.
+fn a_file_ending(folder: &Path, ending: &str) -> (String, String) {
+    let copy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(folder.join("Manifest.db"), copy.path()).unwrap();
+    let db = rusqlite::Connection::open(copy.path()).unwrap();
+    db.query_row(
+        "SELECT domain, relativePath FROM Files WHERE flags = 1 AND relativePath LIKE ?1 ORDER BY relativePath LIMIT 1",
+        [format!("%{ending}")],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .unwrap_or_else(|e| panic!("no file ending {ending} in the backup: {e}"))
+}
+
+fn blob(folder: &Path, domain: &str, path: &str) -> PathBuf {
+    let id = transfer::finder::layout::file_id(domain, path);
+    folder.join(transfer::finder::layout::blob_path(&id).unwrap())
+}
+
+/// Each kind of damage to copies of a folder `idevicebackup2` made is found, with the right
+/// finding and exit 1 (docs/backup.md §2.4); the folder itself verifies clean.
+#[test]
+fn damage_to_a_folder_idevicebackup2_made_is_found() {
+    let Some([idevicepair, idevicebackup2]) = peers(["idevicepair", "idevicebackup2"]) else {
+        return;
+    };
+    let phone = start(|b| b);
+    assert_success(&limd(&phone, &idevicepair, &["pair"]), "idevicepair pair");
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_str().expect("a UTF-8 path");
+    let full = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", "--full", dir]);
+    assert_contains(&said(&full), "Backup Successful");
+    let folder = backups.path().join(UDID);
+    expect_findings(&folder, &["--deep"], None, &[]);
+
+    let (domain, jpeg) = a_file_ending(&folder, ".JPG");
+    let jpeg_finding = format!("{domain}/{jpeg}");
+    let expect = |dir: &Path, extra: &[&str], want: &[(&str, &str)]| expect_findings(dir, extra, None, want);
+
+    // A deleted blob, a truncated blob, an orphan blob.
+    let (_keep, copy) = damaged_copy(&folder);
+    std::fs::remove_file(blob(&copy, &domain, &jpeg)).unwrap();
+    expect(&copy, &[], &[(&jpeg_finding, "missing")]);
+
+    let (_keep, copy) = damaged_copy(&folder);
+    let path = blob(&copy, &domain, &jpeg);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    expect(&copy, &[], &[(&jpeg_finding, "size-changed")]);
+
+    let (_keep, copy) = damaged_copy(&folder);
+    let orphan =
+        transfer::finder::layout::blob_path(&transfer::finder::layout::file_id("HomeDomain", "gone.txt")).unwrap();
+    std::fs::create_dir_all(copy.join(&orphan).parent().unwrap()).unwrap();
+    std::fs::write(copy.join(&orphan), b"left over").unwrap();
+    expect(&copy, &[], &[(&orphan, "extra")]);
+
+    // A flipped byte keeps the size: --deep finds it by the JPEG's structure.
+    let (_keep, copy) = damaged_copy(&folder);
+    let path = blob(&copy, &domain, &jpeg);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[1] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    expect(&copy, &[], &[]);
+    expect(&copy, &["--deep"], &[(&jpeg_finding, "damaged")]);
+
+    // A corrupt Manifest.db page.
+    let (_keep, copy) = damaged_copy(&folder);
+    let mut db = std::fs::read(copy.join("Manifest.db")).unwrap();
+    let page = u16::from_be_bytes([db[16], db[17]]) as usize;
+    for b in &mut db[page + 8..page + 40] {
+        *b = 0xFF;
+    }
+    std::fs::write(copy.join("Manifest.db"), &db).unwrap();
+    let (code, report, _) = verify_json(&copy, &[], None);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        findings(&report).contains(&("Manifest.db".into(), "damaged".into())),
+        "{report}"
+    );
+
+    // An empty Manifest.plist: the cause of the phone's error 205.
+    let (_keep, copy) = damaged_copy(&folder);
+    std::fs::write(copy.join("Manifest.plist"), b"").unwrap();
+    let report = expect(&copy, &[], &[("Manifest.plist", "damaged")]);
+    assert_contains(&report["findings"][0]["detail"].to_string(), "error 205");
+
+    // An interrupted backup: a leftover Snapshot/, a Status left at "moving".
+    let (_keep, copy) = damaged_copy(&folder);
+    std::fs::create_dir_all(copy.join("Snapshot/00")).unwrap();
+    expect(&copy, &[], &[("Snapshot/", "temporary")]);
+    let (_keep, copy) = damaged_copy(&folder);
+    let mut status = plist::Value::from_file(copy.join("Status.plist")).unwrap();
+    status
+        .as_dictionary_mut()
+        .unwrap()
+        .insert("SnapshotState".into(), plist::Value::String("moving".into()));
+    status.to_file_xml(copy.join("Status.plist")).unwrap();
+    let report = expect(&copy, &[], &[("Status.plist", "damaged")]);
+    assert_contains(&report["findings"][0]["detail"].to_string(), "moving");
 }

@@ -5,12 +5,14 @@
 //! - [`phone`]: starting the phone with a library and pairing a home ([`Phone`]),
 //! - [`tree`]: walking folders and hashing what is in them,
 //! - [`rng`]: seeded random numbers,
+//! - [`backup_folder`]: `verify --json` of device backup folders, and copies to damage,
 //! - [`sha`], and the checks every export must pass ([`manifest_rows_have_files`],
 //!   [`sha256sum_check`]),
 //! - [`peer`] and [`peers`] for the real programs a test needs, and the assertions
 //!   [`assert_success`] and [`assert_contains`] on what programs printed.
 #![allow(dead_code)]
 
+pub mod backup_folder;
 pub mod phone;
 pub mod presets;
 pub mod rng;
