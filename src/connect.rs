@@ -13,6 +13,18 @@ pub fn set_device_timeout(timeout: std::time::Duration) {
     let _ = DEVICE_TIMEOUT.set(timeout);
 }
 
+/// AFC requests in flight on one connection (`--afc-window`), set once at start.
+static AFC_WINDOW: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+pub fn set_afc_window(window: usize) {
+    let _ = AFC_WINDOW.set(window);
+}
+
+/// `--afc-window`, or the AFC client's default.
+pub fn afc_window() -> usize {
+    AFC_WINDOW.get().copied().unwrap_or(afc::client::DEFAULT_WINDOW)
+}
+
 /// The client for `--usbmux address` and `--transport choice`. With `auto`, a daemon
 /// address the user gave (the flag or `USBMUXD_SOCKET_ADDRESS`) is kept to: falling back to
 /// USB would hide a mistyped address, and could take the phone from a daemon that is
@@ -110,5 +122,5 @@ pub fn session(mux: &UsbmuxClient, device: &Device) -> Result<(LockdownClient, P
 pub fn afc(mux: &UsbmuxClient, device: &Device) -> Result<afc::AfcClient<lockdown::ServiceStream>> {
     let record = trusted_record(mux, device)?;
     let timeout = DEVICE_TIMEOUT.get().copied().unwrap_or(afc::client::REPLY_TIMEOUT);
-    Ok(afc::connect::connect_with_timeout(mux, device, &record, timeout)?)
+    Ok(afc::connect::connect_with_timeout(mux, device, &record, timeout)?.with_window(afc_window()))
 }

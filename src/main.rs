@@ -20,6 +20,9 @@ static ALLOCATOR: page_aligned::PageAlignedLarge = page_aligned::PageAlignedLarg
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     connect::set_device_timeout(std::time::Duration::from_secs(cli.device_timeout));
+    if let Some(window) = cli.afc_window {
+        connect::set_afc_window(window.into());
+    }
     let json = cli.command.wants_json();
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

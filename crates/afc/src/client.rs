@@ -46,6 +46,27 @@ pub enum AfcError {
     },
 }
 
+impl AfcError {
+    /// Whether this error is about one file only (the others can still be fetched), not
+    /// the connection.
+    pub fn is_per_file(&self) -> bool {
+        matches!(
+            self,
+            AfcError::Status { .. } | AfcError::TooLong { .. } | AfcError::SizeMismatch { .. }
+        )
+    }
+
+    /// Whether a phone answering like this may not cope with several requests in flight:
+    /// a reply for a packet never sent, or the connection dropped under a pipeline
+    /// (docs/protocol.md §3.6). One request at a time may then get through.
+    pub fn may_be_pipelining(&self) -> bool {
+        matches!(
+            self,
+            AfcError::OutOfOrder { .. } | AfcError::Disconnected(_) | AfcError::UnexpectedReply { .. }
+        )
+    }
+}
+
 fn wire_error(e: WireError, timeout: Duration) -> AfcError {
     match e {
         WireError::Codec(c) => AfcError::Malformed(c.to_string()),
@@ -113,6 +134,8 @@ pub struct AfcClient<S: Read + Write> {
     spare: Vec<Vec<u8>>,
     /// The read timeout the stream was given, for saying how long the phone was silent.
     timeout: Duration,
+    /// The most requests kept in flight, whatever a caller asks for; 1: one at a time.
+    window_cap: usize,
 }
 
 /// Replies at least this large are read into reused buffers.
@@ -129,7 +152,21 @@ impl<S: Read + Write> AfcClient<S> {
             in_flight: VecDeque::new(),
             spare: Vec::new(),
             timeout: REPLY_TIMEOUT,
+            window_cap: usize::MAX,
         }
+    }
+
+    /// Keeps at most `window` requests in flight on this connection, whatever a caller
+    /// asks for; 1 sends each request only after the one before it was answered, for a
+    /// phone that does not cope with pipelining (docs/protocol.md §3.6).
+    pub fn with_window(mut self, window: usize) -> AfcClient<S> {
+        self.window_cap = window.max(1);
+        self
+    }
+
+    /// The window a caller's `wanted` becomes on this connection.
+    pub fn window_for(&self, wanted: usize) -> usize {
+        wanted.min(self.window_cap).max(1)
     }
 
     /// Records the read timeout the caller gave the stream, so that a silent phone is
@@ -234,7 +271,7 @@ impl<S: Read + Write> AfcClient<S> {
     pub fn file_infos(&mut self, paths: &[String], window: usize) -> Result<Vec<Result<FileInfo>>> {
         let mut out = Vec::with_capacity(paths.len());
         let mut sent = 0;
-        let window = window.max(1);
+        let window = self.window_for(window);
         while out.len() < paths.len() {
             // Top up once half the window has drained, so requests go out many to a write.
             if self.in_flight() <= window / 2 {
@@ -375,7 +412,91 @@ impl<S: Read + Write> AfcClient<S> {
     /// A file's own failure is reported through `sink.end` and the others go on; a lost
     /// connection stops everything and is returned.
     pub fn fetch(&mut self, files: &[RemoteFile], chunk: u64, window: usize, sink: &mut impl FetchSink) -> Result<()> {
-        fetch::run(self, files, chunk.max(1), window.max(1), sink)
+        match self.window_for(window) {
+            1 => self.fetch_one_at_a_time(files, chunk.max(1), sink),
+            window => fetch::run(self, files, chunk.max(1), window, sink),
+        }
+    }
+
+    /// [`fetch`](Self::fetch) with one request in flight at a time: open, each read, close.
+    fn fetch_one_at_a_time(&mut self, files: &[RemoteFile], chunk: u64, sink: &mut impl FetchSink) -> Result<()> {
+        for (index, file) in files.iter().enumerate() {
+            let sink_err = |source: io::Error| AfcError::Sink {
+                path: file.path.clone(),
+                source,
+            };
+            sink.begin(index).map_err(sink_err)?;
+            let outcome = match self.open(&file.path, OpenMode::ReadOnly) {
+                Ok(handle) => {
+                    let read = self.read_whole(handle, file, chunk, index, sink);
+                    // Closed whatever the read gave, unless the connection itself is gone.
+                    let closed = match &read {
+                        Err(AfcError::Status { .. } | AfcError::TooLong { .. } | AfcError::SizeMismatch { .. })
+                        | Ok(_) => self.close(handle),
+                        Err(_) => Ok(()),
+                    };
+                    read.and_then(|n| closed.map(|()| n))
+                }
+                Err(e) => Err(e),
+            };
+            let outcome = match outcome {
+                Err(AfcError::Status { status, .. }) => Err(AfcError::Status {
+                    path: file.path.clone(),
+                    status,
+                }),
+                other => other,
+            };
+            match outcome {
+                Err(AfcError::Sink { path, source }) => return Err(AfcError::Sink { path, source }),
+                Err(e) if !e.is_per_file() => return Err(e),
+                outcome => sink.end(index, outcome).map_err(sink_err)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an open file to its end, checking the bytes against the reported size.
+    fn read_whole(
+        &mut self,
+        handle: u64,
+        file: &RemoteFile,
+        chunk: u64,
+        index: usize,
+        sink: &mut impl FetchSink,
+    ) -> Result<u64> {
+        let mut got = 0u64;
+        // As the windowed fetch: ask for one byte more than reported, so a short read proves
+        // the end; more than reported is the file's error.
+        loop {
+            let want = chunk.min(file.size.saturating_sub(got) + 1);
+            let bytes = self.read(handle, want)?;
+            let n = bytes.len() as u64;
+            if n > want || got + n > file.size {
+                return Err(AfcError::TooLong {
+                    path: file.path.clone(),
+                    expected: file.size,
+                    got: got + n,
+                });
+            }
+            got += n;
+            if n > 0 {
+                sink.data_owned(index, bytes).map_err(|source| AfcError::Sink {
+                    path: file.path.clone(),
+                    source,
+                })?;
+            }
+            if n < want {
+                break;
+            }
+        }
+        if got != file.size {
+            return Err(AfcError::SizeMismatch {
+                path: file.path.clone(),
+                expected: file.size,
+                got,
+            });
+        }
+        Ok(got)
     }
 }
 
@@ -630,6 +751,37 @@ mod tests {
             self.0.push(outcome);
             Ok(())
         }
+    }
+
+    #[test]
+    fn one_at_a_time_reads_a_file_whole_and_checks_its_size() {
+        let script = |data: Vec<u8>| {
+            let mut replies = Reply::FileRefOpenResult(5).encode(0);
+            replies.extend(Reply::Data(data).encode(1));
+            replies.extend(Reply::Status(AfcStatus::Success).encode(2));
+            AfcClient::new(Scripted(io::Cursor::new(replies))).with_window(1)
+        };
+        let files = [RemoteFile {
+            path: "/DCIM/100APPLE/IMG_0001.JPG".into(),
+            size: 3,
+        }];
+        let mut ends = Ends::default();
+        script(vec![1, 2, 3])
+            .fetch(&files, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut ends)
+            .unwrap();
+        assert_eq!(ends.0.pop().unwrap().unwrap(), 3);
+        script(vec![1, 2])
+            .fetch(&files, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut ends)
+            .unwrap();
+        assert!(matches!(
+            ends.0.pop().unwrap(),
+            Err(AfcError::SizeMismatch { got: 2, .. })
+        ));
+        script(vec![1, 2, 3, 4])
+            .fetch(&files, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut ends)
+            .unwrap();
+        assert!(matches!(ends.0.pop().unwrap(), Err(AfcError::TooLong { got: 4, .. })));
+        assert_eq!(script(Vec::new()).window_for(DEFAULT_WINDOW), 1);
     }
 
     /// One 3-byte file: open, one read (asks for 4, so a short read proves the end), close.

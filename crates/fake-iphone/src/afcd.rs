@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -96,7 +97,14 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
     widen_send_buffer(&writer);
     let link = context.link();
     let (replies, queue) = mpsc::channel::<Outgoing>();
-    let sender = std::thread::spawn(move || send_replies(writer, queue, link));
+    // Requests read and not yet answered, for the one-request-at-a-time afcd.
+    let unanswered = Arc::new(AtomicUsize::new(0));
+    let one_at_a_time = context.config().afc_one_at_a_time;
+    let closer = stream.try_clone().ok();
+    let sender = {
+        let unanswered = Arc::clone(&unanswered);
+        std::thread::spawn(move || send_replies(writer, queue, link, &unanswered))
+    };
     let root = &context.config().media;
     let mut afcd = Afcd {
         root: root.canonicalize().unwrap_or_else(|_| root.clone()),
@@ -117,6 +125,15 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
             // A hung afcd reads requests and never answers.
             continue;
         }
+        // An afcd that cannot pipeline drops the connection when a request arrives before
+        // the one before it was answered (docs/protocol.md §3.6).
+        if one_at_a_time && unanswered.load(Ordering::SeqCst) > 0 {
+            if let Some(closer) = &closer {
+                let _ = closer.shutdown(std::net::Shutdown::Both);
+            }
+            break;
+        }
+        unanswered.fetch_add(1, Ordering::SeqCst);
         let arrived = Instant::now();
         let outcome = match Request::decode(header.operation, &body) {
             Ok(request) => afcd.handle(request),
@@ -167,7 +184,7 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
 }
 
 /// Sends replies in order, each no earlier than its due time and no faster than the link.
-fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link: Link) {
+fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link: Link, unanswered: &AtomicUsize) {
     let mut pacer = Pacer::new(link);
     for message in queue {
         let (due, head, body) = match message {
@@ -183,6 +200,7 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
             let _ = writer.shutdown(std::net::Shutdown::Both);
             return;
         }
+        let _ = unanswered.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 }
 

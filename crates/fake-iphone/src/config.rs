@@ -58,6 +58,9 @@ pub struct PhoneConfig {
     pub icloud: crate::icloud::ICloudState,
     /// The device side of a full backup (mobilebackup2).
     pub backup: BackupConfig,
+    /// An afcd that cannot pipeline: a request that arrives before the one before it was
+    /// answered drops the connection.
+    pub afc_one_at_a_time: bool,
 }
 
 /// When the passcode prompt of a backup is answered (iOS 16.1 and later, docs/backup.md §1.7).
@@ -157,6 +160,7 @@ impl PhoneConfig {
             faults: Faults::default(),
             icloud: Default::default(),
             backup: BackupConfig::default(),
+            afc_one_at_a_time: false,
         }
     }
 
@@ -201,6 +205,11 @@ impl PhoneConfig {
     }
 
     /// The free space the phone reports (at most its capacity).
+    pub fn afc_one_at_a_time(mut self, strict: bool) -> Self {
+        self.afc_one_at_a_time = strict;
+        self
+    }
+
     pub fn disk_available(mut self, bytes: u64) -> Self {
         self.disk_available = bytes.min(self.disk_capacity);
         self

@@ -123,6 +123,10 @@ struct Args {
     /// Fault: report sizes of files whose path contains PATTERN wrong by DELTA bytes.
     #[arg(long, value_name = "PATTERN=DELTA", value_parser = parse_wrong_size)]
     fault_wrong_size: Option<(String, i64)>,
+    /// An afcd that cannot pipeline: it drops the connection when a request arrives before
+    /// the one before it was answered.
+    #[arg(long)]
+    afc_one_at_a_time: bool,
     /// Fault: list hostile names (.., /, control characters, long names, a symlink) in DCIM.
     #[arg(long)]
     fault_hostile_listing: bool,
@@ -278,6 +282,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
             password: args.backup_password.clone(),
             kdf_rounds: args.backup_kdf_rounds,
         };
+        config.afc_one_at_a_time = args.afc_one_at_a_time;
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),
             bandwidth: (args.bandwidth_mbps > 0.0).then_some((args.bandwidth_mbps * 1e6) as u64),
