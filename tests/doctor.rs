@@ -149,6 +149,24 @@ fn optimised_originals_are_counted() {
         "warning",
         "Download and Keep Originals",
     );
+    // Their size, as Photos.sqlite records it.
+    let recorded: u64 = phone
+        .assets
+        .iter()
+        .filter(|a| !a.files.contains(&a.original))
+        .map(|a| a.size)
+        .sum();
+    assert!(recorded > 0);
+    assert_eq!(doc["phone"]["cloud_only_bytes"], recorded, "{doc:#}");
+    assert_verdict(
+        &doc,
+        "originals on the iPhone",
+        "warning",
+        &format!(
+            "3 originals are only in iCloud, {}",
+            transfer::fs::space::human(recorded)
+        ),
+    );
 }
 
 #[test]

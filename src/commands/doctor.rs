@@ -49,6 +49,7 @@ fn phone_facts(mux: &UsbmuxClient, device: &usbmux::Device, cache: Option<PathBu
             && matches!(library.source, transfer::photos::library::Source::Database { .. })
         {
             facts.cloud_only = Some(library.assets.iter().filter(|a| a.cloud_only).count() as u64);
+            facts.cloud_only_bytes = library.cloud_only_bytes;
         }
     }
     Ok(facts)

@@ -206,7 +206,9 @@ pub fn checks(phone: &PhoneFacts, host: &HostFacts, now: i64) -> Vec<Check> {
             "originals on the iPhone",
             format!(
                 "{n} originals are only in iCloud{}: no cable can copy them until they are downloaded",
-                bytes.map(|b| format!(" ({})", gigabytes(b))).unwrap_or_default()
+                bytes
+                    .map(|b| format!(", {}", transfer::fs::space::human(b)))
+                    .unwrap_or_default()
             ),
             "Turn on Settings > Photos > Download and Keep Originals, keep the iPhone on Wi-Fi and charging \
              until they have downloaded (it needs the space), then export again",

@@ -386,11 +386,7 @@ impl BackupJob {
 
 /// Bytes in decimal units, as Finder shows them.
 pub fn size(bytes: u64) -> String {
-    if bytes >= 1_000_000_000 {
-        format!("{:.1} GB", bytes as f64 / 1e9)
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
+    crate::fs::space::human(bytes)
 }
 
 const LOCK_EXCLUSIVE: u64 = 6;

@@ -4,6 +4,15 @@
 use std::io;
 use std::path::Path;
 
+/// A byte count for people: MB below a gigabyte, GB from there (decimal, as disks are sold).
+pub fn human(bytes: u64) -> String {
+    if bytes >= 1_000_000_000 {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
+}
+
 /// Free bytes for `path`, or for its nearest existing ancestor when it does not exist yet
 /// (a destination made on the first run).
 pub fn free_space(path: &Path) -> io::Result<u64> {

@@ -105,6 +105,9 @@ pub struct Library {
     pub source: Source,
     /// Database rows not followed, with the reason (a path leaving the media folder, say).
     pub skipped: Vec<(String, String)>,
+    /// The bytes of the originals only in iCloud, as Photos.sqlite records them
+    /// (`ZORIGINALFILESIZE`); `None` when it records none of them.
+    pub cloud_only_bytes: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +278,7 @@ pub fn from_database_keeping(db: &Path, files: &[DeviceFile], keep: Keep) -> Res
     let mut present = Present::new(files);
     let mut assets = Vec::new();
     let mut skipped = Vec::new();
+    let mut cloud_only_bytes: Option<u64> = None;
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query([])?;
     let mut previous = None;
@@ -308,6 +312,9 @@ pub fn from_database_keeping(db: &Path, files: &[DeviceFile], keep: Keep) -> Res
         let mut resources = Vec::new();
         let original = present.take(&original_path);
         let cloud_only = original.is_none();
+        if cloud_only && let Some(size) = row.original_size.and_then(|s| u64::try_from(s).ok()) {
+            *cloud_only_bytes.get_or_insert(0) += size;
+        }
         if let Some(file) = original {
             resources.push(Resource {
                 role: Role::Original,
@@ -370,6 +377,7 @@ pub fn from_database_keeping(db: &Path, files: &[DeviceFile], keep: Keep) -> Res
             asset_table: asset_table.to_string(),
         },
         skipped,
+        cloud_only_bytes,
     })
 }
 
@@ -405,6 +413,7 @@ struct Row {
     original_name: Option<String>,
     title: Option<String>,
     caption: Option<String>,
+    original_size: Option<i64>,
 }
 
 impl Row {
@@ -431,6 +440,7 @@ impl Row {
             original_name: text(14),
             title: text(15),
             caption: text(16),
+            original_size: int(17),
         })
     }
 }
@@ -497,6 +507,7 @@ fn asset_query(schema: &meta::Schema, asset_table: &str) -> Result<String, Libra
         "NULL"
     };
     select.push(caption.to_string());
+    select.push(attribute("ZORIGINALFILESIZE"));
     // In key order, so that a repeated asset (a damaged database) is a neighbour.
     Ok(format!(
         "SELECT {} FROM {asset_table} a{joins} ORDER BY a.Z_PK",
@@ -591,6 +602,7 @@ pub fn from_files_keeping(files: &[DeviceFile], reason: String, keep: Keep) -> L
         assets: unknown_files(&mut present, files, keep),
         source: Source::FoldersOnly { reason },
         skipped: Vec::new(),
+        cloud_only_bytes: None,
     }
 }
 
