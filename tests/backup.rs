@@ -255,6 +255,18 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     assert_eq!(code, Some(0), "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(done, "the newest version is checked by its recorded SHA-256s: {note}");
+    // `backups` lists the backup with its two versions, the newest last.
+    let listed = phone.lifeboat(&["backups", "--json", dest.to_str().unwrap()]);
+    assert_success(&listed, "lifeboat backups");
+    let listed = json(&listed);
+    let ours = listed["backups"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["udid"] == UDID))
+        .unwrap_or_else(|| panic!("{listed:#}"));
+    let versions = ours["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{ours:#}");
+    assert_eq!(versions[1]["newest"], true);
+    assert_eq!(versions[0]["newest"], false);
     let older = older_versions(&dest);
     let (code, report) = verify_json(&phone, &older[0]);
     assert_eq!(code, Some(0), "{report:#}");

@@ -48,6 +48,11 @@ fn to_json(b: &BackupInfo) -> serde_json::Value {
         "state": state,
         "state_reason": why,
         "problems": b.problems,
+        "versions": b.versions.iter().map(|v| json!({
+            "name": v.name,
+            "path": v.path,
+            "newest": v.newest,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -103,6 +108,10 @@ pub fn run(paths: &[PathBuf], json_out: bool) -> Result<()> {
             None => println!("  state      {state}"),
         }
         println!("  folder     {}", b.path.display());
+        if !b.versions.is_empty() {
+            let names: Vec<&str> = b.versions.iter().map(|v| v.name.as_str()).collect();
+            println!("  versions   {} (the last is this folder)", names.join(", "));
+        }
         for problem in &b.problems {
             println!("  problem    {problem}");
         }

@@ -64,6 +64,8 @@ pub struct BackupInfo {
     pub state: State,
     /// Plists that could not be read, in words.
     pub problems: Vec<String>,
+    /// A backup lifeboat made: its versions, oldest first, this folder (the newest) last.
+    pub versions: Vec<super::versions::Version>,
 }
 
 /// Describes one backup folder from its plists.
@@ -125,7 +127,20 @@ pub fn describe(dir: &Path) -> BackupInfo {
         encrypted: manifest.map(|m| m.is_encrypted),
         state,
         problems,
+        versions: own_versions(dir),
     }
+}
+
+/// The versions of a backup lifeboat keeps (`DEST/.lifeboat/<UDID>` beside `DEST/<UDID>`).
+fn own_versions(dir: &Path) -> Vec<super::versions::Version> {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let layout = super::versions::Layout::new(parent, name);
+    if !layout.own().is_dir() {
+        return Vec::new();
+    }
+    super::versions::list(&layout)
 }
 
 /// Every backup under `roots` (each a backup, or a folder of them), each once, in order.
