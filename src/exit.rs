@@ -63,6 +63,22 @@ pub fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
                 .into(),
         );
     }
+    match cause.downcast_ref::<transfer::finder::read::OpenError>() {
+        Some(transfer::finder::read::OpenError::WrongPassword) => {
+            return Some(
+                "it is the password set when \"Encrypt local backup\" was turned on in Finder or iTunes; \
+                 give it with --password-file or $LIFEBOAT_BACKUP_PASSWORD, or type it at the prompt"
+                    .into(),
+            );
+        }
+        Some(transfer::finder::read::OpenError::NeedsPassword) => {
+            return Some(
+                "give it with --password-file PATH or $LIFEBOAT_BACKUP_PASSWORD, or run in a terminal to be asked"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
     if let Some(transfer::finder::job::BackupError::Device { code, .. }) = cause.downcast_ref() {
         return match code {
             105 => {

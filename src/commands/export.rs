@@ -60,7 +60,7 @@ impl ExportProgress for Progress {
     }
 }
 
-pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Result<()> {
+pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: ExportArgs, device_timeout: Duration) -> Result<()> {
     let job = ExportJob {
         dest: args.dest.clone().unwrap_or_else(default_destination),
         options: ExportOptions {
@@ -96,13 +96,24 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Re
         .into(),
         other => anyhow::Error::new(other),
     })?;
-    let device = connect::select(mux, args.device.as_deref())?;
-    let record = connect::trusted_record(mux, &device)?;
     let mut progress = Progress {
         bar: None,
         lines: !args.json,
     };
-    let result = job.run(mux, &device, &record, &lock, &mut progress);
+    let result = match &args.from_backup {
+        // The same job, reading the backup's CameraRollDomain instead of the phone.
+        Some(path) => {
+            let backup = crate::commands::password::open_backup(path, args.password_file.as_deref())?;
+            job.run_with(&mut backup.media(), &lock, &mut progress)
+                .map_err(JobError::Export)
+        }
+        None => {
+            let mux = mux()?;
+            let device = connect::select(&mux, args.device.as_deref())?;
+            let record = connect::trusted_record(&mux, &device)?;
+            job.run(&mux, &device, &record, &lock, &mut progress)
+        }
+    };
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }

@@ -12,6 +12,7 @@ use usbmux::{Device, UsbmuxClient};
 use crate::photos::export::{self, DestinationLock, ExportError, ExportProgress};
 use crate::photos::load;
 use crate::photos::plan::{ExportOptions, ExportReport, Prefilter};
+use crate::source::FileSource;
 
 /// What to export, where, and how long the phone may be silent.
 #[derive(Debug, Clone)]
@@ -52,11 +53,12 @@ impl ExportJob {
         afc::connect::connect_with_timeout(mux, device, record, self.device_timeout)
     }
 
-    /// Loads the library over `afc` and exports it into the locked destination. The
-    /// report lists what the walk passed over with what the plan skipped.
+    /// Loads the library from `source` (the phone over AFC, or a backup's media folder)
+    /// and exports it into the locked destination. The report lists what the walk passed
+    /// over with what the plan skipped.
     pub fn run_with(
         &self,
-        afc: &mut AfcClient<ServiceStream>,
+        afc: &mut dyn FileSource,
         lock: &DestinationLock,
         progress: &mut (dyn ExportProgress + Send),
     ) -> Result<ExportReport, ExportError> {

@@ -1,0 +1,537 @@
+//! Reading files back out of a backup folder (docs/backup.md §2, docs/backup-encryption.md
+//! §4–§5): the keybag unlocked with the password, Manifest.db read on a private copy, and
+//! its rows seen as a tree whose top-level folders are the domains
+//! (`CameraRollDomain/Media/DCIM/...`, `HomeDomain/Library/SMS/...`). A [`View`] of that
+//! tree is a [`FileSource`], so `files` lists and pulls from it and the photo export reads
+//! a backup's `CameraRollDomain/Media` as it reads the phone's media folder.
+//!
+//! Listing reads no blob. A blob is read once, in chunks, and decrypted as it streams (no
+//! file is held whole). Blob paths come only from fileIDs that are 40 hex digits, and a blob
+//! that is not a regular file (a symlink planted in the folder) is refused, not followed.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use afc::client::{AfcError, FetchSink, RemoteFile};
+use afc::kv::{FileInfo, FileKind};
+use afc::status::AfcStatus;
+
+use super::crypto::{self, Key};
+use super::keybag::{self, ClassKeys, KeyError, Keybag, KeybagError, Password};
+use super::layout;
+use super::manifest_db::{FLAG_DIR, FLAG_FILE, FLAG_SYMLINK, ManifestDb, ManifestDbError};
+use super::plists::{self, PlistError};
+use crate::source::FileSource;
+
+/// Where a phone keeps its photo library inside a backup: the media folder's contents
+/// (`DCIM/`, `PhotoData/Photos.sqlite`, ...) are `CameraRollDomain` `Media/...`.
+pub const CAMERA_ROLL_MEDIA: &str = "CameraRollDomain/Media";
+
+/// Why the keys of an encrypted backup cannot be had (docs/backup-encryption.md §1–§4).
+/// The texts speak of Manifest.plist, which holds the keybag and ManifestKey.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    #[error("it says the backup is encrypted but has no BackupKeyBag")]
+    NoKeybag,
+    #[error("its BackupKeyBag: {0}")]
+    Keybag(KeybagError),
+    #[error("it has no ManifestKey, so Manifest.db cannot be decrypted")]
+    NoManifestKey,
+    #[error("the backup password is wrong: the keybag's class keys do not unwrap with it")]
+    WrongPassword,
+    #[error("its ManifestKey: {0}")]
+    ManifestKey(KeyError),
+}
+
+/// The class keys, and Manifest.db's key (`None` before iOS 10.2, when it is in clear).
+pub struct Unlocked {
+    pub keys: ClassKeys,
+    pub manifest_key: Option<Key>,
+}
+
+/// The keybag of an encrypted backup's Manifest.plist, checked for what a password cannot
+/// make up for: the bag itself, and a ManifestKey where the bag's version needs one.
+pub fn keybag_of(manifest: &plists::Manifest) -> Result<Keybag, UnlockError> {
+    let bytes = manifest.keybag.as_ref().ok_or(UnlockError::NoKeybag)?;
+    let bag = keybag::parse(bytes).map_err(UnlockError::Keybag)?;
+    if manifest.manifest_key.is_none() && !bag.is_legacy() {
+        return Err(UnlockError::NoManifestKey);
+    }
+    Ok(bag)
+}
+
+/// The keys `password` unlocks: the key derivation at the bag's own counts (§2), the class
+/// keys (§3), ManifestKey (§4). The derived key is wiped before this returns.
+pub fn unlock(manifest: &plists::Manifest, bag: &Keybag, password: &Password) -> Result<Unlocked, UnlockError> {
+    let key = bag.derive(password).map_err(UnlockError::Keybag)?;
+    let keys = bag.unlock(&key).map_err(|e| match e {
+        KeybagError::WrongPassword => UnlockError::WrongPassword,
+        e => UnlockError::Keybag(e),
+    })?;
+    drop(key);
+    let manifest_key = match &manifest.manifest_key {
+        None => None,
+        Some(blob) => Some(keys.unwrap_prefixed(blob).map_err(UnlockError::ManifestKey)?.1),
+    };
+    Ok(Unlocked { keys, manifest_key })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{} is not a device backup: it has no Manifest.db, Manifest.plist or Status.plist, nor sub-folders that do", .0.display())]
+    NotABackup(PathBuf),
+    #[error("{} holds several device backups; name one of them: {}", .0.display(), .1.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Several(PathBuf, Vec<PathBuf>),
+    #[error("the backup's {0}")]
+    Plist(PlistError),
+    #[error("the backup is encrypted: its password is needed to read it")]
+    NeedsPassword,
+    #[error("the backup password is wrong: the keybag's class keys do not unwrap with it")]
+    WrongPassword,
+    #[error("the backup's Manifest.plist: {0}")]
+    Keys(UnlockError),
+    #[error("the backup's {0} (`lifeboat verify` says more)")]
+    Database(ManifestDbError),
+}
+
+/// The one backup at `path`: `path` itself, or its only backup sub-folder.
+pub fn locate(path: &Path) -> Result<PathBuf, OpenError> {
+    let mut found = layout::backups_in(path);
+    match found.len() {
+        0 => Err(OpenError::NotABackup(path.to_path_buf())),
+        1 => Ok(found.remove(0)),
+        _ => Err(OpenError::Several(path.to_path_buf(), found)),
+    }
+}
+
+/// Whether the backup at `dir` says it is encrypted (Manifest.plist alone is read).
+pub fn is_encrypted(dir: &Path) -> Result<bool, OpenError> {
+    plists::read_manifest(dir)
+        .map(|m| m.is_encrypted)
+        .map_err(OpenError::Plist)
+}
+
+/// One row, as the tree shows it.
+#[derive(Debug)]
+struct Entry {
+    kind: FileKind,
+    file_id: String,
+    size: u64,
+    mtime_ns: u64,
+    birth_ns: Option<u64>,
+    target: Option<String>,
+    /// The EncryptionKey (class ‖ wrapped key) of an encrypted backup's file.
+    wrapped_key: Option<Vec<u8>>,
+    /// Why the row's record cannot be used, when it cannot.
+    problem: Option<String>,
+}
+
+/// An open backup: its rows by `domain/relativePath`, the folders they imply, and the class
+/// keys when it is encrypted.
+pub struct Backup {
+    dir: PathBuf,
+    keys: Option<ClassKeys>,
+    entries: HashMap<String, Entry>,
+    /// Folder path -> the names in it ("" is the top, where the domains are).
+    folders: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Backup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backup")
+            .field("dir", &self.dir)
+            .field("encrypted", &self.keys.is_some())
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
+fn seconds_to_ns(seconds: Option<i64>) -> Option<u64> {
+    seconds
+        .filter(|&s| s >= 0)
+        .map(|s| (s as u64).saturating_mul(1_000_000_000))
+}
+
+impl Backup {
+    /// Opens the backup folder `dir` (see [`locate`]); `password` is needed when it is
+    /// encrypted.
+    pub fn open(dir: &Path, password: Option<&Password>) -> Result<Backup, OpenError> {
+        let manifest = plists::read_manifest(dir).map_err(OpenError::Plist)?;
+        let (keys, db) = if manifest.is_encrypted {
+            let bag = keybag_of(&manifest).map_err(OpenError::Keys)?;
+            let password = password.ok_or(OpenError::NeedsPassword)?;
+            let Unlocked { keys, manifest_key } = unlock(&manifest, &bag, password).map_err(|e| match e {
+                UnlockError::WrongPassword => OpenError::WrongPassword,
+                e => OpenError::Keys(e),
+            })?;
+            let db = match &manifest_key {
+                Some(key) => ManifestDb::open_encrypted(dir, key),
+                // Before iOS 10.2 Manifest.db is in clear (§4).
+                None => ManifestDb::open_plain(dir),
+            };
+            (Some(keys), db)
+        } else {
+            (None, ManifestDb::open_plain(dir))
+        };
+        let rows = db.and_then(|db| db.rows()).map_err(OpenError::Database)?;
+        let mut backup = Backup {
+            dir: dir.to_path_buf(),
+            keys,
+            entries: HashMap::with_capacity(rows.len()),
+            folders: BTreeMap::new(),
+        };
+        for row in rows {
+            let path = row.display_path();
+            let kind = match row.flags {
+                FLAG_FILE => FileKind::File,
+                FLAG_DIR => FileKind::Directory,
+                FLAG_SYMLINK => FileKind::Symlink,
+                _ => FileKind::Other,
+            };
+            let entry = match row.file {
+                Ok(file) => Entry {
+                    kind,
+                    file_id: row.file_id,
+                    size: file.size.unwrap_or(0),
+                    mtime_ns: seconds_to_ns(file.last_modified).unwrap_or(0),
+                    birth_ns: seconds_to_ns(file.birth),
+                    target: file.target,
+                    wrapped_key: file.encryption_key,
+                    problem: None,
+                },
+                Err(e) => Entry {
+                    kind,
+                    file_id: row.file_id,
+                    size: 0,
+                    mtime_ns: 0,
+                    birth_ns: None,
+                    target: None,
+                    wrapped_key: None,
+                    problem: Some(format!("its record in Manifest.db: {e}")),
+                },
+            };
+            backup.add(path, entry);
+        }
+        Ok(backup)
+    }
+
+    /// Records a row and every folder above it.
+    fn add(&mut self, path: String, entry: Entry) {
+        let mut child = path.as_str();
+        while let Some((parent, name)) = child.rsplit_once('/') {
+            if !self
+                .folders
+                .entry(parent.to_string())
+                .or_default()
+                .insert(name.to_string())
+            {
+                break;
+            }
+            child = parent;
+        }
+        if !child.contains('/') {
+            self.folders.entry(String::new()).or_default().insert(child.to_string());
+        }
+        self.entries.entry(path).or_insert(entry);
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// The whole backup, domains at the top.
+    pub fn domains(&self) -> View<'_> {
+        self.view("")
+    }
+
+    /// The phone's media folder as it is in the backup ([`CAMERA_ROLL_MEDIA`]).
+    pub fn media(&self) -> View<'_> {
+        self.view(CAMERA_ROLL_MEDIA)
+    }
+
+    /// The backup seen from the folder `root` down.
+    pub fn view(&self, root: &str) -> View<'_> {
+        View {
+            backup: self,
+            root: root.trim_matches('/').to_string(),
+        }
+    }
+
+    fn info(&self, path: &str) -> Option<FileInfo> {
+        let info = |kind, size, mtime_ns, birthtime_ns, link_target| FileInfo {
+            size,
+            blocks: size.div_ceil(512),
+            nlink: 1,
+            kind,
+            mtime_ns,
+            birthtime_ns,
+            link_target,
+        };
+        match self.entries.get(path) {
+            // A row that is a folder in its flags but has rows below it reads as the folder.
+            Some(e) if e.kind == FileKind::Directory || self.folders.contains_key(path) && e.kind != FileKind::File => {
+                Some(info(FileKind::Directory, 0, e.mtime_ns, e.birth_ns, None))
+            }
+            Some(e) => Some(info(e.kind, e.size, e.mtime_ns, e.birth_ns, e.target.clone())),
+            None if path.is_empty() || self.folders.contains_key(path) => {
+                Some(info(FileKind::Directory, 0, 0, None, None))
+            }
+            None => None,
+        }
+    }
+
+    /// Streams one file's plaintext into `sink`. `Ok(Err(..))` is the file's own failure;
+    /// `Err` is the sink's.
+    fn stream(
+        &self,
+        path: &str,
+        index: usize,
+        chunk: usize,
+        sink: &mut dyn FetchSink,
+    ) -> io::Result<Result<u64, AfcError>> {
+        let unreadable = |reason: String| {
+            Err(AfcError::Unreadable {
+                path: path.to_string(),
+                reason,
+            })
+        };
+        let Some(entry) = self.entries.get(path) else {
+            return Ok(Err(AfcError::Status {
+                path: path.to_string(),
+                status: AfcStatus::ObjectNotFound,
+            }));
+        };
+        if entry.kind != FileKind::File {
+            return Ok(unreadable("not a regular file in the backup".into()));
+        }
+        if let Some(problem) = &entry.problem {
+            return Ok(unreadable(problem.clone()));
+        }
+        let Some(blob) = layout::blob_path(&entry.file_id) else {
+            return Ok(unreadable(format!(
+                "its fileID {:?} names no blob",
+                entry.file_id.escape_debug().to_string()
+            )));
+        };
+        let key = match (&self.keys, &entry.wrapped_key) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Ok(unreadable(
+                    "its record has no EncryptionKey, so it cannot be decrypted".into(),
+                ));
+            }
+            (Some(keys), Some(wrapped)) => match keys.unwrap_prefixed(wrapped) {
+                Ok((_, key)) => Some(key),
+                Err(e) => return Ok(unreadable(format!("its EncryptionKey: {e}"))),
+            },
+        };
+        let file = match open_blob(&self.dir.join(&blob)) {
+            Ok(file) => file,
+            // Some tools write no blob for an empty file.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && entry.size == 0 => return Ok(Ok(0)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(unreadable(format!("its blob {blob} is missing from the backup")));
+            }
+            Err(e) => return Ok(unreadable(format!("its blob {blob}: {e}"))),
+        };
+        Ok(match key {
+            None => copy_plain(file, index, chunk, sink)?,
+            Some(key) => copy_decrypted(file, &key, index, chunk, sink)?,
+        }
+        .or_else(|reason| unreadable(format!("its blob {blob}: {reason}"))))
+    }
+}
+
+/// Opens a blob for reading, refusing anything but a regular file (a symlink is not followed).
+fn open_blob(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Reads into `buf` until it is full or the file ends; the bytes read.
+fn fill(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// A plain blob, chunk by chunk, each chunk's buffer handed to the sink (and reused when it
+/// gives it back). The outer error is the sink's, the inner the file's.
+fn copy_plain(mut file: File, index: usize, chunk: usize, sink: &mut dyn FetchSink) -> io::Result<Result<u64, String>> {
+    let mut total = 0u64;
+    loop {
+        let mut buf = sink.spare().unwrap_or_default();
+        buf.resize(chunk, 0);
+        let n = match fill(&mut file, &mut buf) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        if n == 0 {
+            return Ok(Ok(total));
+        }
+        buf.truncate(n);
+        total += n as u64;
+        sink.data_owned(index, buf)?;
+    }
+}
+
+/// An encrypted blob, decrypted as it streams (docs/backup-encryption.md §5): the last
+/// block is held back until the end, where the padding is checked and stripped.
+fn copy_decrypted(
+    mut file: File,
+    key: &Key,
+    index: usize,
+    chunk: usize,
+    sink: &mut dyn FetchSink,
+) -> io::Result<Result<u64, String>> {
+    let mut decryptor = crypto::Decryptor::new(key);
+    let mut buf = vec![0u8; chunk];
+    let mut total = 0u64;
+    // The sink's error, kept to stop the read (the decryptor's callback cannot return it).
+    let failed: RefCell<Option<io::Error>> = RefCell::new(None);
+    let mut give = |plain: &[u8]| {
+        if failed.borrow().is_none() && !plain.is_empty() {
+            total += plain.len() as u64;
+            if let Err(e) = sink.data(index, plain) {
+                *failed.borrow_mut() = Some(e);
+            }
+        }
+    };
+    loop {
+        let n = match fill(&mut file, &mut buf) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        if n == 0 {
+            break;
+        }
+        decryptor.update(&buf[..n], &mut give);
+        if let Some(e) = failed.borrow_mut().take() {
+            return Err(e);
+        }
+    }
+    let finished = decryptor.finish(&mut give);
+    if let Some(e) = failed.borrow_mut().take() {
+        return Err(e);
+    }
+    Ok(match finished {
+        Ok(()) => Ok(total),
+        Err(e) => Err(format!("it does not decrypt: {e}")),
+    })
+}
+
+/// A backup seen from one of its folders down, as a [`FileSource`]: paths are relative to
+/// `root`, with or without a leading `/`.
+pub struct View<'a> {
+    backup: &'a Backup,
+    root: String,
+}
+
+impl View<'_> {
+    /// The tree path of `path` below the root.
+    fn full(&self, path: &str) -> String {
+        let path = path.trim_matches('/');
+        match (self.root.is_empty(), path.is_empty()) {
+            (true, _) => path.to_string(),
+            (false, true) => self.root.clone(),
+            (false, false) => format!("{}/{path}", self.root),
+        }
+    }
+
+    fn not_found(path: &str) -> AfcError {
+        AfcError::Status {
+            path: path.to_string(),
+            status: AfcStatus::ObjectNotFound,
+        }
+    }
+}
+
+impl FileSource for View<'_> {
+    fn list_dir(&mut self, path: &str) -> Result<Vec<String>, AfcError> {
+        let full = self.full(path);
+        match self.backup.info(&full) {
+            None => Err(View::not_found(path)),
+            Some(info) if info.kind != FileKind::Directory => Err(AfcError::Status {
+                path: path.to_string(),
+                status: AfcStatus::ReadError,
+            }),
+            Some(_) => Ok(self
+                .backup
+                .folders
+                .get(&full)
+                .map(|names| names.iter().cloned().collect())
+                .unwrap_or_default()),
+        }
+    }
+
+    fn file_info(&mut self, path: &str) -> Result<FileInfo, AfcError> {
+        self.backup.info(&self.full(path)).ok_or_else(|| View::not_found(path))
+    }
+
+    fn file_infos(&mut self, paths: &[String], _window: usize) -> Result<Vec<Result<FileInfo, AfcError>>, AfcError> {
+        Ok(paths.iter().map(|p| self.file_info(p)).collect())
+    }
+
+    fn fetch(
+        &mut self,
+        files: &[RemoteFile],
+        chunk: u64,
+        _window: usize,
+        sink: &mut dyn FetchSink,
+    ) -> Result<(), AfcError> {
+        let chunk = usize::try_from(chunk).unwrap_or(usize::MAX).clamp(4096, 16 << 20);
+        for (index, file) in files.iter().enumerate() {
+            let sink_err = |source| AfcError::Sink {
+                path: file.path.clone(),
+                source,
+            };
+            sink.begin(index).map_err(sink_err)?;
+            let outcome = self
+                .backup
+                .stream(&self.full(&file.path), index, chunk, sink)
+                .map_err(sink_err)?
+                // Errors name the path as the caller asked for it.
+                .map_err(|e| match e {
+                    AfcError::Unreadable { reason, .. } => AfcError::Unreadable {
+                        path: file.path.clone(),
+                        reason,
+                    },
+                    AfcError::Status { status, .. } => AfcError::Status {
+                        path: file.path.clone(),
+                        status,
+                    },
+                    e => e,
+                });
+            sink.end(index, outcome).map_err(sink_err)?;
+        }
+        Ok(())
+    }
+}
