@@ -63,19 +63,29 @@ pub fn keybag_of(manifest: &plists::Manifest) -> Result<Keybag, UnlockError> {
     Ok(bag)
 }
 
-/// The keys `password` unlocks: the key derivation at the bag's own counts (§2), the class
-/// keys (§3), ManifestKey (§4). The derived key is wiped before this returns.
-pub fn unlock(manifest: &plists::Manifest, bag: &Keybag, password: &Password) -> Result<Unlocked, UnlockError> {
+/// The class keys `password` unlocks: the key derivation at the bag's own counts (§2),
+/// then every class key wrapped with it (§3). The derived key is wiped before this returns.
+pub fn class_keys(bag: &Keybag, password: &Password) -> Result<ClassKeys, UnlockError> {
     let key = bag.derive(password).map_err(UnlockError::Keybag)?;
-    let keys = bag.unlock(&key).map_err(|e| match e {
+    bag.unlock(&key).map_err(|e| match e {
         KeybagError::WrongPassword => UnlockError::WrongPassword,
         e => UnlockError::Keybag(e),
-    })?;
-    drop(key);
-    let manifest_key = match &manifest.manifest_key {
-        None => None,
-        Some(blob) => Some(keys.unwrap_prefixed(blob).map_err(UnlockError::ManifestKey)?.1),
-    };
+    })
+}
+
+/// Manifest.db's key (§4): `None` when Manifest.plist has no ManifestKey (before iOS 10.2
+/// the database is in clear).
+pub fn manifest_key(manifest: &plists::Manifest, keys: &ClassKeys) -> Result<Option<Key>, UnlockError> {
+    match &manifest.manifest_key {
+        None => Ok(None),
+        Some(blob) => Ok(Some(keys.unwrap_prefixed(blob).map_err(UnlockError::ManifestKey)?.1)),
+    }
+}
+
+/// Everything the password unlocks: [`class_keys`], then [`manifest_key`].
+pub fn unlock(manifest: &plists::Manifest, bag: &Keybag, password: &Password) -> Result<Unlocked, UnlockError> {
+    let keys = class_keys(bag, password)?;
+    let manifest_key = manifest_key(manifest, &keys)?;
     Ok(Unlocked { keys, manifest_key })
 }
 
@@ -93,7 +103,7 @@ pub enum OpenError {
     WrongPassword,
     #[error("the backup's Manifest.plist: {0}")]
     Keys(UnlockError),
-    #[error("the backup's {0} (`lifeboat verify` says more)")]
+    #[error("the backup's {0}")]
     Database(ManifestDbError),
 }
 
@@ -533,5 +543,273 @@ impl FileSource for View<'_> {
             sink.end(index, outcome).map_err(sink_err)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finder::keybag::WrappedClass;
+    use crate::finder::mbfile::{self, MbFile};
+    use plist::{Dictionary, Value};
+
+    const PASSWORD: &str = "hunter2";
+
+    /// What a test backup row is.
+    enum Row<'a> {
+        File(&'a [u8]),
+        Dir,
+        /// A file row whose blob is a symlink to `target`.
+        LinkedBlob(&'a Path),
+    }
+
+    /// Writes a backup of `rows` (domain, relativePath, what) into `dir`, encrypted with
+    /// [`PASSWORD`] (one key derivation round each) when `encrypted`.
+    fn write(dir: &Path, rows: &[(&str, &str, Row)], encrypted: bool) {
+        let class_key = Key::from_bytes([3; 32]);
+        let mut bag = Keybag {
+            version: 5,
+            kind: 1,
+            uuid: vec![1; 16],
+            wrap: 0,
+            salt: vec![2; 20],
+            iterations: 1,
+            dp_salt: Some(vec![4; 20]),
+            dp_iterations: Some(1),
+            classes: Default::default(),
+        };
+        let password_key = bag.derive(&Password::new(PASSWORD.into())).unwrap();
+        bag.classes.insert(
+            3,
+            WrappedClass {
+                class: 3,
+                wrap: 2,
+                key_type: 0,
+                wrapped: crypto::wrap_key(&password_key, &class_key).to_vec(),
+            },
+        );
+        let prefixed = |key: &Key| {
+            let mut out = 3u32.to_le_bytes().to_vec();
+            out.extend_from_slice(&crypto::wrap_key(&class_key, key));
+            out
+        };
+        let db_dir = tempfile::tempdir().unwrap();
+        let db_path = db_dir.path().join("Manifest.db");
+        let conn = rusqlite::Connection::open(&db_path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE Files (fileID TEXT PRIMARY KEY, domain TEXT, relativePath TEXT, flags INTEGER, file BLOB);",
+        )
+        .unwrap();
+        for (n, (domain, path, row)) in rows.iter().enumerate() {
+            let id = layout::file_id(domain, path);
+            let file_key = Key::from_bytes([n as u8 + 10; 32]);
+            let (flags, size) = match row {
+                Row::File(bytes) => (FLAG_FILE, bytes.len() as u64),
+                Row::Dir => (FLAG_DIR, 0),
+                Row::LinkedBlob(_) => (FLAG_FILE, 5),
+            };
+            let record = MbFile {
+                relative_path: Some(path.to_string()),
+                size: Some(size),
+                last_modified: Some(1_700_000_000 + n as i64),
+                encryption_key: (encrypted && flags == FLAG_FILE).then(|| prefixed(&file_key)),
+                ..MbFile::default()
+            };
+            conn.execute(
+                "INSERT INTO Files VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![id, domain, path, flags, mbfile::encode(&record)],
+            )
+            .unwrap();
+            let blob = dir.join(layout::blob_path(&id).unwrap());
+            std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+            match row {
+                Row::File(bytes) if encrypted => std::fs::write(&blob, crypto::encrypt(&file_key, bytes)).unwrap(),
+                Row::File(bytes) => std::fs::write(&blob, bytes).unwrap(),
+                Row::Dir => {}
+                Row::LinkedBlob(target) => std::os::unix::fs::symlink(target, &blob).unwrap(),
+            }
+        }
+        drop(conn);
+        let manifest_key = Key::from_bytes([9; 32]);
+        let db = std::fs::read(&db_path).unwrap();
+        let mut plist = Dictionary::new();
+        plist.insert("IsEncrypted".into(), Value::Boolean(encrypted));
+        if encrypted {
+            std::fs::write(dir.join("Manifest.db"), crypto::encrypt(&manifest_key, &db)).unwrap();
+            plist.insert("BackupKeyBag".into(), Value::Data(keybag::encode(&bag)));
+            plist.insert("ManifestKey".into(), Value::Data(prefixed(&manifest_key)));
+        } else {
+            std::fs::write(dir.join("Manifest.db"), db).unwrap();
+        }
+        Value::Dictionary(plist)
+            .to_file_binary(dir.join("Manifest.plist"))
+            .unwrap();
+    }
+
+    /// Records what a fetch gives, and the largest piece handed over at once.
+    #[derive(Default)]
+    struct Record {
+        bytes: BTreeMap<usize, Vec<u8>>,
+        ends: BTreeMap<usize, Result<u64, String>>,
+        largest: usize,
+    }
+
+    impl FetchSink for Record {
+        fn begin(&mut self, index: usize) -> io::Result<()> {
+            self.bytes.insert(index, Vec::new());
+            Ok(())
+        }
+        fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+            self.largest = self.largest.max(bytes.len());
+            self.bytes.entry(index).or_default().extend_from_slice(bytes);
+            Ok(())
+        }
+        fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+            self.ends.insert(index, outcome.map_err(|e| e.to_string()));
+            Ok(())
+        }
+    }
+
+    fn fetch(view: &mut View, paths: &[&str], chunk: u64) -> Record {
+        let files: Vec<RemoteFile> = paths
+            .iter()
+            .map(|p| RemoteFile {
+                path: p.to_string(),
+                size: 0,
+            })
+            .collect();
+        let mut sink = Record::default();
+        view.fetch(&files, chunk, 1, &mut sink).unwrap();
+        sink
+    }
+
+    fn big() -> Vec<u8> {
+        (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn domains_are_folders_and_files_stream_in_chunks() {
+        let big = big();
+        for encrypted in [false, true] {
+            let root = tempfile::tempdir().unwrap();
+            let rows = [
+                (
+                    "CameraRollDomain",
+                    "Media/DCIM/100APPLE/IMG_0001.JPG",
+                    Row::File(&big[..]),
+                ),
+                ("CameraRollDomain", "Media/DCIM", Row::Dir),
+                ("HomeDomain", "Library/empty", Row::File(b"")),
+            ];
+            write(root.path(), &rows, encrypted);
+            let password = Password::new(PASSWORD.into());
+            let backup = Backup::open(root.path(), Some(&password)).unwrap();
+            assert_eq!(backup.is_encrypted(), encrypted);
+            let mut top = backup.domains();
+            assert_eq!(top.list_dir("/").unwrap(), ["CameraRollDomain", "HomeDomain"]);
+            assert_eq!(top.list_dir("CameraRollDomain/Media/DCIM/").unwrap(), ["100APPLE"]);
+            let info = top
+                .file_info("/CameraRollDomain/Media/DCIM/100APPLE/IMG_0001.JPG")
+                .unwrap();
+            assert_eq!((info.kind, info.size), (FileKind::File, big.len() as u64));
+            assert_eq!(info.mtime_ns, 1_700_000_000 * 1_000_000_000);
+            assert_eq!(top.file_info("HomeDomain").unwrap().kind, FileKind::Directory);
+            assert!(matches!(
+                top.list_dir("HomeDomain/Library/empty"),
+                Err(AfcError::Status {
+                    status: AfcStatus::ReadError,
+                    ..
+                })
+            ));
+            assert!(matches!(
+                top.file_info("HomeDomain/nothing"),
+                Err(AfcError::Status {
+                    status: AfcStatus::ObjectNotFound,
+                    ..
+                })
+            ));
+
+            // The media view is the phone's media folder; no piece is larger than a chunk.
+            let mut media = backup.media();
+            assert_eq!(media.list_dir("").unwrap(), ["DCIM"]);
+            let got = fetch(&mut media, &["DCIM/100APPLE/IMG_0001.JPG", "DCIM/none"], 4096);
+            assert_eq!(got.bytes[&0], big, "encrypted: {encrypted}");
+            assert_eq!(got.ends[&0], Ok(big.len() as u64));
+            assert!(got.largest <= 4096, "a piece of {} bytes", got.largest);
+            assert!(got.ends[&1].as_ref().unwrap_err().contains("DCIM/none"));
+            let empty = fetch(&mut top, &["HomeDomain/Library/empty"], 4096);
+            assert_eq!(empty.ends[&0], Ok(0));
+        }
+    }
+
+    #[test]
+    fn wrong_missing_and_damaged() {
+        let root = tempfile::tempdir().unwrap();
+        let big = big();
+        write(
+            root.path(),
+            &[
+                ("HomeDomain", "a", Row::File(&big[..])),
+                ("HomeDomain", "b", Row::File(b"bee")),
+            ],
+            true,
+        );
+        assert!(matches!(
+            Backup::open(root.path(), Some(&Password::new("wrong".into()))),
+            Err(OpenError::WrongPassword)
+        ));
+        assert!(matches!(Backup::open(root.path(), None), Err(OpenError::NeedsPassword)));
+        assert!(is_encrypted(root.path()).unwrap());
+
+        // A blob cut short does not decrypt, one removed is missing: each file's own failure.
+        let blob = |p: &str| {
+            root.path()
+                .join(layout::blob_path(&layout::file_id("HomeDomain", p)).unwrap())
+        };
+        let cut = std::fs::read(blob("a")).unwrap();
+        std::fs::write(blob("a"), &cut[..cut.len() - 16]).unwrap();
+        std::fs::remove_file(blob("b")).unwrap();
+        let password = Password::new(PASSWORD.into());
+        let backup = Backup::open(root.path(), Some(&password)).unwrap();
+        let got = fetch(&mut backup.domains(), &["HomeDomain/a", "HomeDomain/b"], 1 << 20);
+        assert!(
+            got.ends[&0].as_ref().unwrap_err().contains("does not decrypt"),
+            "{:?}",
+            got.ends
+        );
+        assert!(got.ends[&1].as_ref().unwrap_err().contains("missing"), "{:?}", got.ends);
+    }
+
+    /// Rows with `..`, absolute paths and a `..` domain stay names in the tree (which pull
+    /// refuses, as from a phone); a blob that is a symlink is not followed.
+    #[test]
+    fn hostile_rows_and_linked_blobs() {
+        let root = tempfile::tempdir().unwrap();
+        let secret = root.path().join("secret");
+        std::fs::write(&secret, "secret").unwrap();
+        let dir = root.path().join("backup");
+        std::fs::create_dir(&dir).unwrap();
+        write(
+            &dir,
+            &[
+                ("HomeDomain", "../../x", Row::File(b"x")),
+                ("HomeDomain", "/etc/y", Row::File(b"y")),
+                ("..", "z", Row::File(b"z")),
+                ("HomeDomain", "linked", Row::LinkedBlob(&secret)),
+            ],
+            false,
+        );
+        let backup = Backup::open(&dir, None).unwrap();
+        let mut top = backup.domains();
+        assert_eq!(top.list_dir("").unwrap(), ["..", "HomeDomain"]);
+        assert_eq!(top.list_dir("HomeDomain").unwrap(), ["", "..", "linked"]);
+        let got = fetch(&mut top, &["HomeDomain/linked"], 4096);
+        assert!(got.bytes[&0].is_empty());
+        assert!(
+            got.ends[&0].as_ref().unwrap_err().contains("not a regular file"),
+            "{:?}",
+            got.ends
+        );
+        assert!(matches!(locate(root.path()), Ok(p) if p == dir));
     }
 }

@@ -17,7 +17,7 @@ use super::keybag::{ClassKeys, Password};
 use super::layout::{self, INFO_PLIST, MANIFEST_DB, MANIFEST_PLIST, SNAPSHOT, STATUS_PLIST};
 use super::manifest_db::{self, FLAG_DIR, FLAG_FILE, FLAG_SYMLINK, ManifestDb, ManifestDbError, Row};
 use super::plists::{self, PlistError};
-use super::read::{self, UnlockError, Unlocked};
+use super::read::{self, UnlockError};
 use crate::verify::content;
 use crate::verify::finding::{Finding, Status, VerifyReport};
 
@@ -444,14 +444,9 @@ fn unlock(
         );
         return Ok(None);
     };
-    let (keys, manifest_key) = match read::unlock(manifest, &bag, password) {
-        Ok(Unlocked { keys, manifest_key }) => (keys, manifest_key),
+    let keys = match read::class_keys(&bag, password) {
+        Ok(keys) => keys,
         Err(UnlockError::WrongPassword) => return Err(FinderError::WrongPassword),
-        Err(e @ UnlockError::ManifestKey(_)) => {
-            v.check("password", true, "the password unwraps the keybag's class keys");
-            v.find(MANIFEST_PLIST, Status::Damaged(e.to_string()));
-            return Ok(None);
-        }
         Err(e) => {
             v.find(MANIFEST_PLIST, Status::Damaged(e.to_string()));
             return Ok(None);
@@ -467,6 +462,13 @@ fn unlock(
             )),
         );
     }
+    let manifest_key = match read::manifest_key(manifest, &keys) {
+        Ok(key) => key,
+        Err(e) => {
+            v.find(MANIFEST_PLIST, Status::Damaged(e.to_string()));
+            return Ok(None);
+        }
+    };
     Ok(Some((keys, manifest_key)))
 }
 
