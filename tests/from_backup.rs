@@ -155,6 +155,16 @@ fn export_from_a_plain_backup_is_the_export_from_the_phone() {
     assert_success(&again, "export-photos --from-backup again");
     assert_eq!(summary(&again)["copied"], 0, "{}", said(&again));
 
+    // The phone, exporting into the folder the backup filled, adds no second copy.
+    let then = phone.lifeboat(&["export-photos", from_backup.to_str().unwrap(), "--json"]);
+    assert_success(&then, "export-photos from the phone after the backup's");
+    assert_eq!(tree::exported_hashes(&from_backup), tree::exported_hashes(&from_phone));
+    assert!(manifest_rows_have_files(&from_backup, "phone after backup") > 10);
+    assert_success(
+        &offline(&phone.home, &["verify", from_backup.to_str().unwrap()], &[]),
+        "verify after the phone's export",
+    );
+
     // Layouts and sidecars work as from the phone.
     let album_phone = root.path().join("album-phone");
     let album_backup = root.path().join("album-backup");
