@@ -68,7 +68,7 @@ pub fn copy_database(
     dir: &Path,
     verify_reads: bool,
 ) -> Result<Result<PathBuf, String>, AfcError> {
-    let mut reason = String::from("PhotoData/Photos.sqlite is not on the phone or cannot be read");
+    let mut reason = String::from("PhotoData/Photos.sqlite is missing or cannot be read");
     let stamp_file = dir.join("stamp");
     for _ in 0..ATTEMPTS {
         let before = stamp(source)?;
