@@ -516,3 +516,44 @@ fn a_hostile_backup_writes_nothing_outside_the_destination() {
         );
     }
 }
+
+/// A backup another tool made: idevicebackup2's encrypted backup of the same phone exports
+/// the same photos.
+#[test]
+fn export_from_an_idevicebackup2_backup_is_the_export_from_the_phone() {
+    let Some([idevicepair, idevicebackup2]) = peers(["idevicepair", "idevicebackup2"]) else {
+        return;
+    };
+    let phone = start(true);
+    let limd = |program: &Path, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        phone.home.apply(&mut cmd);
+        cmd.env("USBMUXD_SOCKET_ADDRESS", phone.fake.usbmux_address())
+            .args(args);
+        run(&mut cmd, Duration::from_secs(300))
+    };
+    assert_success(&limd(&idevicepair, &["pair"]), "idevicepair pair");
+    let root = tempfile::tempdir().unwrap();
+    let backups = root.path().join("limd");
+    std::fs::create_dir(&backups).unwrap();
+    assert_success(
+        &limd(
+            &idevicebackup2,
+            &["-u", UDID, "backup", "--full", backups.to_str().unwrap()],
+        ),
+        "idevicebackup2 backup --full",
+    );
+    let from_phone = root.path().join("from-phone");
+    assert_success(
+        &phone.lifeboat(&["export-photos", from_phone.to_str().unwrap()]),
+        "export-photos from the phone",
+    );
+    let from_backup = root.path().join("from-backup");
+    let out = offline(
+        &phone.home,
+        &export_args(&backups.join(UDID), &from_backup, &[]),
+        &[("LIFEBOAT_BACKUP_PASSWORD", PASSWORD)],
+    );
+    assert_success(&out, "export-photos --from-backup (idevicebackup2's)");
+    assert_same_export(&from_phone, &from_backup, &phone.home, "idevicebackup2's backup");
+}
