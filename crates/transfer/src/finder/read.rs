@@ -368,6 +368,12 @@ fn open_blob(path: &Path) -> io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
+    // The prefix folder too: a symlink planted there would lead the read elsewhere.
+    if let Some(folder) = path.parent()
+        && !std::fs::symlink_metadata(folder)?.is_dir()
+    {
+        return Err(io::Error::other("its folder is not a real folder"));
+    }
     let meta = std::fs::symlink_metadata(path)?;
     if !meta.is_file() {
         return Err(io::Error::other("not a regular file"));
@@ -811,5 +817,18 @@ mod tests {
             got.ends
         );
         assert!(matches!(locate(root.path()), Ok(p) if p == dir));
+
+        // A prefix folder that is a symlink to another folder holding the blob is not followed.
+        let id = layout::file_id("HomeDomain", "../../x");
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::rename(dir.join(&id[..2]), elsewhere.join(&id[..2])).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join(&id[..2]), dir.join(&id[..2])).unwrap();
+        let got = fetch(&mut top, &["HomeDomain/../../x"], 4096);
+        assert!(
+            got.ends[&0].as_ref().unwrap_err().contains("not a real folder"),
+            "{:?}",
+            got.ends
+        );
     }
 }
