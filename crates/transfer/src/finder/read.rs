@@ -6,14 +6,17 @@
 //! a backup's `CameraRollDomain/Media` as it reads the phone's media folder.
 //!
 //! Listing reads no blob. A blob is read once, in chunks, and decrypted as it streams (no
-//! file is held whole). Blob paths come only from fileIDs that are 40 hex digits, and a blob
-//! that is not a regular file (a symlink planted in the folder) is refused, not followed.
+//! file is held whole), by a reader thread per core working a few files ahead. Blob paths
+//! come only from fileIDs that are 40 hex digits, and a blob that is not a regular file (a
+//! symlink planted in the folder) is refused, not followed.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use afc::client::{AfcError, FetchSink, RemoteFile};
 use afc::kv::{FileInfo, FileKind};
@@ -516,6 +519,9 @@ impl FileSource for View<'_> {
         Ok(paths.iter().map(|p| self.file_info(p)).collect())
     }
 
+    /// Files are read and decrypted by one reader thread per core, a few files ahead, and
+    /// handed to `sink` one whole file after another, in order; each reader keeps at most
+    /// [`AHEAD`] chunks of its file waiting, so memory stays a few chunks per core.
     fn fetch(
         &mut self,
         files: &[RemoteFile],
@@ -524,18 +530,63 @@ impl FileSource for View<'_> {
         sink: &mut dyn FetchSink,
     ) -> Result<(), AfcError> {
         let chunk = usize::try_from(chunk).unwrap_or(usize::MAX).clamp(4096, 16 << 20);
-        for (index, file) in files.iter().enumerate() {
-            let sink_err = |source| AfcError::Sink {
-                path: file.path.clone(),
-                source,
-            };
-            sink.begin(index).map_err(sink_err)?;
-            let outcome = self
-                .backup
-                .stream(&self.full(&file.path), index, chunk, sink)
-                .map_err(sink_err)?
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let paths: Vec<String> = files.iter().map(|f| self.full(&f.path)).collect();
+        let backup = self.backup;
+        std::thread::scope(|scope| {
+            let (jobs, queue) = sync_channel::<(String, SyncSender<Piece>)>(readers);
+            let queue = Arc::new(Mutex::new(queue));
+            for _ in 0..readers {
+                let queue = Arc::clone(&queue);
+                scope.spawn(move || {
+                    loop {
+                        // The lock is held only to take the next file.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((path, pieces)) = job else { return };
+                        let mut to = ToChannel(pieces);
+                        // A closed channel: the fetch stopped; the next job tells.
+                        if let Ok(outcome) = backup.stream(&path, 0, chunk, &mut to) {
+                            let _ = to.0.send(Piece::End(outcome));
+                        }
+                    }
+                });
+            }
+            let mut pending = VecDeque::new();
+            let mut next = 0;
+            for (index, file) in files.iter().enumerate() {
+                while next < files.len() && pending.len() <= readers {
+                    let (to, from) = sync_channel(AHEAD);
+                    if jobs.send((paths[next].clone(), to)).is_err() {
+                        break;
+                    }
+                    pending.push_back(from);
+                    next += 1;
+                }
+                let sink_err = |source| AfcError::Sink {
+                    path: file.path.clone(),
+                    source,
+                };
+                let Some(from) = pending.pop_front() else {
+                    return Err(sink_err(io::Error::other("the backup's readers stopped")));
+                };
+                sink.begin(index).map_err(sink_err)?;
+                let outcome = loop {
+                    match from.recv() {
+                        Ok(Piece::Data(bytes)) => sink.data_owned(index, bytes).map_err(sink_err)?,
+                        Ok(Piece::End(outcome)) => break outcome,
+                        Err(_) => {
+                            break Err(AfcError::Unreadable {
+                                path: file.path.clone(),
+                                reason: "its reader stopped".into(),
+                            });
+                        }
+                    }
+                };
                 // Errors name the path as the caller asked for it.
-                .map_err(|e| match e {
+                let outcome = outcome.map_err(|e| match e {
                     AfcError::Unreadable { reason, .. } => AfcError::Unreadable {
                         path: file.path.clone(),
                         reason,
@@ -546,8 +597,41 @@ impl FileSource for View<'_> {
                     },
                     e => e,
                 });
-            sink.end(index, outcome).map_err(sink_err)?;
-        }
+                sink.end(index, outcome).map_err(sink_err)?;
+            }
+            Ok(())
+            // Returning drops the job queue and the waiting channels, so the readers stop.
+        })
+    }
+}
+
+/// Chunks of one file waiting for the sink, per reader.
+const AHEAD: usize = 4;
+
+/// What a reader sends of its file: its plaintext, then how it ended.
+enum Piece {
+    Data(Vec<u8>),
+    End(Result<u64, AfcError>),
+}
+
+/// A reader's end of its file's channel.
+struct ToChannel(SyncSender<Piece>);
+
+fn closed() -> io::Error {
+    io::Error::other("the fetch stopped")
+}
+
+impl FetchSink for ToChannel {
+    fn begin(&mut self, _index: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
+        self.data_owned(index, bytes.to_vec())
+    }
+    fn data_owned(&mut self, _index: usize, bytes: Vec<u8>) -> io::Result<()> {
+        self.0.send(Piece::Data(bytes)).map_err(|_| closed())
+    }
+    fn end(&mut self, _index: usize, _outcome: Result<u64, AfcError>) -> io::Result<()> {
         Ok(())
     }
 }
@@ -655,6 +739,7 @@ mod tests {
     /// Records what a fetch gives, and the largest piece handed over at once.
     #[derive(Default)]
     struct Record {
+        calls: Vec<String>,
         bytes: BTreeMap<usize, Vec<u8>>,
         ends: BTreeMap<usize, Result<u64, String>>,
         largest: usize,
@@ -662,6 +747,7 @@ mod tests {
 
     impl FetchSink for Record {
         fn begin(&mut self, index: usize) -> io::Result<()> {
+            self.calls.push(format!("begin {index}"));
             self.bytes.insert(index, Vec::new());
             Ok(())
         }
@@ -671,6 +757,7 @@ mod tests {
             Ok(())
         }
         fn end(&mut self, index: usize, outcome: Result<u64, AfcError>) -> io::Result<()> {
+            self.calls.push(format!("end {index}"));
             self.ends.insert(index, outcome.map_err(|e| e.to_string()));
             Ok(())
         }
@@ -746,6 +833,71 @@ mod tests {
             let empty = fetch(&mut top, &["HomeDomain/Library/empty"], 4096);
             assert_eq!(empty.ends[&0], Ok(0));
         }
+    }
+
+    /// Many files read ahead by several readers reach the sink whole, one after another,
+    /// in order; a sink that fails stops the fetch (and its readers) with its error.
+    #[test]
+    fn read_ahead_keeps_order_and_stops_on_a_failing_sink() {
+        let contents: Vec<Vec<u8>> = (0..40u8).map(|n| vec![n; 1000 + n as usize * 997]).collect();
+        let names: Vec<String> = (0..40).map(|n| format!("f{n:02}")).collect();
+        let rows: Vec<(&str, &str, Row)> = names
+            .iter()
+            .zip(&contents)
+            .map(|(name, bytes)| ("HomeDomain", name.as_str(), Row::File(bytes)))
+            .collect();
+        let root = tempfile::tempdir().unwrap();
+        write(root.path(), &rows, true);
+        let password = Password::new(PASSWORD.into());
+        let backup = Backup::open(root.path(), Some(&password)).unwrap();
+        let paths: Vec<String> = names.iter().map(|n| format!("HomeDomain/{n}")).collect();
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let got = fetch(&mut backup.domains(), &paths, 4096);
+        for (n, bytes) in contents.iter().enumerate() {
+            assert_eq!(&got.bytes[&n], bytes, "file {n}");
+            assert_eq!(got.ends[&n], Ok(bytes.len() as u64));
+        }
+        let order: Vec<usize> = got
+            .calls
+            .iter()
+            .filter_map(|c| c.strip_prefix("begin ")?.parse().ok())
+            .collect();
+        assert_eq!(order, (0..40).collect::<Vec<_>>());
+        assert!(
+            got.calls
+                .windows(2)
+                .all(|w| !(w[0].starts_with("begin") && w[1].starts_with("begin"))),
+            "files overlap: {:?}",
+            got.calls
+        );
+
+        struct Failing(usize);
+        impl FetchSink for Failing {
+            fn begin(&mut self, _: usize) -> io::Result<()> {
+                Ok(())
+            }
+            fn data(&mut self, index: usize, _: &[u8]) -> io::Result<()> {
+                if index == self.0 {
+                    return Err(io::Error::new(io::ErrorKind::StorageFull, "full"));
+                }
+                Ok(())
+            }
+            fn end(&mut self, _: usize, _: Result<u64, AfcError>) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let files: Vec<RemoteFile> = paths
+            .iter()
+            .map(|p| RemoteFile {
+                path: p.to_string(),
+                size: 0,
+            })
+            .collect();
+        let stopped = backup.domains().fetch(&files, 4096, 1, &mut Failing(3));
+        assert!(
+            matches!(&stopped, Err(AfcError::Sink { path, .. }) if path == "HomeDomain/f03"),
+            "{stopped:?}"
+        );
     }
 
     #[test]
