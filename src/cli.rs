@@ -143,7 +143,7 @@ pub enum FilesCommand {
         #[arg(long, short = 'l')]
         long: bool,
     },
-    /// Copy a file or folder from the iPhone, like `cp -r`, checking every byte arrived.
+    /// Copy a file or folder from the iPhone (or the backup), like `cp -r`, checking every byte arrived.
     Pull {
         path: String,
         dest: PathBuf,
