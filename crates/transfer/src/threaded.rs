@@ -112,7 +112,7 @@ fn write<S: HashedSink>(
     Ok(())
 }
 
-/// [`AfcClient::fetch`] with hashing and `sink` each on a thread of their own. The sink gets
+/// [`FileSource::fetch`] with hashing and `sink` each on a thread of their own. The sink gets
 /// every call it would have had, in the same order; when it fails, the fetch stops with its
 /// error.
 pub fn fetch<S: HashedSink + Send>(

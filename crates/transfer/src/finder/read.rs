@@ -521,7 +521,7 @@ impl FileSource for View<'_> {
 
     /// Files are read and decrypted by one reader thread per core, a few files ahead, and
     /// handed to `sink` one whole file after another, in order; each reader keeps at most
-    /// [`AHEAD`] chunks of its file waiting, so memory stays a few chunks per core.
+    /// a few chunks of its file waiting, so memory stays a few chunks per core.
     fn fetch(
         &mut self,
         files: &[RemoteFile],

@@ -58,7 +58,7 @@ impl ExportJob {
     /// over with what the plan skipped.
     pub fn run_with(
         &self,
-        afc: &mut dyn FileSource,
+        source: &mut dyn FileSource,
         lock: &DestinationLock,
         progress: &mut (dyn ExportProgress + Send),
     ) -> Result<ExportReport, ExportError> {
@@ -66,14 +66,15 @@ impl ExportJob {
         // Assets with nothing to do are counted as the library is read, not held.
         let mut prefilter = Prefilter::new(&prepared.index, &self.options);
         let (library, walk_skipped) = load::load_keeping(
-            afc,
+            source,
             Some(&export::database_cache(&self.dest)),
             self.options.verify_reads,
             &mut |asset| prefilter.keep(asset),
         )?;
         let tally = prefilter.tally;
         progress.source(&library.source);
-        let mut report = export::export_prepared(afc, &library, &self.dest, &self.options, progress, prepared, tally)?;
+        let mut report =
+            export::export_prepared(source, &library, &self.dest, &self.options, progress, prepared, tally)?;
         report.skipped.extend(walk_skipped);
         Ok(report)
     }

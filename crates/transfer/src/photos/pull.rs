@@ -1,6 +1,6 @@
-//! `files pull`: copy a file or folder off the phone like `cp -r`, with every file written
-//! atomically, its size checked, its device modification time kept, and every name the
-//! phone sends made a safe local name by the same rule as `export-photos`
+//! `files pull`: copy a file or folder off the phone (or out of a backup, through the same
+//! [`FileSource`]) like `cp -r`, with every file written atomically, its size checked, its
+//! device modification time kept, and every name the source lists made a safe local name by the same rule as `export-photos`
 //! ([`crate::fs::names`]): case twins get a suffix, unusable characters become `_`.
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,5 +1,6 @@
-//! Listing the phone's photo folders: every file under DCIM, PhotoData/CPLAssets and
-//! PhotoData/Mutations with its size and time, GetFileInfo requests kept in flight.
+//! Listing the phone's photo folders (or a backup's, through the same [`FileSource`]):
+//! every file under DCIM, PhotoData/CPLAssets and PhotoData/Mutations with its size and
+//! time, GetFileInfo requests kept in flight.
 
 use afc::client::AfcError;
 use afc::kv::FileKind;
