@@ -557,3 +557,83 @@ fn export_from_an_idevicebackup2_backup_is_the_export_from_the_phone() {
     assert_success(&out, "export-photos --from-backup (idevicebackup2's)");
     assert_same_export(&from_phone, &from_backup, &phone.home, "idevicebackup2's backup");
 }
+
+/// Peak resident memory of a finished child: `VmHWM` from /proc, read until it exits.
+#[cfg(target_os = "linux")]
+fn peak_rss_kb(cmd: &mut Command) -> (Output, u64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    (Output { status, stdout, stderr }, peak)
+}
+
+/// A video far larger than lifeboat's buffers comes out of an encrypted backup without
+/// ever being held whole: decryption streams.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_large_encrypted_video_streams_through_bounded_memory() {
+    const VIDEO: usize = 128 << 20;
+    let spec = fake_iphone::library::LibrarySpec {
+        videos: 1,
+        video_padding: VIDEO,
+        ..presets::photos_only("17.5", 2)
+    };
+    let phone = Phone::paired(spec, |c: PhoneConfig| {
+        c.backup(BackupConfig {
+            files: 2,
+            bytes: 10_000,
+            password: Some(PASSWORD.into()),
+            kdf_rounds: (1, 1),
+            ..BackupConfig::default()
+        })
+    });
+    let root = tempfile::tempdir().unwrap();
+    let backup = make_backup(&phone, root.path());
+    let dest = root.path().join("photos");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    phone.home.apply(&mut cmd);
+    cmd.env("LIFEBOAT_BACKUP_PASSWORD", PASSWORD)
+        .args(export_args(&backup, &dest, &[]));
+    let (out, peak_kb) = peak_rss_kb(&mut cmd);
+    assert_success(&out, "export-photos --from-backup of a large video");
+    let video = phone
+        .assets
+        .iter()
+        .find(|a| a.kind == fake_iphone::library::AssetKind::Video)
+        .unwrap();
+    let want = sha_file(&phone.media().join(&video.original));
+    assert!(
+        tree::exported_hashes(&dest).values().any(|h| *h == want),
+        "the video did not come out whole"
+    );
+    eprintln!("peak RSS exporting a {} MiB video: {} MiB", VIDEO >> 20, peak_kb >> 10);
+    assert!(
+        peak_kb < (VIDEO as u64 >> 10) / 2,
+        "peak RSS {peak_kb} kB for a {} MiB video: something holds the file",
+        VIDEO >> 20
+    );
+}

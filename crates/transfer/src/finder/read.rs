@@ -533,11 +533,15 @@ impl FileSource for View<'_> {
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
         let paths: Vec<String> = files.iter().map(|f| self.full(&f.path)).collect();
         let backup = self.backup;
+        // Buffers the sink is done with, back to the readers (a sink that passes them on to
+        // other threads returns them through `spare`, and would hold them all otherwise).
+        let pool = Pool::default();
         std::thread::scope(|scope| {
             let (jobs, queue) = sync_channel::<(String, SyncSender<Piece>)>(readers);
             let queue = Arc::new(Mutex::new(queue));
             for _ in 0..readers {
                 let queue = Arc::clone(&queue);
+                let pool = &pool;
                 scope.spawn(move || {
                     loop {
                         // The lock is held only to take the next file.
@@ -546,10 +550,10 @@ impl FileSource for View<'_> {
                             Err(_) => return,
                         };
                         let Ok((path, pieces)) = job else { return };
-                        let mut to = ToChannel(pieces);
+                        let mut to = ToChannel { pieces, pool };
                         // A closed channel: the fetch stopped; the next job tells.
                         if let Ok(outcome) = backup.stream(&path, 0, chunk, &mut to) {
-                            let _ = to.0.send(Piece::End(outcome));
+                            let _ = to.pieces.send(Piece::End(outcome));
                         }
                     }
                 });
@@ -575,7 +579,12 @@ impl FileSource for View<'_> {
                 sink.begin(index).map_err(sink_err)?;
                 let outcome = loop {
                     match from.recv() {
-                        Ok(Piece::Data(bytes)) => sink.data_owned(index, bytes).map_err(sink_err)?,
+                        Ok(Piece::Data(bytes)) => {
+                            sink.data_owned(index, bytes).map_err(sink_err)?;
+                            while let Some(spare) = sink.spare() {
+                                pool.put(spare);
+                            }
+                        }
                         Ok(Piece::End(outcome)) => break outcome,
                         Err(_) => {
                             break Err(AfcError::Unreadable {
@@ -614,22 +623,51 @@ enum Piece {
     End(Result<u64, AfcError>),
 }
 
+/// Emptied chunk buffers, shared by the readers; a few are kept, the rest freed.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    const KEEP: usize = 8;
+
+    fn put(&self, buffer: Vec<u8>) {
+        if let Ok(mut kept) = self.0.lock()
+            && kept.len() < Pool::KEEP
+        {
+            kept.push(buffer);
+        }
+    }
+
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.pop()
+    }
+}
+
 /// A reader's end of its file's channel.
-struct ToChannel(SyncSender<Piece>);
+struct ToChannel<'a> {
+    pieces: SyncSender<Piece>,
+    pool: &'a Pool,
+}
 
 fn closed() -> io::Error {
     io::Error::other("the fetch stopped")
 }
 
-impl FetchSink for ToChannel {
+impl FetchSink for ToChannel<'_> {
     fn begin(&mut self, _index: usize) -> io::Result<()> {
         Ok(())
     }
     fn data(&mut self, index: usize, bytes: &[u8]) -> io::Result<()> {
-        self.data_owned(index, bytes.to_vec())
+        let mut buffer = self.pool.take().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(bytes);
+        self.data_owned(index, buffer)
     }
     fn data_owned(&mut self, _index: usize, bytes: Vec<u8>) -> io::Result<()> {
-        self.0.send(Piece::Data(bytes)).map_err(|_| closed())
+        self.pieces.send(Piece::Data(bytes)).map_err(|_| closed())
+    }
+    fn spare(&mut self) -> Option<Vec<u8>> {
+        self.pool.take()
     }
     fn end(&mut self, _index: usize, _outcome: Result<u64, AfcError>) -> io::Result<()> {
         Ok(())
