@@ -558,6 +558,46 @@ fn export_from_an_idevicebackup2_backup_is_the_export_from_the_phone() {
     assert_same_export(&from_phone, &from_backup, &phone.home, "idevicebackup2's backup");
 }
 
+/// pymobiledevice3's plain backup of the same phone exports the same photos.
+#[test]
+fn export_from_a_pymobiledevice3_backup_is_the_export_from_the_phone() {
+    let Some(program) = peer("pymobiledevice3") else {
+        return;
+    };
+    let phone = start(false);
+    let address = phone.fake.usbmux_address();
+    let pmd3 = |args: &[&str]| {
+        let mut cmd = Command::new(&program);
+        phone.home.apply(&mut cmd);
+        cmd.env("USBMUXD_SOCKET_ADDRESS", &address).args(args);
+        run(&mut cmd, Duration::from_secs(300))
+    };
+    assert_success(&pmd3(&["lockdown", "pair"]), "pymobiledevice3 lockdown pair");
+    let root = tempfile::tempdir().unwrap();
+    let backups = root.path().join("pmd3");
+    std::fs::create_dir(&backups).unwrap();
+    assert_success(
+        &pmd3(&[
+            "backup2",
+            "backup",
+            "--usbmux",
+            &address,
+            "--full",
+            backups.to_str().unwrap(),
+        ]),
+        "pymobiledevice3 backup2 backup --full",
+    );
+    let from_phone = root.path().join("from-phone");
+    assert_success(
+        &phone.lifeboat(&["export-photos", from_phone.to_str().unwrap()]),
+        "export-photos from the phone",
+    );
+    let from_backup = root.path().join("from-backup");
+    let out = offline(&phone.home, &export_args(&backups.join(UDID), &from_backup, &[]), &[]);
+    assert_success(&out, "export-photos --from-backup (pymobiledevice3's)");
+    assert_same_export(&from_phone, &from_backup, &phone.home, "pymobiledevice3's backup");
+}
+
 /// Peak resident memory of a finished child: `VmHWM` from /proc, read until it exits.
 #[cfg(target_os = "linux")]
 fn peak_rss_kb(cmd: &mut Command) -> (Output, u64) {
