@@ -86,6 +86,14 @@ pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: ExportArgs, device_time
         },
         device_timeout,
     };
+    // A backup that cannot be opened (no password, a wrong one) leaves the destination alone.
+    let backup = match &args.from_backup {
+        Some(path) => Some(crate::commands::password::open_backup(
+            path,
+            args.password_file.as_deref(),
+        )?),
+        None => None,
+    };
     let dest = job.dest.clone();
     // A destination that cannot be made or locked is nothing to work with (exit 2).
     let lock = job.lock().map_err(|e| match e {
@@ -100,13 +108,11 @@ pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: ExportArgs, device_time
         bar: None,
         lines: !args.json,
     };
-    let result = match &args.from_backup {
+    let result = match &backup {
         // The same job, reading the backup's CameraRollDomain instead of the phone.
-        Some(path) => {
-            let backup = crate::commands::password::open_backup(path, args.password_file.as_deref())?;
-            job.run_with(&mut backup.media(), &lock, &mut progress)
-                .map_err(JobError::Export)
-        }
+        Some(backup) => job
+            .run_with(&mut backup.media(), &lock, &mut progress)
+            .map_err(JobError::Export),
         None => {
             let mux = mux()?;
             let device = connect::select(&mux, args.device.as_deref())?;

@@ -98,7 +98,7 @@ pub enum OpenError {
     NotABackup(PathBuf),
     #[error("{} holds several device backups; name one of them: {}", .0.display(), .1.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     Several(PathBuf, Vec<PathBuf>),
-    #[error("the backup's {0}")]
+    #[error(transparent)]
     Plist(PlistError),
     #[error("the backup is encrypted: its password is needed to read it")]
     NeedsPassword,
