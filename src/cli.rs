@@ -121,10 +121,18 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), e.g. `lifeboat man | man -l -`.
     Man,
-    /// Look around the iPhone's media folder (what Finder calls its files).
+    /// Look around the iPhone's media folder (what Finder calls its files), or a device backup.
     Files {
-        #[arg(long, global = true, value_name = "UDID")]
+        #[arg(long, global = true, value_name = "UDID", conflicts_with = "backup")]
         device: Option<String>,
+        /// Browse a device backup folder instead of the iPhone: its domains are the top-level
+        /// folders (CameraRollDomain/Media/DCIM, HomeDomain/Library/SMS, ...).
+        #[arg(long, global = true, value_name = "PATH")]
+        backup: Option<PathBuf>,
+        /// With --backup, for an encrypted backup: read the password from the first line of
+        /// this file (else $LIFEBOAT_BACKUP_PASSWORD, else a prompt).
+        #[arg(long, global = true, value_name = "PATH", requires = "backup")]
+        password_file: Option<PathBuf>,
         #[command(subcommand)]
         command: FilesCommand,
     },
@@ -157,7 +165,7 @@ pub enum FilesCommand {
         #[arg(long, short = 'l')]
         long: bool,
     },
-    /// Copy a file or folder from the iPhone, like `cp -r`, checking every byte arrived.
+    /// Copy a file or folder from the iPhone (or the backup), like `cp -r`, checking every byte arrived.
     Pull {
         path: String,
         dest: PathBuf,
@@ -171,8 +179,16 @@ pub enum FilesCommand {
 pub struct ExportArgs {
     /// Where the photos go (default: your Pictures folder, under "iPhone").
     pub dest: Option<PathBuf>,
-    #[arg(long, value_name = "UDID")]
+    #[arg(long, value_name = "UDID", conflicts_with = "from_backup")]
     pub device: Option<String>,
+    /// Export from a device backup folder (Finder, iTunes, idevicebackup2, lifeboat backup)
+    /// instead of the connected iPhone: its CameraRollDomain holds the photos.
+    #[arg(long, value_name = "PATH")]
+    pub from_backup: Option<PathBuf>,
+    /// With --from-backup, for an encrypted backup: read the password from the first line
+    /// of this file (else $LIFEBOAT_BACKUP_PASSWORD, else a prompt).
+    #[arg(long, value_name = "PATH", requires = "from_backup")]
+    pub password_file: Option<PathBuf>,
     /// date: YYYY/MM folders by capture date; device: the phone's own folders; flat: one folder;
     /// album: a folder per album (a photo in several is stored once, hard-linked into the others).
     #[arg(long, default_value = "date", value_parser = PossibleValuesParser::new(Layout::NAMES).try_map(|name| name.parse::<Layout>()))]

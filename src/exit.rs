@@ -48,6 +48,10 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
     1
 }
 
+/// Where a backup password comes from, for a wrong one.
+const WRONG_PASSWORD: &str = "it is the password set when \"Encrypt local backup\" was turned on in Finder or \
+     iTunes; give it with --password-file or $LIFEBOAT_BACKUP_PASSWORD, or type it at the prompt";
+
 /// What to do next, in this command line's words, for library errors that cannot name a
 /// command themselves.
 pub fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
@@ -57,11 +61,20 @@ pub fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         ));
     }
     if let Some(transfer::finder::verify::FinderError::WrongPassword) = cause.downcast_ref() {
-        return Some(
-            "it is the password set when \"Encrypt local backup\" was turned on in Finder or iTunes; \
-             give it with --password-file or $LIFEBOAT_BACKUP_PASSWORD, or type it at the prompt"
-                .into(),
-        );
+        return Some(WRONG_PASSWORD.into());
+    }
+    match cause.downcast_ref::<transfer::finder::read::OpenError>() {
+        Some(transfer::finder::read::OpenError::WrongPassword) => return Some(WRONG_PASSWORD.into()),
+        Some(transfer::finder::read::OpenError::Database(_)) => {
+            return Some("`lifeboat verify` on the backup folder says what else is wrong with it".into());
+        }
+        Some(transfer::finder::read::OpenError::NeedsPassword) => {
+            return Some(
+                "give it with --password-file PATH or $LIFEBOAT_BACKUP_PASSWORD, or run in a terminal to be asked"
+                    .into(),
+            );
+        }
+        _ => {}
     }
     if let Some(transfer::finder::job::BackupError::Device { code, .. }) = cause.downcast_ref() {
         return match code {

@@ -60,7 +60,7 @@ impl ExportProgress for Progress {
     }
 }
 
-pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Result<()> {
+pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: ExportArgs, device_timeout: Duration) -> Result<()> {
     let job = ExportJob {
         dest: args.dest.clone().unwrap_or_else(default_destination),
         options: ExportOptions {
@@ -86,6 +86,14 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Re
         },
         device_timeout,
     };
+    // A backup that cannot be opened (no password, a wrong one) leaves the destination alone.
+    let backup = match &args.from_backup {
+        Some(path) => Some(crate::commands::password::open_backup(
+            path,
+            args.password_file.as_deref(),
+        )?),
+        None => None,
+    };
     let dest = job.dest.clone();
     // A destination that cannot be made or locked is nothing to work with (exit 2).
     let lock = job.lock().map_err(|e| match e {
@@ -96,13 +104,22 @@ pub fn run(mux: &UsbmuxClient, args: ExportArgs, device_timeout: Duration) -> Re
         .into(),
         other => anyhow::Error::new(other),
     })?;
-    let device = connect::select(mux, args.device.as_deref())?;
-    let record = connect::trusted_record(mux, &device)?;
     let mut progress = Progress {
         bar: None,
         lines: !args.json,
     };
-    let result = job.run(mux, &device, &record, &lock, &mut progress);
+    let result = match &backup {
+        // The same job, reading the backup's CameraRollDomain instead of the phone.
+        Some(backup) => job
+            .run_with(&mut backup.media(), &lock, &mut progress)
+            .map_err(JobError::Export),
+        None => {
+            let mux = mux()?;
+            let device = connect::select(&mux, args.device.as_deref())?;
+            let record = connect::trusted_record(&mux, &device)?;
+            job.run(&mux, &device, &record, &lock, &mut progress)
+        }
+    };
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }

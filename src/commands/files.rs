@@ -1,8 +1,12 @@
-//! `lifeboat files`: look around the phone's media folder.
+//! `lifeboat files`: look around the phone's media folder, or a device backup's domains
+//! (`--backup`), with one implementation of listing and pulling for both.
+
+use std::path::Path;
 
 use anyhow::Result;
 use indicatif::ProgressBar;
 use transfer::photos::pull::{PullOptions, PullProgress};
+use transfer::source::FileSource;
 use usbmux::UsbmuxClient;
 
 use crate::cli::FilesCommand;
@@ -11,9 +15,19 @@ use crate::connect;
 pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, command: FilesCommand) -> Result<()> {
     let device = connect::select(mux, wanted)?;
     let mut afc = connect::afc(mux, &device)?;
+    browse(&mut afc, command)
+}
+
+/// `files --backup PATH`: the same commands over a device backup, domains at the top.
+pub fn run_backup(path: &Path, password_file: Option<&Path>, command: FilesCommand) -> Result<()> {
+    let backup = crate::commands::password::open_backup(path, password_file)?;
+    browse(&mut backup.domains(), command)
+}
+
+fn browse(source: &mut dyn FileSource, command: FilesCommand) -> Result<()> {
     match command {
         FilesCommand::Ls { path, long } => {
-            let names = afc.list_dir(&path)?;
+            let names = source.list_dir(&path)?;
             if !long {
                 for name in names {
                     println!("{name}");
@@ -24,7 +38,10 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, command: FilesCommand) -> R
                 .iter()
                 .map(|n| format!("{}/{n}", path.trim_end_matches('/')))
                 .collect();
-            for (name, info) in names.iter().zip(afc.file_infos(&paths, afc::client::DEFAULT_WINDOW)?) {
+            for (name, info) in names
+                .iter()
+                .zip(source.file_infos(&paths, afc::client::DEFAULT_WINDOW)?)
+            {
                 match info {
                     Ok(info) => {
                         let kind = match info.kind {
@@ -40,7 +57,7 @@ pub fn run(mux: &UsbmuxClient, wanted: Option<&str>, command: FilesCommand) -> R
             }
             Ok(())
         }
-        FilesCommand::Pull { path, dest, verify } => pull(&mut afc, &path, &dest, PullOptions { verify }),
+        FilesCommand::Pull { path, dest, verify } => pull(source, &path, &dest, PullOptions { verify }),
     }
 }
 
@@ -59,15 +76,10 @@ impl PullProgress for Bar {
     }
 }
 
-fn pull(
-    afc: &mut afc::AfcClient<lockdown::ServiceStream>,
-    path: &str,
-    dest: &std::path::Path,
-    options: PullOptions,
-) -> Result<()> {
+fn pull(source: &mut dyn FileSource, path: &str, dest: &std::path::Path, options: PullOptions) -> Result<()> {
     let started = std::time::Instant::now();
     let mut bar = Bar(None);
-    let report = transfer::photos::pull::pull(afc, path, dest, options, &mut bar);
+    let report = transfer::photos::pull::pull(source, path, dest, options, &mut bar);
     if let Some(bar) = &bar.0 {
         bar.finish_and_clear();
     }

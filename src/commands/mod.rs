@@ -40,8 +40,16 @@ pub fn run(cli: Cli) -> Result<()> {
         } => doctor::run(&mux()?, device.as_deref(), dest, config, json),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man => generate::man(),
-        Command::Files { device, command } => files::run(&mux()?, device.as_deref(), command),
-        Command::ExportPhotos(args) => export::run(&mux()?, args, device_timeout),
+        Command::Files {
+            device,
+            backup,
+            password_file,
+            command,
+        } => match backup {
+            Some(backup) => files::run_backup(&backup, password_file.as_deref(), command),
+            None => files::run(&mux()?, device.as_deref(), command),
+        },
+        Command::ExportPhotos(args) => export::run(&mux, args, device_timeout),
         Command::Verify(args) => verify::run(&mux, args),
         Command::Backups { paths, json } => backups::run(&paths, json),
         Command::Backup(args) => backup::run(&mux()?, args, device_timeout),

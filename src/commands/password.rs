@@ -118,3 +118,19 @@ fn prompt(label: &str) -> Result<String> {
     }
     Ok(password)
 }
+
+/// Opens the device backup at `path` (a backup folder, or a folder holding just one) for
+/// reading, asking for its password (as [`to_read`] does) only when it is encrypted.
+pub fn open_backup(path: &Path, password_file: Option<&Path>) -> Result<transfer::finder::read::Backup> {
+    use transfer::finder::read;
+    if !path.is_dir() {
+        bail!(Unavailable::Usage(format!("{} is not a folder", path.display())));
+    }
+    let dir = read::locate(path)?;
+    let password = if read::is_encrypted(&dir)? {
+        to_read(password_file, &dir.display().to_string())?
+    } else {
+        None
+    };
+    Ok(read::Backup::open(&dir, password.as_ref())?)
+}

@@ -38,6 +38,10 @@ pub enum AfcError {
     TooLong { path: String, expected: u64, got: u64 },
     #[error("{path}: the phone sent {got} bytes but reported {expected}")]
     SizeMismatch { path: String, expected: u64, got: u64 },
+    /// A file another source of files (a device backup folder) could not give whole: its
+    /// blob missing, cut short or not decrypting. No AFC exchange is involved.
+    #[error("{path}: {reason}")]
+    Unreadable { path: String, reason: String },
     #[error("writing {path} failed: {source}")]
     Sink {
         path: String,

@@ -6,6 +6,7 @@
 //! - [`fs`]: the local disk: files that appear only complete, safe names, hashing, locks.
 //! - [`manifest`]: what a destination holds, by SHA-256.
 //! - [`verify`]: proving a folder whole, in one vocabulary of findings.
+//! - [`source`]: where files come from (the phone, or a device backup), one trait for both.
 //! - [`threaded`] and [`sinks`]: receiving fetched files, hashed on the way.
 
 pub mod finder;
@@ -13,5 +14,6 @@ pub mod fs;
 pub mod manifest;
 pub mod photos;
 pub mod sinks;
+pub mod source;
 pub mod threaded;
 pub mod verify;

@@ -6,10 +6,11 @@
 //! few read chunks whatever the file sizes.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
-use afc::client::{AfcClient, AfcError, FetchSink, RemoteFile};
+use crate::source::FileSource;
+use afc::client::{AfcError, FetchSink, RemoteFile};
 use sha2::{Digest, Sha256};
 
 /// Messages in each queue; with 1 MiB reads, at most this many MiB wait for each stage.
@@ -111,11 +112,11 @@ fn write<S: HashedSink>(
     Ok(())
 }
 
-/// [`AfcClient::fetch`] with hashing and `sink` each on a thread of their own. The sink gets
+/// [`FileSource::fetch`] with hashing and `sink` each on a thread of their own. The sink gets
 /// every call it would have had, in the same order; when it fails, the fetch stops with its
 /// error.
-pub fn fetch<T: Read + Write, S: HashedSink + Send>(
-    afc: &mut AfcClient<T>,
+pub fn fetch<S: HashedSink + Send>(
+    source: &mut dyn FileSource,
     files: &[RemoteFile],
     chunk: u64,
     window: usize,
@@ -131,7 +132,7 @@ pub fn fetch<T: Read + Write, S: HashedSink + Send>(
             queue: sender,
             returned,
         };
-        let fetched = afc.fetch(files, chunk, window, &mut forward);
+        let fetched = source.fetch(files, chunk, window, &mut forward);
         // Closing the first queue lets the later stages finish what is queued and return.
         drop(forward);
         let written = writer

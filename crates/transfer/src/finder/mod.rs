@@ -16,6 +16,7 @@
 //! - [`manifest_db`]: Manifest.db, read-only on a private copy; [`mbfile`]: its records.
 //! - [`keybag`] and [`crypto`]: the password, the class keys, AES key wrap, AES-CBC.
 //! - [`list`]: the backups on this computer, from their plists alone.
+//! - [`read`]: the files of a backup as a tree of domains, listed and streamed (decrypted).
 //! - [`verify`]: every check of a backup folder, in the photo verify's vocabulary.
 
 pub mod apps;
@@ -31,6 +32,7 @@ pub mod mbfile;
 pub mod notify;
 pub mod plists;
 pub mod problems;
+pub mod read;
 pub mod store;
 pub mod verify;
 pub mod versions;

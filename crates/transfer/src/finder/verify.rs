@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 
 use super::crypto::{self, Key};
 use super::digests::{self, OwnHashes};
-use super::keybag::{self, ClassKeys, KeybagError, Password};
+use super::keybag::{ClassKeys, Password};
 use super::layout::{self, INFO_PLIST, MANIFEST_DB, MANIFEST_PLIST, SNAPSHOT, STATUS_PLIST};
 use super::manifest_db::{self, FLAG_DIR, FLAG_FILE, FLAG_SYMLINK, ManifestDb, ManifestDbError, Row};
 use super::plists::{self, PlistError};
+use super::read::{self, UnlockError};
 use crate::verify::content;
 use crate::verify::finding::{Finding, Status, VerifyReport};
 
@@ -428,27 +429,13 @@ fn unlock(
         );
         return Ok(None);
     };
-    let Some(bag_bytes) = &manifest.keybag else {
-        v.find(
-            MANIFEST_PLIST,
-            Status::Damaged("it says the backup is encrypted but has no BackupKeyBag".into()),
-        );
-        return Ok(None);
-    };
-    let bag = match keybag::parse(bag_bytes) {
+    let bag = match read::keybag_of(manifest) {
         Ok(bag) => bag,
         Err(e) => {
-            v.find(MANIFEST_PLIST, Status::Damaged(format!("its BackupKeyBag: {e}")));
+            v.find(MANIFEST_PLIST, Status::Damaged(e.to_string()));
             return Ok(None);
         }
     };
-    if manifest.manifest_key.is_none() && !bag.is_legacy() {
-        v.find(
-            MANIFEST_PLIST,
-            Status::Damaged("it has no ManifestKey, so Manifest.db cannot be decrypted".into()),
-        );
-        return Ok(None);
-    }
     let Some(password) = v.options.password else {
         v.check(
             "password",
@@ -457,22 +444,14 @@ fn unlock(
         );
         return Ok(None);
     };
-    let key = match bag.derive(password) {
-        Ok(key) => key,
-        Err(e) => {
-            v.find(MANIFEST_PLIST, Status::Damaged(format!("its BackupKeyBag: {e}")));
-            return Ok(None);
-        }
-    };
-    let keys = match bag.unlock(&key) {
+    let keys = match read::class_keys(&bag, password) {
         Ok(keys) => keys,
-        Err(KeybagError::WrongPassword) => return Err(FinderError::WrongPassword),
+        Err(UnlockError::WrongPassword) => return Err(FinderError::WrongPassword),
         Err(e) => {
-            v.find(MANIFEST_PLIST, Status::Damaged(format!("its BackupKeyBag: {e}")));
+            v.find(MANIFEST_PLIST, Status::Damaged(e.to_string()));
             return Ok(None);
         }
     };
-    drop(key);
     v.check("password", true, "the password unwraps the keybag's class keys");
     if !keys.failed.is_empty() {
         v.find(
@@ -483,15 +462,12 @@ fn unlock(
             )),
         );
     }
-    let manifest_key = match &manifest.manifest_key {
-        None => None,
-        Some(blob) => match keys.unwrap_prefixed(blob) {
-            Ok((_, key)) => Some(key),
-            Err(e) => {
-                v.find(MANIFEST_PLIST, Status::Damaged(format!("its ManifestKey: {e}")));
-                return Ok(None);
-            }
-        },
+    let manifest_key = match read::manifest_key(manifest, &keys) {
+        Ok(key) => key,
+        Err(e) => {
+            v.find(MANIFEST_PLIST, Status::Damaged(e.to_string()));
+            return Ok(None);
+        }
     };
     Ok(Some((keys, manifest_key)))
 }

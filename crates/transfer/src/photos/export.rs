@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, RemoteFile};
+use afc::client::{AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, RemoteFile};
 
 use crate::fs::is_temporary;
 use crate::fs::lock::{self, FolderLock, LockError};
@@ -22,6 +22,7 @@ use crate::photos::plan::{ExportOptions, ExportReport, Namer, Planned, Tally, pl
 use crate::photos::sidecars;
 use crate::photos::sink::Sink;
 use crate::photos::sums::write_sums;
+use crate::source::FileSource;
 use crate::threaded;
 
 /// What is wrong with a destination, so each caller can say what to do about it.
@@ -174,8 +175,8 @@ pub fn prepare(dest: &Path, _lock: &DestinationLock) -> Result<Prepared, ExportE
 }
 
 /// Runs the export into `dest`, whose lock the caller holds.
-pub fn export<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+pub fn export(
+    source: &mut dyn FileSource,
     library: &Library,
     dest: &Path,
     options: &ExportOptions,
@@ -183,13 +184,13 @@ pub fn export<S: Read + Write>(
     lock: &DestinationLock,
 ) -> Result<ExportReport, ExportError> {
     let prepared = prepare(dest, lock)?;
-    export_prepared(afc, library, dest, options, progress, prepared, Tally::default())
+    export_prepared(source, library, dest, options, progress, prepared, Tally::default())
 }
 
 /// [`export`] into a destination already [`prepare`]d, for a library whose assets with
 /// nothing to do were counted in `tally` and not held.
-pub fn export_prepared<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+pub fn export_prepared(
+    source: &mut dyn FileSource,
     library: &Library,
     dest: &Path,
     options: &ExportOptions,
@@ -252,7 +253,7 @@ pub fn export_prepared<S: Read + Write>(
         manifest_error: None,
     };
     // Hashing and writing run on threads of their own, so the link never waits for them.
-    let fetched = threaded::fetch(afc, &remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink);
+    let fetched = threaded::fetch(source, &remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink);
     // Whatever happened, what was completely written is recorded.
     let flushed = sink.flush();
     let mut touched = std::mem::take(&mut sink.touched);

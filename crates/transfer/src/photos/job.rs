@@ -12,6 +12,7 @@ use usbmux::{Device, UsbmuxClient};
 use crate::photos::export::{self, DestinationLock, ExportError, ExportProgress};
 use crate::photos::load;
 use crate::photos::plan::{ExportOptions, ExportReport, Prefilter};
+use crate::source::FileSource;
 
 /// What to export, where, and how long the phone may be silent.
 #[derive(Debug, Clone)]
@@ -52,11 +53,12 @@ impl ExportJob {
         afc::connect::connect_with_timeout(mux, device, record, self.device_timeout)
     }
 
-    /// Loads the library over `afc` and exports it into the locked destination. The
-    /// report lists what the walk passed over with what the plan skipped.
+    /// Loads the library from `source` (the phone over AFC, or a backup's media folder)
+    /// and exports it into the locked destination. The report lists what the walk passed
+    /// over with what the plan skipped.
     pub fn run_with(
         &self,
-        afc: &mut AfcClient<ServiceStream>,
+        source: &mut dyn FileSource,
         lock: &DestinationLock,
         progress: &mut (dyn ExportProgress + Send),
     ) -> Result<ExportReport, ExportError> {
@@ -64,14 +66,15 @@ impl ExportJob {
         // Assets with nothing to do are counted as the library is read, not held.
         let mut prefilter = Prefilter::new(&prepared.index, &self.options);
         let (library, walk_skipped) = load::load_keeping(
-            afc,
+            source,
             Some(&export::database_cache(&self.dest)),
             self.options.verify_reads,
             &mut |asset| prefilter.keep(asset),
         )?;
         let tally = prefilter.tally;
         progress.source(&library.source);
-        let mut report = export::export_prepared(afc, &library, &self.dest, &self.options, progress, prepared, tally)?;
+        let mut report =
+            export::export_prepared(source, &library, &self.dest, &self.options, progress, prepared, tally)?;
         report.skipped.extend(walk_skipped);
         Ok(report)
     }

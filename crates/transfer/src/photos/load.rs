@@ -3,14 +3,15 @@
 //! "database disk image is malformed", osxphotos #1743, so it is checked and retried).
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
+use afc::client::{AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 
 use crate::photos::library::{self, Library};
 use crate::photos::walk::{self, Skipped};
 use crate::sinks::Digests;
+use crate::source::FileSource;
 
 pub const DATABASE: &str = "PhotoData/Photos.sqlite";
 /// The folders that hold photos (docs/photos.md §A1).
@@ -50,9 +51,9 @@ impl FetchSink for ToFiles<'_> {
 }
 
 /// Sizes and times of the database files, to see whether they changed while copying.
-fn stamp<S: Read + Write>(afc: &mut AfcClient<S>) -> Result<Vec<Option<(u64, u64)>>, AfcError> {
+fn stamp(source: &mut dyn FileSource) -> Result<Vec<Option<(u64, u64)>>, AfcError> {
     let paths: Vec<String> = ["", "-wal", "-shm"].iter().map(|s| format!("{DATABASE}{s}")).collect();
-    Ok(afc
+    Ok(source
         .file_infos(&paths, 3)?
         .into_iter()
         .map(|i| i.ok().map(|i| (i.size, i.mtime_ns)))
@@ -62,15 +63,15 @@ fn stamp<S: Read + Write>(afc: &mut AfcClient<S>) -> Result<Vec<Option<(u64, u64
 /// A checked copy of Photos.sqlite in `dir`, or why there is none. A copy already in `dir`
 /// is reused when the phone's files have not changed since it was made, so a run with
 /// nothing new reads nothing.
-pub fn copy_database<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+pub fn copy_database(
+    source: &mut dyn FileSource,
     dir: &Path,
     verify_reads: bool,
 ) -> Result<Result<PathBuf, String>, AfcError> {
-    let mut reason = String::from("PhotoData/Photos.sqlite is not on the phone or cannot be read");
+    let mut reason = String::from("PhotoData/Photos.sqlite is missing or cannot be read");
     let stamp_file = dir.join("stamp");
     for _ in 0..ATTEMPTS {
-        let before = stamp(afc)?;
+        let before = stamp(source)?;
         let cached = dir.join("Photos.sqlite");
         if std::fs::read_to_string(&stamp_file).ok() == Some(format!("{before:?}")) && quick_check(&cached).is_ok() {
             return Ok(Ok(cached));
@@ -100,7 +101,7 @@ pub fn copy_database<S: Read + Write>(
             open: HashMap::new(),
             failed: None,
         };
-        afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink)?;
+        source.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink)?;
         if let Some(failure) = sink.failed {
             reason = format!("copying Photos.sqlite failed: {failure}");
             continue;
@@ -108,7 +109,7 @@ pub fn copy_database<S: Read + Write>(
         if verify_reads {
             // A second read must hash the same, or the copy is not trusted (and not cached).
             let mut digests = Digests::default();
-            afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut digests)?;
+            source.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut digests)?;
             let same = targets.iter().enumerate().all(
                 |(i, target)| matches!((digests.done.get(&i), sha256_of(target)), (Some(Ok(a)), Ok(b)) if *a == b),
             );
@@ -117,7 +118,7 @@ pub fn copy_database<S: Read + Write>(
                 continue;
             }
         }
-        if stamp(afc)? != before {
+        if stamp(source)? != before {
             reason = "Photos.sqlite kept changing while it was copied".into();
             continue;
         }
@@ -149,27 +150,27 @@ fn quick_check(db: &Path) -> Result<(), String> {
 
 /// The library on the phone, and what the walk passed over. `cache` keeps the database copy
 /// between runs; without it a temporary folder is used.
-pub fn load<S: Read + Write>(afc: &mut AfcClient<S>, cache: Option<&Path>) -> Result<(Library, Skipped), AfcError> {
-    load_with(afc, cache, false)
+pub fn load(source: &mut dyn FileSource, cache: Option<&Path>) -> Result<(Library, Skipped), AfcError> {
+    load_with(source, cache, false)
 }
 
 /// [`load`]; with `verify_reads`, the database is read twice and kept only if both agree.
-pub fn load_with<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+pub fn load_with(
+    source: &mut dyn FileSource,
     cache: Option<&Path>,
     verify_reads: bool,
 ) -> Result<(Library, Skipped), AfcError> {
-    load_keeping(afc, cache, verify_reads, &mut |_| true)
+    load_keeping(source, cache, verify_reads, &mut |_| true)
 }
 
 /// [`load_with`], holding only the assets `keep` wants (see [`library::Keep`]).
-pub fn load_keeping<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+pub fn load_keeping(
+    source: &mut dyn FileSource,
     cache: Option<&Path>,
     verify_reads: bool,
     keep: library::Keep,
 ) -> Result<(Library, Skipped), AfcError> {
-    let (files, skipped) = walk::walk(afc, &ROOTS)?;
+    let (files, skipped) = walk::walk(source, &ROOTS)?;
     let local = |e| AfcError::Sink {
         path: "the database copy's folder".into(),
         source: e,
@@ -182,7 +183,7 @@ pub fn load_keeping<S: Read + Write>(
         }
         None => scratch.path(),
     };
-    let library = match copy_database(afc, dir, verify_reads)? {
+    let library = match copy_database(source, dir, verify_reads)? {
         Ok(db) => match library::from_database_keeping(&db, &files, keep) {
             Ok(library) => library,
             Err(e) => library::from_files_keeping(&files, e.to_string(), keep),

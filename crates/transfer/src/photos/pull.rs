@@ -1,20 +1,21 @@
-//! `files pull`: copy a file or folder off the phone like `cp -r`, with every file written
-//! atomically, its size checked, its device modification time kept, and every name the
-//! phone sends made a safe local name by the same rule as `export-photos`
+//! `files pull`: copy a file or folder off the phone (or out of a backup, through the same
+//! [`FileSource`]) like `cp -r`, with every file written atomically, its size checked, its
+//! device modification time kept, and every name the source lists made a safe local name by the same rule as `export-photos`
 //! ([`crate::fs::names`]): case twins get a suffix, unusable characters become `_`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
+use afc::client::{AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 use afc::kv::FileKind;
 
 use crate::fs::names::{self, Folder};
 use crate::fs::sync_dir;
 use crate::sinks::{Digests, HashedFiles};
+use crate::source::FileSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -74,15 +75,15 @@ pub struct PullOptions {
 }
 
 /// Copies `remote` to `dest`. An existing folder `dest` receives `remote` inside it.
-pub fn pull<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+pub fn pull(
+    source: &mut dyn FileSource,
     remote: &str,
     dest: &Path,
     options: PullOptions,
     progress: &mut dyn PullProgress,
 ) -> Result<PullReport, PullError> {
     let mut report = PullReport::default();
-    let info = afc.file_info(remote)?;
+    let info = source.file_info(remote)?;
     let base = remote.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     let target = |report: &mut PullReport| -> Option<PathBuf> {
         if !dest.is_dir() || base.is_empty() {
@@ -118,7 +119,7 @@ pub fn pull<S: Read + Write>(
             let Some(root) = target(&mut report) else {
                 return Ok(report);
             };
-            walk(afc, remote, &root, &mut plan, &mut report)?;
+            walk(source, remote, &root, &mut plan, &mut report)?;
         }
         _ => return Err(PullError::NotAFile(remote.into())),
     }
@@ -132,22 +133,22 @@ pub fn pull<S: Read + Write>(
         folders: BTreeSet::new(),
         written: HashMap::new(),
     };
-    afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink)?;
+    source.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut sink)?;
     let folders = std::mem::take(&mut sink.folders);
     let written = std::mem::take(&mut sink.written);
     for folder in folders {
         sync_dir(&folder).map_err(local_err(&folder))?;
     }
     if options.verify {
-        verify_again(afc, &plan, &written, &mut report)?;
+        verify_again(source, &plan, &written, &mut report)?;
     }
     Ok(report)
 }
 
 /// Reads the written files again from the phone and compares digests. A file whose two
 /// reads differ is removed, so no damaged copy stays under its name.
-fn verify_again<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+fn verify_again(
+    source: &mut dyn FileSource,
     plan: &[Planned],
     written: &HashMap<usize, [u8; 32]>,
     report: &mut PullReport,
@@ -155,7 +156,7 @@ fn verify_again<S: Read + Write>(
     let indices: Vec<usize> = (0..plan.len()).filter(|i| written.contains_key(i)).collect();
     let remotes: Vec<RemoteFile> = indices.iter().map(|&i| plan[i].remote.clone()).collect();
     let mut second = Digests::default();
-    afc.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut second)?;
+    source.fetch(&remotes, DEFAULT_CHUNK, DEFAULT_WINDOW, &mut second)?;
     for (position, &index) in indices.iter().enumerate() {
         let again = second.done.remove(&position).and_then(Result::ok);
         if again.as_ref() == Some(&written[&index]) {
@@ -181,8 +182,8 @@ fn time(nanos: u64) -> SystemTime {
 }
 
 /// Lists `remote` recursively into `plan`, making the local folders as it goes.
-fn walk<S: Read + Write>(
-    afc: &mut AfcClient<S>,
+fn walk(
+    source: &mut dyn FileSource,
     remote: &str,
     local: &Path,
     plan: &mut Vec<Planned>,
@@ -193,7 +194,7 @@ fn walk<S: Read + Write>(
         fs::create_dir_all(&local_dir).map_err(local_err(&local_dir))?;
         let mut folder = Folder::default();
         let mut entries = Vec::new();
-        for name in afc.list_dir(&dir)? {
+        for name in source.list_dir(&dir)? {
             let remote_path = join(&dir, &name);
             match names::check_listed(&name) {
                 Ok(name) => entries.push((folder.claim(name), remote_path)),
@@ -201,7 +202,7 @@ fn walk<S: Read + Write>(
             }
         }
         let paths: Vec<String> = entries.iter().map(|(_, p)| p.clone()).collect();
-        let infos = afc.file_infos(&paths, DEFAULT_WINDOW)?;
+        let infos = source.file_infos(&paths, DEFAULT_WINDOW)?;
         for ((name, remote_path), info) in entries.into_iter().zip(infos) {
             match info {
                 Ok(info) if info.kind == FileKind::Directory => queue.push((remote_path, local_dir.join(&name))),

@@ -1,13 +1,13 @@
-//! Listing the phone's photo folders: every file under DCIM, PhotoData/CPLAssets and
-//! PhotoData/Mutations with its size and time, GetFileInfo requests kept in flight.
+//! Listing the phone's photo folders (or a backup's, through the same [`FileSource`]):
+//! every file under DCIM, PhotoData/CPLAssets and PhotoData/Mutations with its size and
+//! time, GetFileInfo requests kept in flight.
 
-use std::io::{Read, Write};
-
-use afc::client::{AfcClient, AfcError};
+use afc::client::AfcError;
 use afc::kv::FileKind;
 
 use crate::fs::names;
 pub use crate::photos::plan::Skip;
+use crate::source::FileSource;
 
 /// GetFileInfo requests in flight. Each is a few dozen bytes each way, so per-request
 /// latency, not the link, bounds a walk: 50,000 files at 0.5 ms take 25 s one at a time,
@@ -35,12 +35,12 @@ fn left_behind(path: &str, reason: &str) -> Skip {
 }
 
 /// Files below `roots` (missing roots are fine: not every phone has every folder).
-pub fn walk<S: Read + Write>(afc: &mut AfcClient<S>, roots: &[&str]) -> Result<(Vec<DeviceFile>, Skipped), AfcError> {
+pub fn walk(source: &mut dyn FileSource, roots: &[&str]) -> Result<(Vec<DeviceFile>, Skipped), AfcError> {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     let mut queue: Vec<String> = Vec::new();
     for root in roots {
-        match afc.file_info(root) {
+        match source.file_info(root) {
             Ok(info) if info.kind == FileKind::Directory => queue.push(root.to_string()),
             Ok(_) => skipped.push(left_behind(root, "not a folder")),
             Err(AfcError::Status { .. }) => {}
@@ -49,7 +49,7 @@ pub fn walk<S: Read + Write>(afc: &mut AfcClient<S>, roots: &[&str]) -> Result<(
     }
     while let Some(dir) = queue.pop() {
         let mut children = Vec::new();
-        for name in afc.list_dir(&dir)? {
+        for name in source.list_dir(&dir)? {
             let path = format!("{dir}/{name}");
             // Any name a phone can hold is kept; the local name is made safe when planned.
             match names::check_listed(&name) {
@@ -57,7 +57,7 @@ pub fn walk<S: Read + Write>(afc: &mut AfcClient<S>, roots: &[&str]) -> Result<(
                 Err(reason) => skipped.push(left_behind(&path, &reason.to_string())),
             }
         }
-        let infos = afc.file_infos(&children, INFO_WINDOW)?;
+        let infos = source.file_infos(&children, INFO_WINDOW)?;
         for (path, info) in children.into_iter().zip(infos) {
             match info {
                 Ok(info) if info.kind == FileKind::Directory => queue.push(path),
