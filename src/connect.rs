@@ -22,7 +22,12 @@ pub fn set_afc_window(window: usize) {
 
 /// `--afc-window`, or the AFC client's default.
 pub fn afc_window() -> usize {
-    AFC_WINDOW.get().copied().unwrap_or(afc::client::DEFAULT_WINDOW)
+    afc_window_chosen().unwrap_or(afc::client::DEFAULT_WINDOW)
+}
+
+/// `--afc-window`, if the user gave it.
+pub fn afc_window_chosen() -> Option<usize> {
+    AFC_WINDOW.get().copied()
 }
 
 /// The client for `--usbmux address` and `--transport choice`. With `auto`, a daemon

@@ -53,6 +53,14 @@ impl ExportProgress for Progress {
         }
     }
 
+    fn notice(&mut self, text: &str) {
+        let line = format!("lifeboat: {text}; `--afc-window 1` starts that way next time");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn file_done(&mut self, planned: &Planned) {
         if self.bar.is_none() && self.lines {
             eprintln!("copied {} -> {}", planned.device_path, planned.dest_path);
@@ -62,6 +70,7 @@ impl ExportProgress for Progress {
 
 pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: ExportArgs, device_timeout: Duration) -> Result<()> {
     let job = ExportJob {
+        afc_window: crate::connect::afc_window(),
         dest: args.dest.clone().unwrap_or_else(default_destination),
         options: ExportOptions {
             layout: args.layout,
@@ -168,6 +177,7 @@ fn summary_json(dest: &Path, report: &ExportReport, dry_run: bool) -> serde_json
         "cloud_only_advice": if report.cloud_only.is_empty() { None } else { Some(ICLOUD_ADVICE) },
         "failed": pairs(&report.failed),
         "skipped": crate::json::skipped(&report.skipped),
+        "notes": report.notes,
     })
 }
 

@@ -23,6 +23,7 @@ pub fn run(mux: &UsbmuxClient, config_path: Option<PathBuf>, wait: Duration, dev
             device_timeout,
             advise: &crate::exit::advice,
             full_backup_command: "lifeboat backup --full",
+            afc_window: crate::connect::afc_window_chosen(),
         },
     ) {
         Outcome::NoPhone | Outcome::Ok | Outcome::Busy => Ok(()),

@@ -127,7 +127,8 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
         }
         // An afcd that cannot pipeline drops the connection when a request arrives before
         // the one before it was answered (docs/protocol.md §3.6).
-        if one_at_a_time && unanswered.load(Ordering::SeqCst) > 0 {
+        // Seen as bytes already waiting behind this request, or a reply not yet on its way.
+        if one_at_a_time && (!reader.buffer().is_empty() || unanswered.load(Ordering::SeqCst) > 0) {
             if let Some(closer) = &closer {
                 let _ = closer.shutdown(std::net::Shutdown::Both);
             }
@@ -196,11 +197,13 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
             }
         };
         pacer.wait(due, head.len() as u64 + body.len());
+        // Counted as answered before the client can see the reply, so a client that waits for
+        // it is never taken for one that did not.
+        let _ = unanswered.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         if writer.write_all(&head).and_then(|()| body.send(&mut writer)).is_err() {
             let _ = writer.shutdown(std::net::Shutdown::Both);
             return;
         }
-        let _ = unanswered.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 }
 

@@ -153,6 +153,8 @@ pub struct RunOptions<'a> {
     pub advise: Advice<'a>,
     /// What to tell the user to run when a full device backup is due (the CLI's words).
     pub full_backup_command: &'a str,
+    /// AFC requests in flight, when the command line chose (else the configuration's).
+    pub afc_window: Option<usize>,
 }
 
 /// An error as one line of the log, with the advice for it.
@@ -182,6 +184,10 @@ fn back_up(
         dest: dest.clone(),
         options: export_options(phone),
         device_timeout: options.device_timeout,
+        afc_window: options
+            .afc_window
+            .or(config.afc_window)
+            .unwrap_or(afc::client::DEFAULT_WINDOW),
     };
     let lock = match job.lock() {
         Ok(lock) => lock,
@@ -248,6 +254,9 @@ fn back_up(
     record.copied = report.copied.len() as u64;
     record.bytes = report.bytes_copied;
     record.already_there = report.already_there;
+    for note in &report.notes {
+        log.line(note);
+    }
     record.cloud_only = report.cloud_only.len() as u64;
     record.failed = report.failed.len() as u64;
     log.line(&format!(

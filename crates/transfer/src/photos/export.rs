@@ -127,6 +127,8 @@ pub trait ExportProgress {
     fn planned(&mut self, _files: u64, _bytes: u64) {}
     fn bytes(&mut self, _bytes: u64) {}
     fn file_done(&mut self, _planned: &Planned) {}
+    /// Something the user should know once, as it happens (the run goes on).
+    fn notice(&mut self, _text: &str) {}
 }
 
 impl ExportProgress for () {}

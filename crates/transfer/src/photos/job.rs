@@ -21,7 +21,13 @@ pub struct ExportJob {
     pub options: ExportOptions,
     /// The longest the phone may be silent before the run gives up on it.
     pub device_timeout: Duration,
+    /// AFC requests in flight (`afc::client::DEFAULT_WINDOW` unless the user chose).
+    pub afc_window: usize,
 }
+
+/// Said once when a phone's answers make the run go on one AFC request at a time.
+pub const ONE_AT_A_TIME: &str =
+    "the iPhone did not cope with several AFC requests at once; going on with one request at a time (slower)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -43,14 +49,14 @@ impl ExportJob {
         &self.dest
     }
 
-    /// Opens AFC on `device` with this job's timeout.
+    /// Opens AFC on `device` with this job's timeout and window.
     pub fn connect(
         &self,
         mux: &UsbmuxClient,
         device: &Device,
         record: &PairRecord,
     ) -> Result<AfcClient<ServiceStream>, lockdown::Error> {
-        afc::connect::connect_with_timeout(mux, device, record, self.device_timeout)
+        Ok(afc::connect::connect_with_timeout(mux, device, record, self.device_timeout)?.with_window(self.afc_window))
     }
 
     /// Loads the library from `source` (the phone over AFC, or a backup's media folder)
@@ -89,6 +95,22 @@ impl ExportJob {
         progress: &mut (dyn ExportProgress + Send),
     ) -> Result<ExportReport, JobError> {
         let mut afc = self.connect(mux, device, record)?;
-        Ok(self.run_with(&mut afc, lock, progress)?)
+        match self.run_with(&mut afc, lock, progress) {
+            // A phone that cannot take a pipeline drops it or answers out of turn
+            // (docs/protocol.md §3.6): once, on a new connection, one request at a time.
+            // What was copied is kept; the second pass finds it already there.
+            Err(ExportError::Afc(error)) if self.afc_window > 1 && error.may_be_pipelining() => {
+                drop(afc);
+                let Ok(afc) = afc::connect::connect_with_timeout(mux, device, record, self.device_timeout) else {
+                    // The phone is gone, not slow: the first error says what happened.
+                    return Err(ExportError::Afc(error).into());
+                };
+                progress.notice(ONE_AT_A_TIME);
+                let mut report = self.run_with(&mut afc.with_window(1), lock, progress)?;
+                report.notes.push(ONE_AT_A_TIME.to_string());
+                Ok(report)
+            }
+            other => Ok(other?),
+        }
     }
 }

@@ -120,6 +120,8 @@ pub struct ExportReport {
     /// Links to files already exported, planned and made (album layout).
     pub links_planned: Vec<PlannedLink>,
     pub links_made: Vec<String>,
+    /// What the run had to change to get through (one AFC request at a time).
+    pub notes: Vec<String>,
 }
 
 impl ExportReport {

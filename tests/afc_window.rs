@@ -1,0 +1,59 @@
+//! A phone that cannot take several AFC requests at once (docs/protocol.md §3.6): the
+//! simulator's one-at-a-time afcd drops the connection when a request arrives before the one
+//! before it was answered. `export-photos` gets through all the same, one request at a time,
+//! and says so once; `--afc-window 1` starts that way.
+
+mod common;
+
+use common::*;
+
+fn export(phone: &Phone, extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+    let dest = tempfile::tempdir().unwrap();
+    let mut args = vec!["export-photos", dest.path().to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    (phone.lifeboat(&args), dest)
+}
+
+fn exported(dest: &tempfile::TempDir) -> Vec<String> {
+    let mut got: Vec<String> = tree::exported_hashes(dest.path()).values().cloned().collect();
+    got.sort();
+    got
+}
+
+const NOTICE: &str = "did not cope with several AFC requests at once";
+
+#[test]
+fn a_phone_that_takes_one_request_at_a_time_is_exported_whole() {
+    let strict = Phone::paired(presets::photos_only("17.5", 12), |c| c.afc_one_at_a_time(true));
+
+    let (out, dest) = export(&strict, &[]);
+    assert_success(&out, "export-photos against a one-at-a-time afcd");
+    let said = text(&out.stderr);
+    assert_eq!(said.matches(NOTICE).count(), 1, "said once: {said}");
+    assert_contains(&said, "--afc-window 1");
+    assert_eq!(exported(&dest), strict.expected_export(), "every file, once");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_contains(&summary["notes"].to_string(), NOTICE);
+    manifest_rows_have_files(dest.path(), "after the fallback");
+
+    // Told beforehand, lifeboat never pipelines, so there is nothing to fall back from.
+    let (out, dest) = export(&strict, &["--afc-window", "1"]);
+    assert_success(&out, "export-photos --afc-window 1");
+    assert!(!text(&out.stderr).contains(NOTICE), "{}", text(&out.stderr));
+    assert_eq!(exported(&dest), strict.expected_export());
+
+    // A phone that pipelines is never slowed down.
+    let normal = Phone::paired(presets::photos_only("17.5", 12), |c| c);
+    let (out, dest) = export(&normal, &[]);
+    assert_success(&out, "export-photos against a normal afcd");
+    assert!(!text(&out.stderr).contains(NOTICE), "{}", text(&out.stderr));
+    assert_eq!(exported(&dest), normal.expected_export());
+}
+
+#[test]
+fn the_window_is_checked() {
+    let phone = Phone::paired(presets::photos_only("17.5", 1), |c| c);
+    let (out, _dest) = export(&phone, &["--afc-window", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_contains(&text(&out.stderr), "--afc-window");
+}
