@@ -29,7 +29,7 @@ pub fn device_name(client: &mut LockdownClient) -> String {
 }
 
 /// The Trust dialog on `device` (called `name` in the messages), waited for up to
-/// `timeout`; the new record is saved and proven to open a session. Returns it with the
+/// `timeout`; the new record is proven to open a session, then saved. Returns it with the
 /// places it was saved to. `pair` runs this, and so does every command that meets a phone
 /// this computer is not paired with.
 pub fn pair_device(
@@ -66,11 +66,12 @@ pub fn pair_device(
         bar.finish_and_clear();
     }
     let record = result?;
-    let saved = PairRecordStore::new(mux).save(&device.udid, Some(device.device_id), &record)?;
-    // Prove the new record opens a session before saying it worked.
+    // Prove the new record opens a session before keeping it: a phone whose session
+    // cannot work (old iOS's TLS) leaves no record behind.
     let mut check = LockdownClient::connect(mux, device)?;
     check.start_session(&record)?;
     let _ = check.stop_session();
+    let saved = PairRecordStore::new(mux).save(&device.udid, Some(device.device_id), &record)?;
     Ok((record, saved))
 }
 

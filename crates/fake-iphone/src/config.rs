@@ -61,6 +61,9 @@ pub struct PhoneConfig {
     /// An afcd that cannot pipeline: a request that arrives before the one before it was
     /// answered drops the connection.
     pub afc_one_at_a_time: bool,
+    /// A phone of old iOS, whose TLS lifeboat cannot speak: it refuses every session's
+    /// handshake with a `handshake_failure` alert.
+    pub tls_legacy_only: bool,
 }
 
 /// When the passcode prompt of a backup is answered (iOS 16.1 and later, docs/backup.md §1.7).
@@ -161,6 +164,7 @@ impl PhoneConfig {
             icloud: Default::default(),
             backup: BackupConfig::default(),
             afc_one_at_a_time: false,
+            tls_legacy_only: false,
         }
     }
 
@@ -205,6 +209,11 @@ impl PhoneConfig {
     }
 
     /// The free space the phone reports (at most its capacity).
+    pub fn tls_legacy_only(mut self, legacy: bool) -> Self {
+        self.tls_legacy_only = legacy;
+        self
+    }
+
     pub fn afc_one_at_a_time(mut self, strict: bool) -> Self {
         self.afc_one_at_a_time = strict;
         self

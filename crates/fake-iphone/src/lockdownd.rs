@@ -108,10 +108,15 @@ pub fn serve(shared: &Shared, sock: UsbmuxStream, udid: &str) {
 
 /// Runs the TLS handshake for a new session and checks the computer presented the
 /// certificate it paired with (libimobiledevice presents the root, others the host one).
-fn start_tls(shared: &Shared, udid: &str, host_id: &str, sock: UsbmuxStream) -> Option<TlsServer> {
+fn start_tls(shared: &Shared, udid: &str, host_id: &str, mut sock: UsbmuxStream) -> Option<TlsServer> {
     let (config, host) = {
         let mut state = lock(shared);
         let phone = state.phone_by_udid(udid)?;
+        if phone.config.tls_legacy_only {
+            drop(state);
+            crate::tls::refuse_handshake(&mut sock);
+            return None;
+        }
         let host = phone.trusted_hosts.get(host_id)?.clone();
         let device_cert = lockdown::tls::certificate(&host.device_certificate_pem).ok()?;
         (

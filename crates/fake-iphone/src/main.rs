@@ -127,6 +127,10 @@ struct Args {
     /// the one before it was answered.
     #[arg(long)]
     afc_one_at_a_time: bool,
+    /// A phone of old iOS: every session's TLS handshake is refused with a handshake_failure
+    /// alert (no TLS 1.2/1.3 suite in common).
+    #[arg(long)]
+    tls_legacy_only: bool,
     /// Fault: list hostile names (.., /, control characters, long names, a symlink) in DCIM.
     #[arg(long)]
     fault_hostile_listing: bool,
@@ -283,6 +287,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
             kdf_rounds: args.backup_kdf_rounds,
         };
         config.afc_one_at_a_time = args.afc_one_at_a_time;
+        config.tls_legacy_only = args.tls_legacy_only;
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),
             bandwidth: (args.bandwidth_mbps > 0.0).then_some((args.bandwidth_mbps * 1e6) as u64),

@@ -184,6 +184,12 @@ impl LockdownClient {
 
     /// Starts a session with `record` and switches this connection to TLS.
     pub fn start_session(&mut self, record: &PairRecord) -> Result<()> {
+        // Any phone tells its iOS version without a session: kept to explain a refused
+        // handshake (old iOS speaks only older TLS, docs/protocol.md §2).
+        let ios = self
+            .get_value(None, Some("ProductVersion"))
+            .ok()
+            .and_then(|v| v.as_string().map(str::to_string));
         let request = Request::StartSession {
             host_id: Some(record.host_id.clone()),
             system_buid: Some(record.system_buid.clone()),
@@ -203,7 +209,10 @@ impl LockdownClient {
         };
         let config = tls::client_config(record)?;
         if enable_ssl {
-            self.enable_tls(config.clone())?;
+            self.enable_tls(config.clone()).map_err(|e| match e {
+                Error::TlsRefused { reason, .. } => Error::TlsRefused { ios, reason },
+                other => other,
+            })?;
         }
         self.tls_config = Some(config);
         self.session_id = Some(session_id);
@@ -377,7 +386,11 @@ fn handshake(
     let mut conn = ClientConnection::new(config, tls::server_name())?;
     while conn.is_handshaking() {
         conn.complete_io(&mut stream).map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => Error::Protocol(format!("TLS handshake with the phone failed: {e}")),
+            // The phone answered, but not with a handshake lifeboat can finish.
+            io::ErrorKind::InvalidData => Error::TlsRefused {
+                ios: None,
+                reason: e.to_string(),
+            },
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::from_wire(e.into(), timeout),
             _ => Error::Io(e),
         })?;

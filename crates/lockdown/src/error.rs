@@ -122,6 +122,12 @@ pub enum Error {
     PairingRevoked { udid: String },
     #[error("secure session with the phone failed: {0}")]
     Tls(#[from] rustls::Error),
+    #[error(
+        "the iPhone{} refused the secure session lifeboat offers (TLS 1.2 and 1.3: {reason}). \
+         old iOS versions speak only older TLS, which lifeboat cannot use yet; the cable is not the problem",
+        ios.as_ref().map(|v| format!(" (iOS {v})")).unwrap_or_default()
+    )]
+    TlsRefused { ios: Option<String>, reason: String },
     #[error("cannot make pairing certificates: {0}")]
     Certificate(String),
     #[error("pair record {path}: {message}")]
