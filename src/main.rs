@@ -18,6 +18,7 @@ use clap::Parser;
 static ALLOCATOR: page_aligned::PageAlignedLarge = page_aligned::PageAlignedLarge;
 
 fn main() -> std::process::ExitCode {
+    start_log();
     let cli = cli::Cli::parse();
     connect::set_device_timeout(std::time::Duration::from_secs(cli.device_timeout));
     if let Some(window) = cli.afc_window {
@@ -27,5 +28,26 @@ fn main() -> std::process::ExitCode {
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => exit::report(&error, json),
+    }
+}
+
+/// `LIFEBOAT_LOG=debug` (or `trace`, `info`, ...): the libraries' own log on standard error,
+/// rusbmux's included, for a first failure with a real phone. Off unless asked for.
+fn start_log() {
+    let Some(wanted) = std::env::var_os("LIFEBOAT_LOG") else {
+        return;
+    };
+    match wanted
+        .to_string_lossy()
+        .parse::<tracing_subscriber::filter::LevelFilter>()
+    {
+        Ok(level) => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .init(),
+        Err(_) => eprintln!(
+            "lifeboat: LIFEBOAT_LOG={} is not a level (error, warn, info, debug, trace); no log",
+            wanted.to_string_lossy()
+        ),
     }
 }

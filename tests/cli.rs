@@ -226,3 +226,23 @@ fn no_phone_and_no_usbmuxd_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_contains(&text(&out.stderr), "bad usbmuxd address");
 }
+
+#[test]
+fn lifeboat_log_shows_the_libraries_own_log() {
+    let fake = FakeIphone::new().start().unwrap();
+    let home = Home::new();
+    let with_log = |level: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        home.apply(&mut cmd);
+        if let Some(level) = level {
+            cmd.env("LIFEBOAT_LOG", level);
+        }
+        cmd.args(["--usbmux", &fake.usbmux_address(), "devices"]);
+        text(&run(&mut cmd, Duration::from_secs(30)).stderr)
+    };
+    let said = with_log(Some("debug"));
+    assert_contains(&said, "DEBUG");
+    assert_contains(&said, "transport: usbmuxd (auto; an address was given");
+    assert!(!with_log(None).contains("DEBUG"), "off unless asked for");
+    assert_contains(&with_log(Some("loud")), "LIFEBOAT_LOG=loud is not a level");
+}

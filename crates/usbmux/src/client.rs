@@ -65,12 +65,29 @@ impl UsbmuxClient {
         address_given: bool,
         usb: UsbSettings,
     ) -> Result<UsbmuxClient> {
+        // Which way was taken, and why: the first question when a phone is not found
+        // (seen with LIFEBOAT_LOG=debug).
         match choice {
-            TransportChoice::Daemon => Ok(UsbmuxClient::new(address)),
-            TransportChoice::Usb => UsbmuxClient::over_usb(address, usb, false),
-            TransportChoice::Auto if address_given || !transport::USB_SUPPORTED => Ok(UsbmuxClient::new(address)),
-            TransportChoice::Auto if transport::daemon_answers(&address) => Ok(UsbmuxClient::new(address)),
-            TransportChoice::Auto => UsbmuxClient::over_usb(address, usb, true),
+            TransportChoice::Daemon => {
+                tracing::debug!(%address, "transport: usbmuxd, as asked");
+                Ok(UsbmuxClient::new(address))
+            }
+            TransportChoice::Usb => {
+                tracing::debug!("transport: USB directly, as asked");
+                UsbmuxClient::over_usb(address, usb, false)
+            }
+            TransportChoice::Auto if address_given || !transport::USB_SUPPORTED => {
+                tracing::debug!(%address, address_given, "transport: usbmuxd (auto; an address was given or USB is unsupported)");
+                Ok(UsbmuxClient::new(address))
+            }
+            TransportChoice::Auto if transport::daemon_answers(&address) => {
+                tracing::debug!(%address, "transport: usbmuxd (auto; the daemon answered)");
+                Ok(UsbmuxClient::new(address))
+            }
+            TransportChoice::Auto => {
+                tracing::debug!(%address, "transport: USB directly (auto; no daemon answered)");
+                UsbmuxClient::over_usb(address, usb, true)
+            }
         }
     }
 
