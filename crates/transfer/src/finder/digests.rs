@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::ops::Bound;
 use std::path::Path;
 
 use crate::fs::hash::hex;
@@ -37,23 +38,41 @@ impl Digests {
         self.map.iter()
     }
 
+    /// The keys of `path` and of everything below it, found by range (the keys below
+    /// `path/` sort together, before `path0`, as '0' follows '/'): a rename per file of a
+    /// full backup stays O(k log n), not a scan of the whole map.
+    fn keys_of_tree(&self, path: &str) -> Vec<String> {
+        let below = format!("{path}/");
+        let end = format!("{path}0");
+        let mut keys: Vec<String> = self
+            .map
+            .range::<str, _>((Bound::Included(below.as_str()), Bound::Excluded(end.as_str())))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if self.map.contains_key(path) {
+            keys.push(path.to_string());
+        }
+        keys
+    }
+
     /// Forgets `path` and everything below it.
     pub fn remove_tree(&mut self, path: &str) {
-        let below = format!("{path}/");
-        self.map.retain(|p, _| p != path && !p.starts_with(&below));
+        for key in self.keys_of_tree(path) {
+            self.map.remove(&key);
+        }
     }
 
     /// The entries of `from` and below it, renamed to `to`.
     fn tree(&self, from: &str, to: &str) -> Vec<(String, [u8; 32])> {
-        let below = format!("{from}/");
-        self.map
-            .iter()
-            .filter_map(|(p, d)| {
-                if p == from {
-                    Some((to.to_string(), *d))
-                } else {
-                    p.strip_prefix(&below).map(|rest| (format!("{to}/{rest}"), *d))
-                }
+        self.keys_of_tree(from)
+            .into_iter()
+            .filter_map(|key| {
+                let digest = *self.map.get(&key)?;
+                let renamed = match key.strip_prefix(from).and_then(|rest| rest.strip_prefix('/')) {
+                    Some(rest) => format!("{to}/{rest}"),
+                    None => to.to_string(),
+                };
+                Some((renamed, digest))
             })
             .collect()
     }
@@ -188,5 +207,24 @@ mod tests {
         assert_eq!(d.get("ab/z"), Some(&[2; 32]));
         d.remove_tree("ab");
         assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn trees_are_exact_about_their_prefix() {
+        let mut d = Digests::default();
+        for path in ["a", "a/x", "a/y/z", "a-b", "a.b/x", "a0", "ab", "b/a/x"] {
+            d.insert(path.into(), [path.len() as u8; 32]);
+        }
+        d.rename_tree("a", "c");
+        let mut keys: Vec<&str> = d.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["a-b", "a.b/x", "a0", "ab", "b/a/x", "c", "c/x", "c/y/z"]);
+        assert_eq!(d.get("c/y/z"), Some(&[5; 32]));
+        // A rename onto a tree replaces it whole.
+        d.insert("c/old".into(), [9; 32]);
+        d.rename_tree("ab", "c");
+        assert_eq!(d.get("c"), Some(&[2; 32]));
+        assert_eq!(d.get("c/old"), None);
+        assert_eq!(d.get("c/x"), None);
     }
 }
