@@ -18,11 +18,28 @@ Scenarios (issue 7):
   c  loopback, no link limit: lifeboat's own ceiling (hashing, writing, syscalls)
   d  a no-op nightly run over 50,000 assets, 0.5 ms per request (lifeboat only)
 
+Device backups (issue 16), each tool against its own fresh phone (the same seed, so the
+same files), with its own HOME (pair records) and its own destination:
+
+  lifeboat backup DEST
+  idevicebackup2 -u UDID backup [--full] DEST  (Debian's, if found; paired by idevicepair)
+  pymobiledevice3 backup2 backup [--full] DEST (if found; paired by `lockdown pair`)
+
+  ba  USB 2 (0.5 ms, 35 MB/s): a full backup of 2 GB in 20,000 files of mixed sizes:
+      19,600 generated app, home and keychain files of 25-77 KB (1 GB) and 400 photos of
+      2.5 MB (1 GB)
+  bb  the next backup, incremental, with nothing changed
+  bc  the next backup after 1% of the files changed (`backup-change-some`)
+
+"link" here is the payload the phone served (its own counter, `backup-served`) over the time
+and the link's bandwidth. bb and bc need ba first, so asking for either runs ba too.
+
 Run by hand, not in CI (scenario a moves 8 GB per tool at 35 MB/s, about 4 minutes each):
 
   cargo build --release -p lifeboat -p fake-iphone
   python3 benches/side_by_side.py                    # every scenario, full size
   python3 benches/side_by_side.py b c --scale 0.25   # some scenarios, a quarter of the files
+  python3 benches/side_by_side.py ba bb bc           # the device backups
 
 Peers are looked up on PATH and in .ci/venv (which `.ci/run` creates).
 """
@@ -37,7 +54,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE = ROOT / "target" / "release"
+# cargo puts the binaries under $CARGO_TARGET_DIR when it is set (relative to where cargo ran,
+# taken here as the workspace root).
+RELEASE = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "release"
 MB = 1_000_000
 
 SCENARIOS = {
@@ -58,6 +77,16 @@ SCENARIOS = {
         latency_ms=0.5, bandwidth=0, photos=50000, photo_bytes=0, videos=0, video_bytes=0,
     ),
 }
+
+
+BACKUP_SCENARIOS = {
+    "ba": "full backup, USB 2 (0.5 ms, 35 MB/s), 2 GB in 20,000 files (19,600 of 25-77 KB, 400 of 2.5 MB)",
+    "bb": "incremental backup, nothing changed",
+    "bc": "incremental backup, 1% of the files changed",
+}
+BACKUP = dict(latency_ms=0.5, bandwidth=35, generated=19_600, generated_bytes=1_000 * MB,
+              photos=400, photo_bytes=2_500_000, videos=0, video_bytes=0, changed_share=0.01)
+UDID = "00008110-001A2B3C4D5E6F70"
 
 
 def find_tool(name):
@@ -124,13 +153,14 @@ def warm(media):
 class Phone:
     """fake-iphone serving usbmuxd on a UNIX socket, as usbmuxd does on Linux and macOS."""
 
-    def __init__(self, media, spec, work):
+    def __init__(self, media, spec, work, extra=()):
         self.socket = work / "usbmuxd.sock"
         if self.socket.exists():
             self.socket.unlink()
         cmd = [
             str(RELEASE / "fake-iphone"), "--media", str(media), "--unix", str(self.socket),
             "--latency-ms", str(spec["latency_ms"]), "--bandwidth-mbps", str(spec["bandwidth"]),
+            *extra,
         ]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
@@ -138,6 +168,19 @@ class Phone:
             raise SystemExit(f"fake-iphone did not start: {line!r}")
         # lifeboat and libusbmuxd take UNIX:/path; pymobiledevice3 takes the bare path.
         self.address = f"UNIX:{self.socket}"
+
+    def control(self, line):
+        """Sends one control line; returns the phone's answer."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def served(self):
+        """Backup payload bytes the phone has uploaded so far."""
+        answer = self.control("backup-served")
+        if not answer.startswith("ok backup-served "):
+            raise SystemExit(f"fake-iphone: {answer!r}")
+        return int(answer.split()[-1])
 
     def stop(self):
         self.proc.kill()
@@ -251,22 +294,158 @@ def scenario(key, args, work, env):
     return rows
 
 
+class BackupTool:
+    """One backup tool: its own HOME, its destination, and how to pair and back up."""
+
+    def __init__(self, name, program, work, dest_dir):
+        self.name, self.program = name, program
+        self.home = Path(tempfile.mkdtemp(dir=work, prefix=f"home-{name}-"))
+        self.dest = dest_dir / f"backup-{name}"
+        shutil.rmtree(self.dest, ignore_errors=True)
+        self.dest.mkdir(parents=True)
+
+    def env(self, phone):
+        home = self.home
+        env = dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / ".local/share"),
+                   XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
+        env.pop("USBMUXD_SOCKET_ADDRESS", None)
+        if self.name == "idevicebackup2":
+            env["USBMUXD_SOCKET_ADDRESS"] = phone.address
+        if self.name == "pymobiledevice3":
+            # pymobiledevice3 takes the bare socket path.
+            env["USBMUXD_SOCKET_ADDRESS"] = str(phone.socket)
+        return env
+
+    def pair(self, phone):
+        if self.name == "lifeboat":
+            cmd = [self.program, "--usbmux", phone.address, "pair"]
+        elif self.name == "idevicebackup2":
+            cmd = [shutil.which("idevicepair") or "idevicepair", "pair"]
+        else:
+            cmd = [self.program, "lockdown", "pair"]
+        out = subprocess.run(cmd, env=self.env(phone), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if out.returncode != 0:
+            raise SystemExit(f"{self.name}: pairing failed: {out.stdout.decode(errors='replace')}")
+
+    def backup(self, phone, full):
+        if self.name == "lifeboat":
+            cmd = [self.program, "--usbmux", phone.address, "backup", str(self.dest)]
+        elif self.name == "idevicebackup2":
+            cmd = [self.program, "-u", UDID, "backup", *(["--full"] if full else []), str(self.dest)]
+        else:
+            cmd = [self.program, "backup2", "backup", "--usbmux", str(phone.socket),
+                   *(["--full"] if full else []), str(self.dest)]
+        before = phone.served()
+        seconds, rss, status, err, cpu = timed(cmd, self.env(phone))
+        served = phone.served() - before
+        return seconds, rss, status, err, cpu, served
+
+    def clean(self):
+        shutil.rmtree(self.dest, ignore_errors=True)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def backup_tools(args, work):
+    tools = [("lifeboat", str(RELEASE / "lifeboat"))]
+    if "idevicebackup2" in args.peers or "ifuse" in args.peers:
+        program = find_tool("idevicebackup2")
+        if program and shutil.which("idevicepair"):
+            tools.append(("idevicebackup2", program))
+        else:
+            print("  idevicebackup2 or idevicepair not found: skipped")
+    if "pymobiledevice3" in args.peers:
+        program = find_tool("pymobiledevice3")
+        if program:
+            tools.append(("pymobiledevice3", program))
+        else:
+            print("  pymobiledevice3 not found: skipped")
+    return tools
+
+
+def backup_scenarios(keys, args, work):
+    """ba, then bb and/or bc, for each tool on a fresh phone; prints one table per scenario."""
+    spec = BACKUP
+    scale = args.scale
+    generated = max(5, int(spec["generated"] * scale))
+    generated_bytes = int(spec["generated_bytes"] * scale)
+    lib_spec = dict(photos=spec["photos"], photo_bytes=spec["photo_bytes"], videos=0, video_bytes=0)
+    media = make_library(work, "backup", lib_spec, scale)
+    warm(media)
+    extra = ["--udid", UDID, "--backup-files", str(generated), "--backup-bytes", str(generated_bytes),
+             "--backup-seed", "16"]
+    results = {key: [] for key in BACKUP_SCENARIOS}
+    for name, program in backup_tools(args, work):
+        tool = BackupTool(name, program, work, args.dest_dir)
+        phone = Phone(media, spec, work, extra)
+        try:
+            tool.pair(phone)
+            runs = [("ba", True)]
+            if "bb" in keys:
+                runs.append(("bb", False))
+            if "bc" in keys:
+                runs.append(("bc", False))
+            for key, full in runs:
+                note = ""
+                if key == "bc":
+                    # 1% of the phone's files: the generated ones and the camera roll's.
+                    count = max(1, int(round((generated + files_in(media)) * spec["changed_share"])))
+                    answer = phone.control(f"backup-change-some {count}")
+                    if not answer.startswith("ok "):
+                        raise SystemExit(f"fake-iphone: {answer!r} (rebuild it)")
+                    note = f"  ({answer.split()[2]} files changed)"
+                seconds, rss, status, err, cpu, served = tool.backup(phone, full)
+                if status != 0:
+                    last = err.strip().splitlines()[-3:]
+                    note += f"  (exit {status}: {last})"
+                print(f"  {name} {key}: {seconds:.2f}s, {served / MB:.1f} MB served, exit {status}", flush=True)
+                results[key].append(dict(tool=name, seconds=seconds, rss=rss, cpu=cpu, bytes=served,
+                                         note=note, status=status))
+        finally:
+            phone.stop()
+            tool.clean()
+    for key in BACKUP_SCENARIOS:
+        if key == "ba" or key in keys:
+            print_backup_table(key, results[key], spec, scale)
+
+
+def files_in(media):
+    """The camera roll's files (DCIM and PhotoData), as the phone backs them up."""
+    return sum(len(names) for sub in ("DCIM", "PhotoData") for _, _, names in os.walk(media / sub))
+
+
+def print_backup_table(key, rows, spec, scale):
+    print(f"\n({key}) {BACKUP_SCENARIOS[key]}, scale {scale}")
+    print(f"  {'tool':<18}{'time':>9}{'MB served':>11}{'link':>7}{'peak RSS':>10}{'CPU s':>8}  vs lifeboat")
+    ours = next((r for r in rows if r["tool"] == "lifeboat"), None)
+    for r in rows:
+        ratio = ""
+        if ours and r is not ours and r["seconds"] and ours["seconds"]:
+            x = r["seconds"] / ours["seconds"]
+            ratio = f"lifeboat {x:.2f}x faster" if x >= 1 else f"lifeboat {1 / x:.2f}x slower"
+        link = (f"{100 * r['bytes'] / MB / (r['seconds'] * spec['bandwidth']):.0f}%"
+                if r["bytes"] and r["seconds"] else "-")
+        print(f"  {r['tool']:<18}{r['seconds']:>8.2f}s{r['bytes'] / MB:>11.1f}{link:>7}"
+              f"{r['rss'] / 2**20:>8.1f}MB{r['cpu']:>8.2f}  {ratio}{r['note']}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenarios", nargs="*", help="a, b, c and/or d (default: all)")
+    parser.add_argument("scenarios", nargs="*",
+                        help="a, b, c, d, ba, bb and/or bc (default: a, b, c and d)")
     parser.add_argument("--scale", type=float, default=1.0, help="share of each scenario's file count")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "lifeboat-bench",
                         help="libraries (kept for the next run) and destinations")
     parser.add_argument("--dest-dir", type=Path,
                         help="where the copies go (default: the work folder; use a tmpfs such as /dev/shm "
                              "to take the disk out of scenario c)")
-    parser.add_argument("--peers", default="pymobiledevice3,ifuse", help="peers to run, comma-separated")
+    parser.add_argument("--peers", default="pymobiledevice3,ifuse,idevicebackup2",
+                        help="peers to run, comma-separated")
     parser.add_argument("--keep", action="store_true", help="keep lifeboat's destination folders")
     args = parser.parse_args()
     args.scenarios = args.scenarios or list(SCENARIOS)
     for key in args.scenarios:
-        if key not in SCENARIOS:
-            parser.error(f"no scenario {key!r}: choose from {', '.join(SCENARIOS)}")
+        if key not in SCENARIOS and key not in BACKUP_SCENARIOS:
+            parser.error(f"no scenario {key!r}: choose from {', '.join([*SCENARIOS, *BACKUP_SCENARIOS])}")
     for binary in ("lifeboat", "fake-iphone"):
         if not (RELEASE / binary).is_file():
             raise SystemExit("build first: cargo build --release -p lifeboat -p fake-iphone")
@@ -279,7 +458,11 @@ def main():
     env.pop("USBMUXD_SOCKET_ADDRESS", None)
     print(f"lifeboat side by side, scale {args.scale}, {os.cpu_count()} CPUs, work folder {args.work}")
     for key in args.scenarios:
-        scenario(key, args, args.work, env)
+        if key in SCENARIOS:
+            scenario(key, args, args.work, env)
+    backups = [key for key in args.scenarios if key in BACKUP_SCENARIOS]
+    if backups:
+        backup_scenarios(backups, args, args.work)
     shutil.rmtree(home, ignore_errors=True)
 
 

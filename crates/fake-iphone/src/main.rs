@@ -1,6 +1,7 @@
 //! `fake-iphone`: run the simulated iPhone as a process. Prints `ready ADDR` once it accepts
 //! connections; reads control lines (`trust`, `deny`, `lock`, `unlock`, `detach`, `attach`;
-//! `backup-add`, `backup-change`, `backup-delete`, `backup-served`) on stdin.
+//! `backup-add`, `backup-change`, `backup-change-some`, `backup-delete`, `backup-served`) on
+//! stdin.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;

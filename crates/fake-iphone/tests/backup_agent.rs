@@ -258,3 +258,21 @@ fn the_link_latency_applies_to_every_message() {
         started.elapsed()
     );
 }
+
+#[test]
+fn backup_change_some_changes_that_many_files_for_the_next_backup() {
+    let (fake, _media) = start(quick(), Faults::default());
+    let before = fake.backup_files(None);
+    let reply = fake.control("backup-change-some 3");
+    let after = fake.backup_files(None);
+    let changed: Vec<_> = before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.read().expect("reads") != b.read().expect("reads"))
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(changed.len(), 3, "{reply}");
+    let bytes: u64 = changed.iter().map(|f| f.size).sum();
+    assert_eq!(reply, format!("ok backup-change-some 3 {bytes}"));
+    assert!(fake.control("backup-change-some many").starts_with("error"));
+}

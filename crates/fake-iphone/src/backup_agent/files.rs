@@ -244,6 +244,21 @@ impl DeviceFiles {
         true
     }
 
+    /// Changes `count` generated files (or all of them, if fewer), spread evenly over the
+    /// files in (domain, path) order, so the same phone always changes the same ones. Returns
+    /// how many changed and their bytes, which an incremental backup must upload.
+    pub fn change_some(&mut self, count: usize) -> (usize, u64) {
+        let keys: Vec<(String, String)> = self.files.keys().cloned().collect();
+        let count = count.min(keys.len());
+        let mut bytes = 0;
+        for i in 0..count {
+            let (domain, path) = &keys[i * keys.len() / count];
+            self.change(domain, path);
+            bytes += self.files[&(domain.clone(), path.clone())].size;
+        }
+        (count, bytes)
+    }
+
     pub fn delete(&mut self, domain: &str, path: &str) -> bool {
         self.files.remove(&(domain.to_string(), path.to_string())).is_some()
     }
@@ -354,6 +369,39 @@ mod tests {
         }
         assert!(a.iter().any(|f| f.domain.starts_with("AppDomain-")));
         assert!(a.iter().any(|f| f.domain == "KeychainDomain"));
+    }
+
+    #[test]
+    fn change_some_changes_that_many_files_spread_over_the_domains() {
+        let config = BackupConfig {
+            files: 100,
+            bytes: 100_000,
+            ..BackupConfig::default()
+        };
+        let mut files = DeviceFiles::generate(&config);
+        let before = files.snapshot(Path::new("/x"));
+        let (count, bytes) = files.change_some(10);
+        let after = files.snapshot(Path::new("/x"));
+        let changed: Vec<&DeviceFile> = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a.read().unwrap() != b.read().unwrap())
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(count, 10);
+        assert_eq!(changed.len(), 10);
+        assert_eq!(bytes, changed.iter().map(|f| f.size).sum::<u64>());
+        assert!(changed.iter().any(|f| f.domain == "HomeDomain"));
+        assert!(changed.iter().any(|f| f.domain != "HomeDomain"));
+        // Deterministic: the same phone changes the same files.
+        let mut again = DeviceFiles::generate(&config);
+        again.change_some(10);
+        let again = again.snapshot(Path::new("/x"));
+        for (x, y) in after.iter().zip(&again) {
+            assert_eq!((&x.domain, &x.path, x.size), (&y.domain, &y.path, y.size));
+        }
+        assert_eq!(DeviceFiles::generate(&config).change_some(1_000).0, 100);
+        assert_eq!(DeviceFiles::generate(&config).change_some(0), (0, 0));
     }
 
     #[test]
