@@ -127,7 +127,7 @@ impl Host {
             if self.stalled {
                 return Ok(());
             }
-            self.pacer.wait(std::time::Instant::now(), block.len() as u64 + 5);
+            self.pacer.stream(block.len() as u64 + 5);
             let hit = self.faults.serve(block.len() as u64);
             let mut data = block.to_vec();
             if let Some(offset) = hit.corrupt_at
