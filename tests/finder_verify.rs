@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::backup_folder::{damaged_copy, findings, lifeboat, verify_json};
-use common::{Rng, assert_contains, peer, run, sha, text};
+use common::backup_folder::{damaged_copy, findings, lifeboat, venv_python, verify_json};
+use common::{Rng, assert_contains, run, sha, text};
 use plist::{Dictionary, Value};
 use serde_json::Value as Json;
 use transfer::finder::crypto::{self, Key};
@@ -303,30 +303,6 @@ fn write_backup(root: &Path, udid: &str, files: &[TestFile], password: Option<&s
 
 fn blob_of(dir: &Path, domain: &str, path: &str) -> PathBuf {
     dir.join(layout::blob_path(&layout::file_id(domain, path)).unwrap())
-}
-
-/// The python in .ci/venv, with the two independent readers installed; `None` (skipped)
-/// outside CI when it is missing.
-fn venv_python() -> Option<PathBuf> {
-    let python = peer("python3")
-        .map(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python3"))
-        .filter(|p| p.is_file());
-    let ok = python.as_ref().is_some_and(|p| {
-        run(
-            Command::new(p).args(["-c", "import pyiosbackup, iphone_backup_decrypt"]),
-            Duration::from_secs(60),
-        )
-        .status
-        .success()
-    });
-    if ok {
-        return python;
-    }
-    if std::env::var_os("LIFEBOAT_REQUIRE_PEERS").is_some() {
-        panic!("pyiosbackup and iphone-backup-decrypt are required in .ci/venv (installed by .ci/run)");
-    }
-    eprintln!("skipping: pyiosbackup / iphone-backup-decrypt are not in .ci/venv (run .ci/run)");
-    None
 }
 
 const READERS: &str = r#"

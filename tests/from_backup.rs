@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, UNIX_EPOCH};
 
+use common::backup_folder::venv_python;
 use common::*;
 use fake_iphone::{BackupConfig, PhoneConfig};
 use serde_json::Value as Json;
@@ -246,30 +247,6 @@ fn export_from_an_encrypted_backup_is_the_export_from_the_phone() {
     );
     assert_success(&out, "export-photos --from-backup with the password in the environment");
     assert_eq!(tree::exported_hashes(&from_env), tree::exported_hashes(&from_phone));
-}
-
-/// The python in .ci/venv with pyiosbackup and iphone-backup-decrypt; `None` (skipped)
-/// outside CI when they are missing, a failure under `LIFEBOAT_REQUIRE_PEERS`.
-fn venv_python() -> Option<PathBuf> {
-    let python = peer("python3")
-        .map(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python3"))
-        .filter(|p| p.is_file());
-    let ok = python.as_ref().is_some_and(|p| {
-        run(
-            Command::new(p).args(["-c", "import pyiosbackup, iphone_backup_decrypt"]),
-            Duration::from_secs(60),
-        )
-        .status
-        .success()
-    });
-    if ok {
-        return python;
-    }
-    if std::env::var_os("LIFEBOAT_REQUIRE_PEERS").is_some() {
-        panic!("pyiosbackup and iphone-backup-decrypt are required in .ci/venv (installed by .ci/run)");
-    }
-    eprintln!("skipping: pyiosbackup / iphone-backup-decrypt are not in .ci/venv (run .ci/run)");
-    None
 }
 
 /// Each file's SHA-256 as pyiosbackup extracts it and, for an encrypted backup, as

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use super::{run, text};
+use super::{peer, run, text};
 
 /// lifeboat with an empty home, the backup password (if any) in its environment.
 pub fn lifeboat(args: &[&str], password: Option<&str>) -> Output {
@@ -79,4 +79,28 @@ pub fn damaged_copy(backup: &Path) -> (tempfile::TempDir, PathBuf) {
     let copy = root.path().join(backup.file_name().unwrap());
     copy_tree(backup, &copy);
     (root, copy)
+}
+
+/// The python in .ci/venv, with the two independent readers installed; `None` (skipped)
+/// outside CI when it is missing.
+pub fn venv_python() -> Option<PathBuf> {
+    let python = peer("python3")
+        .map(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python3"))
+        .filter(|p| p.is_file());
+    let ok = python.as_ref().is_some_and(|p| {
+        run(
+            Command::new(p).args(["-c", "import pyiosbackup, iphone_backup_decrypt"]),
+            Duration::from_secs(60),
+        )
+        .status
+        .success()
+    });
+    if ok {
+        return python;
+    }
+    if std::env::var_os("LIFEBOAT_REQUIRE_PEERS").is_some() {
+        panic!("pyiosbackup and iphone-backup-decrypt are required in .ci/venv (installed by .ci/run)");
+    }
+    eprintln!("skipping: pyiosbackup / iphone-backup-decrypt are not in .ci/venv (run .ci/run)");
+    None
 }

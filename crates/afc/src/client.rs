@@ -435,9 +435,8 @@ impl<S: Read + Write> AfcClient<S> {
                     let read = self.read_whole(handle, file, chunk, index, sink);
                     // Closed whatever the read gave, unless the connection itself is gone.
                     let closed = match &read {
-                        Err(AfcError::Status { .. } | AfcError::TooLong { .. } | AfcError::SizeMismatch { .. })
-                        | Ok(_) => self.close(handle),
-                        Err(_) => Ok(()),
+                        Err(e) if !e.is_per_file() => Ok(()),
+                        _ => self.close(handle),
                     };
                     read.and_then(|n| closed.map(|()| n))
                 }

@@ -801,14 +801,19 @@ mod tests {
         }
     }
 
-    fn fetch(view: &mut View, paths: &[&str], chunk: u64) -> Record {
-        let files: Vec<RemoteFile> = paths
+    /// Files to fetch by path (the size given is not what these tests look at).
+    fn remote_files(paths: &[&str]) -> Vec<RemoteFile> {
+        paths
             .iter()
             .map(|p| RemoteFile {
                 path: p.to_string(),
                 size: 0,
             })
-            .collect();
+            .collect()
+    }
+
+    fn fetch(view: &mut View, paths: &[&str], chunk: u64) -> Record {
+        let files = remote_files(paths);
         let mut sink = Record::default();
         view.fetch(&files, chunk, 1, &mut sink).unwrap();
         sink
@@ -924,13 +929,7 @@ mod tests {
                 Ok(())
             }
         }
-        let files: Vec<RemoteFile> = paths
-            .iter()
-            .map(|p| RemoteFile {
-                path: p.to_string(),
-                size: 0,
-            })
-            .collect();
+        let files = remote_files(&paths);
         let stopped = backup.domains().fetch(&files, 4096, 1, &mut Failing(3));
         assert!(
             matches!(&stopped, Err(AfcError::Sink { path, .. }) if path == "HomeDomain/f03"),

@@ -101,7 +101,7 @@ impl ExportJob {
             // What was copied is kept; the second pass finds it already there.
             Err(ExportError::Afc(error)) if self.afc_window > 1 && error.may_be_pipelining() => {
                 drop(afc);
-                let Ok(afc) = afc::connect::connect_with_timeout(mux, device, record, self.device_timeout) else {
+                let Ok(afc) = self.connect(mux, device, record) else {
                     // The phone is gone, not slow: the first error says what happened.
                     return Err(ExportError::Afc(error).into());
                 };
