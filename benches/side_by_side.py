@@ -9,7 +9,7 @@ then times, one after another on the same phone and the same files:
   ifuse MOUNT && cp -r MOUNT/DCIM DEST         (if ifuse and /dev/fuse are usable)
 
 and prints MB/s, files/s, the share of the link limit, lifeboat's speed relative to each
-peer, and each tool's peak RSS and CPU time (user + system, from wait4, so children that
+peer, and each tool's peak RSS and CPU time (user + system, measured by GNU time, so children that
 exit are measured exactly; for ifuse, the FUSE daemon's and cp's together).
 
 Scenarios (issue 7):
@@ -56,6 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # cargo puts the binaries under $CARGO_TARGET_DIR when it is set (relative to where cargo ran,
 # taken here as the workspace root).
+GNU_TIME = "/usr/bin/time"  # Debian package `time`
 RELEASE = ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "release"
 MB = 1_000_000
 
@@ -97,17 +98,25 @@ def find_tool(name):
 
 
 def timed(cmd, env, cwd=None, stdout=subprocess.DEVNULL):
-    """Runs cmd; returns (seconds, peak RSS in bytes, exit status, stderr, CPU seconds)."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
-    # wait4 before communicate would deadlock on a full stderr pipe; stderr is small here,
-    # but read it first anyway.
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - start
-    cpu = usage.ru_utime + usage.ru_stime
-    return seconds, usage.ru_maxrss * 1024, proc.returncode, err.decode(errors="replace"), cpu
+    """Runs cmd; returns (seconds, peak RSS in bytes, exit status, stderr, CPU seconds).
+
+    The peak RSS and CPU come from GNU time, which forks the command from its own small
+    process: on Linux a child forked straight from this script starts with this script's
+    high-water mark (`ru_maxrss` survives fork and exec), so a listing of a million files
+    made here would show up as the tool's memory. Children the command waits for are
+    counted, as wait4 counts them."""
+    with tempfile.NamedTemporaryFile("r", prefix="lifeboat-time-") as usage_file:
+        start = time.monotonic()
+        proc = subprocess.Popen([GNU_TIME, "-q", "-o", usage_file.name, "-f", "%M %U %S", *cmd],
+                                env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+        err = proc.stderr.read()
+        proc.wait()
+        seconds = time.monotonic() - start
+        fields = usage_file.read().split()
+    if len(fields) < 3:
+        raise SystemExit(f"{GNU_TIME} gave no usage for {cmd[0]}: {err[-300:]!r}")
+    rss_kb, user, system = int(fields[-3]), float(fields[-2]), float(fields[-1])
+    return seconds, rss_kb * 1024, proc.returncode, err.decode(errors="replace"), user + system
 
 
 def tree_size(path, skip=(".lifeboat",)):
@@ -201,7 +210,9 @@ def run_pymobiledevice3(env, phone, dest, program):
 def run_ifuse(env, phone, dest, program, work):
     mount = Path(tempfile.mkdtemp(dir=work, prefix="mnt-"))
     env = dict(env, USBMUXD_SOCKET_ADDRESS=phone.address)
-    daemon = subprocess.Popen([program, "-f", str(mount)], env=env, stderr=subprocess.PIPE)
+    usage_file = tempfile.NamedTemporaryFile("r", prefix="lifeboat-time-")
+    daemon = subprocess.Popen([GNU_TIME, "-q", "-o", usage_file.name, "-f", "%M %U %S", program, "-f", str(mount)],
+                              env=env, stderr=subprocess.PIPE)
     try:
         for _ in range(100):
             if os.path.ismount(mount):
@@ -213,10 +224,12 @@ def run_ifuse(env, phone, dest, program, work):
     finally:
         unmount = shutil.which("fusermount3") or shutil.which("fusermount") or "umount"
         subprocess.run([unmount, "-u", str(mount)] if "fusermount" in unmount else [unmount, str(mount)])
-        _, wait_status, usage = os.wait4(daemon.pid, 0)
+        daemon.wait()
         shutil.rmtree(mount, ignore_errors=True)
+    with usage_file:
+        fields = usage_file.read().split() or ["0", "0", "0"]
     # The FUSE daemon does the phone side; cp only copies from the kernel.
-    return seconds, usage.ru_maxrss * 1024, status, err, cp_cpu + usage.ru_utime + usage.ru_stime
+    return seconds, int(fields[-3]) * 1024, status, err, cp_cpu + float(fields[-2]) + float(fields[-1])
 
 
 def row(tool, seconds, rss, dest, spec, note="", cpu=0.0):
