@@ -12,6 +12,7 @@
 pub mod finder;
 pub mod fs;
 pub mod manifest;
+mod parallel;
 pub mod photos;
 pub mod sinks;
 pub mod source;

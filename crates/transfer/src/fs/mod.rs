@@ -5,5 +5,6 @@ pub mod hash;
 pub mod lock;
 pub mod names;
 pub mod space;
+pub mod tree;
 
 pub use atomic_file::{Access, AtomicFile, TEMP_SUFFIX, is_temporary, sync_dir};

@@ -7,8 +7,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use afc::client::{AfcClient, AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, RemoteFile};
 pub mod content;
@@ -67,31 +65,6 @@ pub fn hash_file(path: &Path, on_bytes: &(dyn Fn(u64) + Sync)) -> io::Result<Has
     })
 }
 
-/// Runs `work` over `items` on every core, each item once.
-pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(items.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let result = work(item);
-                    results.lock().unwrap_or_else(|p| p.into_inner()).push((i, result));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
-
 /// Files in `dir` (relative paths), leaving out lifeboat's own folder and checksum files.
 fn local_files(dir: &Path) -> Result<Vec<String>, VerifyError> {
     let mut out = Vec::new();
@@ -145,7 +118,7 @@ pub fn verify(dir: &Path, sample: Option<f64>, on_bytes: &(dyn Fn(u64) + Sync)) 
         entries.truncate(keep);
         entries.sort_by(|a, b| a.dest_path.cmp(&b.dest_path));
     }
-    let statuses = parallel(&entries, |entry: &Entry| check_entry(dir, entry, on_bytes));
+    let statuses = crate::parallel::map(&entries, |entry: &Entry| check_entry(dir, entry, on_bytes));
     for (entry, (status, bytes)) in entries.iter().zip(statuses) {
         report.checked += 1;
         report.bytes_read += bytes;
@@ -206,7 +179,7 @@ pub fn init(dir: &Path, on_bytes: &(dyn Fn(u64) + Sync)) -> Result<u64, VerifyEr
     let mut manifest = Manifest::open(dir)?;
     let known: HashSet<String> = manifest.all()?.into_iter().map(|e| e.dest_path).collect();
     let todo: Vec<String> = files.into_iter().filter(|p| !known.contains(p)).collect();
-    let hashed = parallel(&todo, |path: &String| {
+    let hashed = crate::parallel::map(&todo, |path: &String| {
         let full = dir.join(path);
         let mtime = fs::metadata(&full)
             .and_then(|m| m.modified())
@@ -296,7 +269,9 @@ pub fn against_device<S: Read + Write>(
     };
     let local: HashMap<String, String> = candidates
         .iter()
-        .zip(parallel(&candidates, |p: &String| hash_file(&dir.join(p), on_bytes)))
+        .zip(crate::parallel::map(&candidates, |p: &String| {
+            hash_file(&dir.join(p), on_bytes)
+        }))
         .filter_map(|(path, hashed)| hashed.ok().map(|h| (h.sha256, path.clone())))
         .collect();
     for (index, remote) in to_read.iter().enumerate() {
