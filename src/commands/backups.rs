@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde_json::json;
 use transfer::finder::list::{self, BackupInfo, State};
+use transfer::finder::size_cache::SizeCache;
 
 /// Where Finder, iTunes, Apple Devices and lifeboat keep backups on this platform.
 fn default_locations() -> Vec<PathBuf> {
@@ -64,7 +65,17 @@ pub fn run(paths: &[PathBuf], json_out: bool) -> Result<()> {
     }
     let mut roots = default_locations();
     roots.extend(paths.iter().cloned());
-    let found = list::find(&roots);
+    // Sizes are kept between listings (counting them stats every file of every backup).
+    let found = match directories::ProjectDirs::from("", "", "lifeboat") {
+        Some(dirs) => {
+            let mut cache = SizeCache::load(&dirs.cache_dir().join("backup-sizes.plist"));
+            let found = list::find_cached(&roots, &mut cache);
+            // A cache that cannot be kept (a read-only home) only means counting again.
+            let _ = cache.save();
+            found
+        }
+        None => list::find(&roots),
+    };
     if json_out {
         let looked: Vec<_> = roots.iter().map(|r| r.display().to_string()).collect();
         let backups: Vec<_> = found.iter().map(to_json).collect();

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use super::layout::{self, SNAPSHOT};
 use super::plists::{self, PlistError};
+use super::size_cache::SizeCache;
 
 /// Where to look on a platform, given the home folder and (on Windows) `%APPDATA%` and
 /// `%USERPROFILE%`; `lifeboat_data` is lifeboat's own data folder.
@@ -68,8 +69,13 @@ pub struct BackupInfo {
     pub versions: Vec<super::versions::Version>,
 }
 
-/// Describes one backup folder from its plists.
+/// Describes one backup folder from its plists, counting its size.
 pub fn describe(dir: &Path) -> BackupInfo {
+    describe_sized(dir, &mut |d: &Path| crate::fs::tree::size(d))
+}
+
+/// Describes one backup folder from its plists; `size_of` gives its size.
+fn describe_sized(dir: &Path, size_of: &mut dyn FnMut(&Path) -> u64) -> BackupInfo {
     let mut problems = Vec::new();
     let mut note = |e: PlistError| {
         problems.push(match &e {
@@ -96,13 +102,7 @@ pub fn describe(dir: &Path) -> BackupInfo {
             None => State::Unknown("Status.plist cannot be read".into()),
         }
     };
-    let size = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum();
+    let size = size_of(dir);
     BackupInfo {
         path: dir.to_path_buf(),
         udid: pick(
@@ -145,13 +145,24 @@ fn own_versions(dir: &Path) -> Vec<super::versions::Version> {
 
 /// Every backup under `roots` (each a backup, or a folder of them), each once, in order.
 pub fn find(roots: &[PathBuf]) -> Vec<BackupInfo> {
+    find_sized(roots, &mut |d: &Path| crate::fs::tree::size(d))
+}
+
+/// [`find`], with sizes from `cache` where a backup has not run since it counted them.
+pub fn find_cached(roots: &[PathBuf], cache: &mut SizeCache) -> Vec<BackupInfo> {
+    find_sized(roots, &mut |d: &Path| cache.size(d))
+}
+
+fn find_sized(roots: &[PathBuf], size_of: &mut dyn FnMut(&Path) -> u64) -> Vec<BackupInfo> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for root in roots {
         for dir in layout::backups_in(root) {
             let key = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
-            if seen.insert(key) {
-                out.push(describe(&dir));
+            if seen.insert(key.clone()) {
+                // Sizes are kept by the folder's real path, however it was reached.
+                let mut sized = |_: &Path| size_of(&key);
+                out.push(describe_sized(&dir, &mut sized));
             }
         }
     }

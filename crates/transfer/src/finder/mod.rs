@@ -15,7 +15,8 @@
 //! - [`plists`]: Status.plist, Manifest.plist, Info.plist.
 //! - [`manifest_db`]: Manifest.db, read-only on a private copy; [`mbfile`]: its records.
 //! - [`keybag`] and [`crypto`]: the password, the class keys, AES key wrap, AES-CBC.
-//! - [`list`]: the backups on this computer, from their plists alone.
+//! - [`list`]: the backups on this computer, from their plists alone; [`size_cache`]: their
+//!   sizes, counted once per backup run.
 //! - [`read`]: the files of a backup as a tree of domains, listed and streamed (decrypted).
 //! - [`verify`]: every check of a backup folder, in the photo verify's vocabulary.
 
@@ -33,6 +34,7 @@ pub mod notify;
 pub mod plists;
 pub mod problems;
 pub mod read;
+pub mod size_cache;
 pub mod store;
 pub mod verify;
 pub mod versions;
