@@ -101,9 +101,10 @@ pub fn encrypt(key: &Key, plain: &[u8]) -> Vec<u8> {
 
 /// Decrypts a whole small buffer (zero IV) and strips its padding.
 pub fn decrypt(key: &Key, cipher: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut buf = cipher.to_vec();
     let mut out = Vec::with_capacity(cipher.len());
     let mut stream = Decryptor::new(key);
-    stream.update(cipher, &mut |plain| out.extend_from_slice(plain));
+    stream.update(&mut buf, &mut |plain| out.extend_from_slice(plain));
     stream.finish(&mut |plain| out.extend_from_slice(plain))?;
     Ok(out)
 }
@@ -127,11 +128,17 @@ pub fn check_tail(key: &Key, tail: &[u8]) -> Result<usize, CryptoError> {
     padding(&block)
 }
 
-/// Streaming AES-256-CBC decryption, zero IV: the last block is held back until
-/// [`Decryptor::finish`], which checks and strips the padding (§6, DSI's pattern).
+/// Streaming AES-256-CBC decryption, zero IV, in the caller's buffer: each piece is
+/// decrypted where it lies, and the last plaintext block is held back until
+/// [`Decryptor::finish`], which checks and strips the padding (§6, DSI's pattern). Pieces
+/// may be any length; a block split between two is put together in a small carry.
 pub struct Decryptor {
     cbc: CbcDec,
-    held: Vec<u8>,
+    /// Ciphertext of a block not yet whole.
+    carry: [u8; BLOCK],
+    carried: usize,
+    /// The newest plaintext block, not handed out: it may be the last, with the padding.
+    held: Option<[u8; BLOCK]>,
     seen: u64,
 }
 
@@ -139,39 +146,66 @@ impl Decryptor {
     pub fn new(key: &Key) -> Decryptor {
         Decryptor {
             cbc: CbcDec::new(key.bytes().into(), &[0u8; BLOCK].into()),
-            held: Vec::new(),
+            carry: [0; BLOCK],
+            carried: 0,
+            held: None,
             seen: 0,
         }
     }
 
-    /// Feeds ciphertext; hands out the plaintext it can already give.
-    pub fn update(&mut self, cipher: &[u8], out: &mut dyn FnMut(&[u8])) {
-        self.seen += cipher.len() as u64;
-        self.held.extend_from_slice(cipher);
-        let n = self.held.len();
-        let keep = match n % BLOCK {
-            0 => BLOCK.min(n),
-            r => r,
-        };
-        let ready = n - keep;
-        if ready > 0 {
-            decrypt_blocks(&mut self.cbc, &mut self.held[..ready]);
-            out(&self.held[..ready]);
-            self.held.drain(..ready);
+    /// Decrypts `piece` in place (its bytes are plaintext afterwards, but for a split block
+    /// at its end) and hands out the plaintext it can already give.
+    pub fn update(&mut self, piece: &mut [u8], out: &mut dyn FnMut(&[u8])) {
+        self.seen += piece.len() as u64;
+        let mut rest = piece;
+        if self.carried > 0 {
+            let take = (BLOCK - self.carried).min(rest.len());
+            self.carry[self.carried..self.carried + take].copy_from_slice(&rest[..take]);
+            self.carried += take;
+            rest = &mut rest[take..];
+            if self.carried < BLOCK {
+                return;
+            }
+            self.carried = 0;
+            let mut block = self.carry;
+            decrypt_blocks(&mut self.cbc, &mut block);
+            self.hand_out(&block, out);
         }
+        let whole = rest.len() - rest.len() % BLOCK;
+        let (blocks, tail) = rest.split_at_mut(whole);
+        if !blocks.is_empty() {
+            decrypt_blocks(&mut self.cbc, blocks);
+            self.hand_out(blocks, out);
+        }
+        self.carry[..tail.len()].copy_from_slice(tail);
+        self.carried = tail.len();
     }
 
-    /// Decrypts the last block and hands out what is left of it after the padding.
-    pub fn finish(mut self, out: &mut dyn FnMut(&[u8])) -> Result<(), CryptoError> {
+    /// Hands out the held block and all of `plain` (whole blocks) but its last block,
+    /// which is held instead.
+    fn hand_out(&mut self, plain: &[u8], out: &mut dyn FnMut(&[u8])) {
+        if let Some(held) = self.held.take() {
+            out(&held);
+        }
+        let (before, last) = plain.split_at(plain.len() - BLOCK);
+        if !before.is_empty() {
+            out(before);
+        }
+        let mut block = [0u8; BLOCK];
+        block.copy_from_slice(last);
+        self.held = Some(block);
+    }
+
+    /// Checks the padding of the last block and hands out what is left of it.
+    pub fn finish(self, out: &mut dyn FnMut(&[u8])) -> Result<(), CryptoError> {
         if self.seen == 0 {
             return Err(CryptoError::Empty);
         }
-        if self.held.len() != BLOCK {
+        let (Some(last), 0) = (self.held, self.carried) else {
             return Err(CryptoError::NotBlocks(self.seen));
-        }
-        decrypt_blocks(&mut self.cbc, &mut self.held);
-        let pad = padding(&self.held)?;
-        out(&self.held[..BLOCK - pad]);
+        };
+        let pad = padding(&last)?;
+        out(&last[..BLOCK - pad]);
         Ok(())
     }
 }
@@ -226,7 +260,8 @@ mod tests {
             for piece in [1, 5, 16, 33, 5000] {
                 let mut out = Vec::new();
                 let mut d = Decryptor::new(&k);
-                for chunk in cipher.chunks(piece) {
+                let mut cipher = cipher.clone();
+                for chunk in cipher.chunks_mut(piece) {
                     d.update(chunk, &mut |p| out.extend_from_slice(p));
                 }
                 d.finish(&mut |p| out.extend_from_slice(p)).unwrap();

@@ -136,7 +136,7 @@ impl ManifestDb {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
-            decryptor.update(&buf[..n], &mut sink);
+            decryptor.update(&mut buf[..n], &mut sink);
         }
         decryptor.finish(&mut sink).map_err(ManifestDbError::Decrypt)?;
         if let Some(e) = write_error {
@@ -154,6 +154,14 @@ impl ManifestDb {
     /// Every `Files` row, by fileID. A column of an unexpected type reads as text or empty,
     /// so a damaged row is reported rather than stopping the read.
     pub fn rows(&self) -> Result<Vec<Row>, ManifestDbError> {
+        let mut rows = Vec::new();
+        self.for_each_row(|row| rows.push(row))?;
+        Ok(rows)
+    }
+
+    /// Hands `each` every `Files` row, by fileID, one at a time: a backup of a million
+    /// files is never held as rows at once.
+    pub fn for_each_row(&self, mut each: impl FnMut(Row)) -> Result<(), ManifestDbError> {
         let mut stmt = self
             .conn
             .prepare("SELECT fileID, domain, relativePath, flags, file FROM Files ORDER BY fileID")?;
@@ -163,9 +171,10 @@ impl ManifestDb {
             SqlValue::Blob(b) => String::from_utf8_lossy(&b).into_owned(),
             _ => String::new(),
         };
-        let rows = stmt.query_map([], |r| {
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
             let blob: SqlValue = r.get(4)?;
-            Ok(Row {
+            each(Row {
                 file_id: text(r.get(0)?),
                 domain: text(r.get(1)?),
                 relative_path: text(r.get(2)?),
@@ -178,9 +187,9 @@ impl ManifestDb {
                     SqlValue::Null => Err(MbFileError::NotArchive("the file column is empty")),
                     _ => Err(MbFileError::NotArchive("the file column is not a blob")),
                 },
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            });
+        }
+        Ok(())
     }
 }
 

@@ -452,7 +452,7 @@ fn copy_decrypted(
         if n == 0 {
             break;
         }
-        decryptor.update(&buf[..n], &mut give);
+        decryptor.update(&mut buf[..n], &mut give);
         if let Some(e) = failed.borrow_mut().take() {
             return Err(e);
         }

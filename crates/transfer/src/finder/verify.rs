@@ -6,7 +6,7 @@
 //! [`BackupReport::checks`].
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -98,14 +98,22 @@ pub fn verify_all(path: &Path, options: &Options) -> Result<Vec<BackupReport>, F
     dirs.iter().map(|dir| verify_backup(dir, options)).collect()
 }
 
-/// A file row to check against its blob.
+/// A file row to check against its blob: only what the checks need, held for every file
+/// at once (a 100,000-file backup keeps 100,000 of these).
 struct FileRow {
-    path: String,
-    file_id: String,
-    blob: String,
+    path: Box<str>,
+    /// 40 lowercase hex digits (rows with another fileID are not kept).
+    file_id: Box<str>,
     size: Option<u64>,
-    encryption_key: Option<Vec<u8>>,
+    encryption_key: Option<Box<[u8]>>,
     protection_class: Option<u64>,
+}
+
+impl FileRow {
+    /// Its blob, relative to the backup folder.
+    fn blob(&self) -> String {
+        format!("{}/{}", &self.file_id[..2], self.file_id)
+    }
 }
 
 /// What checking one blob gave.
@@ -294,7 +302,7 @@ fn verify_folder(dir: &Path, options: &Options) -> Result<BackupReport, FinderEr
         check_without_keys(&mut v, lacking);
         return Ok(finish(v));
     };
-    let rows = match db {
+    let files = match db {
         Ok(db) => {
             match db.integrity_check() {
                 Ok(problems) if problems.is_empty() => {}
@@ -307,8 +315,8 @@ fn verify_folder(dir: &Path, options: &Options) -> Result<BackupReport, FinderEr
                 ),
                 Err(e) => v.find(MANIFEST_DB, Status::Damaged(e.to_string())),
             }
-            match db.rows() {
-                Ok(rows) => Some(rows),
+            match file_rows(&mut v, &db) {
+                Ok(files) => Some(files),
                 Err(e) => {
                     v.find(
                         MANIFEST_DB,
@@ -337,19 +345,20 @@ fn verify_folder(dir: &Path, options: &Options) -> Result<BackupReport, FinderEr
     };
     v.check(
         "manifest-db",
-        rows.is_some(),
+        files.is_some(),
         if encrypted {
             "Manifest.db decrypts (strict PKCS#7) and passes PRAGMA integrity_check, read on a private copy"
         } else {
             "Manifest.db passes PRAGMA integrity_check, read on a private copy"
         },
     );
-    let Some(rows) = rows else {
+    let Some(files) = files else {
         v.check("file-ids", false, "the rows' fileIDs: Manifest.db cannot be read");
         v.check("blobs", false, "the files' blobs: Manifest.db cannot be read");
         return Ok(finish(v));
     };
-    check_rows(&mut v, rows, keys.as_ref())?;
+    v.check("file-ids", true, "every row's fileID is SHA-1(domain-relativePath)");
+    check_files(&mut v, files, keys.as_ref())?;
     Ok(finish(v))
 }
 
@@ -529,9 +538,11 @@ fn check_without_keys(v: &mut Verifier, lacking: &str) {
     v.check("content", false, format!("the files' contents need {lacking}"));
 }
 
-fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Result<(), FinderError> {
+/// Reads Manifest.db's rows one at a time, checks each fileID and record, and keeps what the
+/// blob checks need of each file row: no more than that is held per file.
+fn file_rows(v: &mut Verifier, db: &ManifestDb) -> Result<Vec<FileRow>, ManifestDbError> {
     let mut files = Vec::new();
-    for row in rows {
+    db.for_each_row(|row: Row| {
         let path = row.display_path();
         if !layout::is_file_id(&row.file_id) {
             v.find(
@@ -554,20 +565,19 @@ fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Res
             Ok(file) => file,
             Err(e) => {
                 v.find(path, Status::Damaged(e.to_string()));
-                continue;
+                return;
             }
         };
         match row.flags {
             FLAG_FILE => {
                 v.out.report.recorded += 1;
                 // A fileID that names no blob has had its finding above.
-                if let Some(blob) = layout::blob_path(&row.file_id) {
+                if layout::blob_path(&row.file_id).is_some() {
                     files.push(FileRow {
-                        path,
-                        file_id: row.file_id,
-                        blob,
+                        path: path.into_boxed_str(),
+                        file_id: row.file_id.into_boxed_str(),
                         size: file.size,
-                        encryption_key: file.encryption_key,
+                        encryption_key: file.encryption_key.map(Vec::into_boxed_slice),
                         protection_class: file.protection_class,
                     });
                 }
@@ -586,25 +596,28 @@ fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Res
             }
             other => v.warn(path, Status::Damaged(format!("unknown flags {other}"))),
         }
-    }
-    v.check("file-ids", true, "every row's fileID is SHA-1(domain-relativePath)");
+    })?;
+    Ok(files)
+}
 
+/// Checks every file row's blob on every core, then looks for blobs no row names.
+fn check_files(v: &mut Verifier, mut files: Vec<FileRow>, keys: Option<&ClassKeys>) -> Result<(), FinderError> {
+    // Rows come by fileID already; sorted here too, so orphans are found by bisection.
+    files.sort_unstable_by(|a, b| a.file_id.cmp(&b.file_id));
     let options = v.options;
     let dir = v.dir;
-    let outcomes = crate::verify::parallel(&files, |file: &FileRow| check_file(dir, file, keys, options));
-    let mut referenced = HashSet::new();
+    let outcomes = crate::parallel::map(&files, |file: &FileRow| check_file(dir, file, keys, options));
     for (file, outcome) in files.iter().zip(outcomes) {
-        referenced.insert(file.blob.clone());
         v.out.report.checked += 1;
         v.out.report.bytes_read += outcome.bytes;
         if outcome.finding.is_some() || !outcome.warnings.is_empty() {
-            v.out.blobs.insert(file.path.clone(), file.blob.clone());
+            v.out.blobs.insert(file.path.to_string(), file.blob());
         }
         for warning in outcome.warnings {
-            v.warn(file.path.clone(), warning);
+            v.warn(&*file.path, warning);
         }
         match outcome.finding {
-            Some(status) => v.find(file.path.clone(), status),
+            Some(status) => v.find(&*file.path, status),
             None => v.out.report.ok += 1,
         }
     }
@@ -620,7 +633,14 @@ fn check_rows(v: &mut Verifier, rows: Vec<Row>, keys: Option<&ClassKeys>) -> Res
 
     match layout::blob_files(dir) {
         Ok(blobs) => {
-            for blob in blobs.into_iter().filter(|b| !referenced.contains(b)) {
+            // A blob `xx/<fileID>` is named by a row when that fileID is a file row's (whose
+            // blob path is its first two digits, then itself).
+            let referenced = |blob: &str| {
+                blob.split_once('/').is_some_and(|(folder, id)| {
+                    id.get(..2) == Some(folder) && files.binary_search_by(|f| (*f.file_id).cmp(id)).is_ok()
+                })
+            };
+            for blob in blobs.into_iter().filter(|b| !referenced(b)) {
                 v.find(blob, Status::Extra);
             }
             v.check("orphans", true, "no blob is left that no row of Manifest.db names");
@@ -653,7 +673,7 @@ fn read_at(path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
 }
 
 fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Options) -> Outcome {
-    let path = dir.join(&file.blob);
+    let path = dir.join(file.blob());
     let len = match std::fs::metadata(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if file.size == Some(0) {
@@ -805,7 +825,7 @@ fn read_content(
 ) -> io::Result<ReadResult> {
     let mut sink = ContentSink::new(&file.path);
     let mut decryptor = key.map(crypto::Decryptor::new);
-    let mut feed = |piece: &[u8]| {
+    let mut feed = |piece: &mut [u8]| {
         (options.on_bytes)(piece.len() as u64);
         match &mut decryptor {
             Some(d) => d.update(piece, &mut |plain| sink.update(plain)),
@@ -827,7 +847,7 @@ fn read_content(
                     Err(e) => return Err(e),
                 };
                 total += n as u64;
-                feed(&buf[..n]);
+                feed(&mut buf[..n]);
             }
         })?;
         (None, total)

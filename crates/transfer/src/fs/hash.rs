@@ -13,9 +13,9 @@ thread_local! {
     static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
 }
 
-/// Reads `path` once, handing every piece to `inspect` as it is hashed. Returns the digest
-/// and the number of bytes read.
-pub fn hash_file_with(path: &Path, mut inspect: impl FnMut(&[u8])) -> io::Result<([u8; 32], u64)> {
+/// Reads `path` once, handing every piece to `inspect` after it is hashed (so `inspect` may
+/// change it in place, to decrypt it say). Returns the digest and the number of bytes read.
+pub fn hash_file_with(path: &Path, mut inspect: impl FnMut(&mut [u8])) -> io::Result<([u8; 32], u64)> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
@@ -28,7 +28,7 @@ pub fn hash_file_with(path: &Path, mut inspect: impl FnMut(&[u8])) -> io::Result
                 Err(e) => return Err(e),
             };
             hasher.update(&buf[..n]);
-            inspect(&buf[..n]);
+            inspect(&mut buf[..n]);
             size += n as u64;
         }
     })?;
