@@ -104,11 +104,12 @@ pub fn serve(shared: &Shared, sock: UsbmuxStream, udid: &str) {
         }
         channel = match (after, channel) {
             (After::Nothing, channel) => channel,
-            (After::StartTls { host_id }, Channel::Plain { sock, .. }) => match start_tls(shared, udid, &host_id, sock)
-            {
-                Some(channel) => channel,
-                None => return,
-            },
+            (After::StartTls { host_id }, Channel::Plain { sock, .. }) => {
+                let Some(tls) = start_tls(shared, udid, &host_id, sock) else {
+                    return;
+                };
+                tls
+            }
             (After::EndTls, Channel::Tls(mut tls)) => match tls.after_session() {
                 Ok(AfterSession::Plaintext) => Channel::Plain {
                     sock: tls.sock,

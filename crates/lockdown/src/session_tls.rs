@@ -35,7 +35,7 @@ impl Offered {
     pub fn advice(self) -> &'static str {
         match self {
             Offered::Modern if !cfg!(feature = "legacy-tls") => {
-                "old iOS versions speak only older TLS, which this build of lifeboat leaves out \
+                "Old iOS versions speak only older TLS, which this build of lifeboat leaves out \
                  (it is built without its legacy-tls feature, which is on by default)"
             }
             Offered::Modern => {
