@@ -72,6 +72,38 @@ fn without_legacy_tls_an_old_iphone_is_named_and_leaves_no_record() {
     }
 }
 
+/// Below iOS 7 afcd has no positioned reads (docs/protocol.md §3.2), so the simulator
+/// refuses them as such a phone does; export does not need them.
+#[cfg(feature = "legacy-tls")]
+#[test]
+fn below_ios_7_afcd_has_no_positioned_reads() {
+    use usbmux::{UsbmuxAddress, UsbmuxClient};
+    for (ios, positioned) in [("6.1.6", false), ("8.4", true)] {
+        let phone = Phone::paired(presets::photos_only(ios, 1), old(ios));
+        std::fs::write(phone.media().join("f.bin"), b"0123456789").unwrap();
+        let mux = UsbmuxClient::new(UsbmuxAddress::parse(&phone.fake.usbmux_address()).unwrap());
+        let device = mux.list_devices().unwrap().remove(0);
+        let record = lockdown::PairRecordStore::with_dirs(&mux, Vec::new(), phone.home.lifeboat_records())
+            .load(UDID)
+            .unwrap()
+            .expect("the record lifeboat pair kept")
+            .0;
+        let mut afc = afc::connect::connect(&mux, &device, &record).expect("AFC over a legacy session");
+        let handle = afc.open("/f.bin", afc::codec::OpenMode::ReadOnly).unwrap();
+        match afc.read_at(handle, 4, 3) {
+            Ok(bytes) => assert!(positioned && bytes == b"456", "iOS {ios}: {bytes:?}"),
+            Err(afc::client::AfcError::Status { status, .. }) => {
+                assert!(
+                    !positioned && status == afc::AfcStatus::OpNotSupported,
+                    "iOS {ios}: {status}"
+                )
+            }
+            Err(e) => panic!("iOS {ios}: {e}"),
+        }
+        assert_eq!(afc.read(handle, 4).unwrap(), b"0123", "iOS {ios}: plain reads work");
+    }
+}
+
 fn tool(phone: &Phone, program: &std::path::Path, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(program);
     phone.home.apply(&mut cmd);
