@@ -43,7 +43,7 @@ impl Offered {
                  the phone's iOS version"
             }
             Offered::Legacy => {
-                "the phone accepted none of the older TLS either; please report this with its iOS version"
+                "The phone accepted none of the older TLS either; please report this with its iOS version"
             }
         }
     }
@@ -67,14 +67,6 @@ impl TlsConnector {
         // Without the feature an old phone gets the modern offer, and its refusal says why.
         let _ = ios;
         Ok(TlsConnector::Modern(tls::client_config(record)?))
-    }
-
-    pub fn offered(&self) -> Offered {
-        match self {
-            TlsConnector::Modern(_) => Offered::Modern,
-            #[cfg(feature = "legacy-tls")]
-            TlsConnector::Legacy(_) => Offered::Legacy,
-        }
     }
 
     /// The client handshake on `stream`, whose read and write timeouts are `timeout`.
