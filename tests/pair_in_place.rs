@@ -50,26 +50,3 @@ fn the_doctor_never_pairs_by_itself() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!phone.fake.is_paired(None));
 }
-
-/// An old iPhone whose TLS lifeboat cannot speak (docs/protocol.md §2.6): pairing itself
-/// works, the session's handshake is refused. The error names the iOS version and TLS, not
-/// the cable, and no pair record is left behind.
-#[test]
-fn an_old_iphone_whose_tls_lifeboat_cannot_speak_is_named_and_leaves_no_record() {
-    let phone = Phone::start(presets::photos_only("8.4", 1), |c| c.ios("8.4").tls_legacy_only(true));
-    for args in [&["pair"][..], &["info"]] {
-        let out = phone.lifeboat(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
-        let said = text(&out.stderr);
-        assert_contains(&said, "(iOS 8.4) refused the secure session");
-        assert_contains(&said, "TLS 1.2 and 1.3");
-        assert!(!said.contains("Check the cable"), "{said}");
-        let records = std::fs::read_dir(phone.home.lifeboat_records())
-            .map(|d| d.count())
-            .unwrap_or(0);
-        assert_eq!(
-            records, 0,
-            "{args:?}: no pair record is kept for a session that cannot work"
-        );
-    }
-}

@@ -66,12 +66,7 @@ pub fn pair_device(
         bar.finish_and_clear();
     }
     let record = result?;
-    // Prove the new record opens a session before keeping it: a phone whose session
-    // cannot work (old iOS's TLS) leaves no record behind.
-    let mut check = LockdownClient::connect(mux, device)?;
-    check.start_session(&record)?;
-    let _ = check.stop_session();
-    let saved = PairRecordStore::new(mux).save(&device.udid, Some(device.device_id), &record)?;
+    let saved = PairRecordStore::new(mux).save_after_session(device, &record)?;
     Ok((record, saved))
 }
 

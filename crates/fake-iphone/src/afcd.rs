@@ -54,6 +54,8 @@ struct Afcd {
     sync_lock: Arc<std::sync::Mutex<Option<u64>>>,
     /// Handles open on the sync lock file.
     lock_handles: std::collections::HashSet<u64>,
+    /// `FileRefReadWithOffset` exists: iOS 7 and later (docs/protocol.md §3.2).
+    reads_at_offset: bool,
 }
 
 /// The file backup hosts lock while they sync (docs/backup.md §1.9 step 5).
@@ -116,6 +118,7 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
         connection: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         sync_lock: context.sync_lock(),
         lock_handles: Default::default(),
+        reads_at_offset: lockdown::ios::major(&context.config().ios_version).is_none_or(|major| major >= 7),
     };
     let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
     let mut stalled = false;
@@ -405,6 +408,7 @@ impl Afcd {
             Request::GetDeviceInfo => self.get_device_info(),
             Request::FileRefOpen { mode, path } => self.file_ref_open(mode, path),
             Request::FileRefRead { handle, size } => self.file_ref_read(handle, size),
+            Request::FileRefReadWithOffset { .. } if !self.reads_at_offset => Err(AfcStatus::OpNotSupported),
             Request::FileRefReadWithOffset { handle, size, offset } => {
                 self.file_ref_read_with_offset(handle, size, offset)
             }

@@ -61,8 +61,8 @@ pub struct PhoneConfig {
     /// An afcd that cannot pipeline: a request that arrives before the one before it was
     /// answered drops the connection.
     pub afc_one_at_a_time: bool,
-    /// A phone of old iOS, whose TLS lifeboat cannot speak: it refuses every session's
-    /// handshake with a `handshake_failure` alert.
+    /// An old iPhone's TLS (below iOS 10): sessions speak only TLS 1.0 to 1.2 with CBC suites
+    /// and RSA key exchange, so a modern-only client gets a `handshake_failure` alert.
     pub tls_legacy_only: bool,
 }
 
@@ -208,7 +208,6 @@ impl PhoneConfig {
         self
     }
 
-    /// The free space the phone reports (at most its capacity).
     pub fn tls_legacy_only(mut self, legacy: bool) -> Self {
         self.tls_legacy_only = legacy;
         self
@@ -219,6 +218,7 @@ impl PhoneConfig {
         self
     }
 
+    /// The free space the phone reports (at most its capacity).
     pub fn disk_available(mut self, bytes: u64) -> Self {
         self.disk_available = bytes.min(self.disk_capacity);
         self

@@ -12,6 +12,7 @@ pub mod config;
 pub mod faults;
 pub mod icloud;
 mod installation_proxy;
+mod legacy_tls;
 pub mod library;
 pub mod link;
 mod lockdownd;

@@ -12,6 +12,7 @@ use plist::{Dictionary, Value};
 use rustls::pki_types::CertificateDer;
 use usbmux::UsbmuxStream;
 
+use crate::legacy_tls::LegacyTlsServer;
 use crate::phone::{PairRefusal, Phone, TrustedHost};
 use crate::server::{PendingService, Shared, lock};
 use crate::tls::{AfterSession, TlsServer};
@@ -20,8 +21,13 @@ use crate::tls::{AfterSession, TlsServer};
 const IDLE: Duration = Duration::from_secs(60);
 
 enum Channel {
-    Plain { sock: UsbmuxStream, prefix: Vec<u8> },
+    Plain {
+        sock: UsbmuxStream,
+        prefix: Vec<u8>,
+    },
     Tls(Box<TlsServer>),
+    /// An old iPhone's TLS (the old-iOS mode).
+    LegacyTls(Box<LegacyTlsServer>),
 }
 
 impl Read for Channel {
@@ -35,6 +41,7 @@ impl Read for Channel {
                 Ok(n)
             }
             Channel::Tls(tls) => tls.read(buf),
+            Channel::LegacyTls(tls) => tls.read(buf),
         }
     }
 }
@@ -44,6 +51,7 @@ impl Write for Channel {
         match self {
             Channel::Plain { sock, .. } => sock.write(buf),
             Channel::Tls(tls) => tls.write(buf),
+            Channel::LegacyTls(tls) => tls.write(buf),
         }
     }
 
@@ -51,6 +59,7 @@ impl Write for Channel {
         match self {
             Channel::Plain { sock, .. } => sock.flush(),
             Channel::Tls(tls) => tls.flush(),
+            Channel::LegacyTls(tls) => tls.flush(),
         }
     }
 }
@@ -67,30 +76,39 @@ struct Session {
     id: String,
 }
 
+/// What one lockdown connection remembers between requests.
+#[derive(Default)]
+struct Connection {
+    session: Option<Session>,
+    /// The HostID a `ValidatePair` on this connection accepted (below iOS 7 a session
+    /// needs one first, docs/protocol.md §2.3).
+    validated_host: Option<String>,
+}
+
 pub fn serve(shared: &Shared, sock: UsbmuxStream, udid: &str) {
     let _ = sock.set_read_timeout(Some(IDLE));
     let mut channel = Channel::Plain {
         sock,
         prefix: Vec::new(),
     };
-    let mut session: Option<Session> = None;
+    let mut connection = Connection::default();
     loop {
         // End of stream, a broken frame or one that is not a dictionary: lockdownd hangs up.
         let request = match wire::read_frame(&mut channel, MAX_FRAME) {
             Ok(Some(Value::Dictionary(request))) => request,
             _ => return,
         };
-        let (reply, after) = handle(shared, udid, &request, &mut session);
+        let (reply, after) = handle(shared, udid, &request, &mut connection);
         if wire::write_frame(&mut channel, &Value::Dictionary(reply.encode()), Format::Xml).is_err() {
             return;
         }
         channel = match (after, channel) {
             (After::Nothing, channel) => channel,
             (After::StartTls { host_id }, Channel::Plain { sock, .. }) => {
-                match start_tls(shared, udid, &host_id, sock) {
-                    Some(tls) => Channel::Tls(Box::new(tls)),
-                    None => return,
-                }
+                let Some(tls) = start_tls(shared, udid, &host_id, sock) else {
+                    return;
+                };
+                tls
             }
             (After::EndTls, Channel::Tls(mut tls)) => match tls.after_session() {
                 Ok(AfterSession::Plaintext) => Channel::Plain {
@@ -101,41 +119,59 @@ pub fn serve(shared: &Shared, sock: UsbmuxStream, udid: &str) {
                 Ok(AfterSession::StillTls) => Channel::Tls(tls),
                 Ok(AfterSession::Closed) | Err(_) => return,
             },
+            (After::EndTls, Channel::LegacyTls(mut tls)) => {
+                let prefix = match tls.after_session() {
+                    Ok(AfterSession::Plaintext) => Vec::new(),
+                    Ok(AfterSession::PlaintextStartingWith(prefix)) => prefix,
+                    Ok(AfterSession::StillTls) => {
+                        channel = Channel::LegacyTls(tls);
+                        continue;
+                    }
+                    Ok(AfterSession::Closed) | Err(_) => return,
+                };
+                match tls.into_socket() {
+                    Ok(sock) => Channel::Plain { sock, prefix },
+                    Err(_) => return,
+                }
+            }
             (_, channel) => channel,
         };
     }
 }
 
-/// Runs the TLS handshake for a new session and checks the computer presented the
-/// certificate it paired with (libimobiledevice presents the root, others the host one).
-fn start_tls(shared: &Shared, udid: &str, host_id: &str, mut sock: UsbmuxStream) -> Option<TlsServer> {
-    let (config, host) = {
+/// Runs the TLS handshake for a new session, modern or (old-iOS mode) legacy, and checks
+/// the computer presented the certificate it paired with (libimobiledevice presents the
+/// root, others the host one).
+fn start_tls(shared: &Shared, udid: &str, host_id: &str, sock: UsbmuxStream) -> Option<Channel> {
+    let (legacy, device_key, host) = {
         let mut state = lock(shared);
         let phone = state.phone_by_udid(udid)?;
-        if phone.config.tls_legacy_only {
-            drop(state);
-            crate::tls::refuse_handshake(&mut sock);
-            return None;
-        }
         let host = phone.trusted_hosts.get(host_id)?.clone();
-        let device_cert = lockdown::tls::certificate(&host.device_certificate_pem).ok()?;
-        (
-            crate::tls::server_config(device_cert, &phone.device_key_pkcs8).ok()?,
-            host,
-        )
+        (phone.config.tls_legacy_only, phone.device_key_pkcs8.clone(), host)
     };
-    let tls = TlsServer::accept(config, sock).ok()?;
-    if let Some(presented) = tls.peer_certificate() {
-        let matches = |pem: &[u8]| lockdown::tls::certificate(pem).is_ok_and(|c: CertificateDer| c == presented);
+    let device_cert = lockdown::tls::certificate(&host.device_certificate_pem).ok()?;
+    let (channel, presented) = if legacy {
+        let tls = LegacyTlsServer::accept(&device_cert, &device_key, sock).ok()?;
+        let presented = tls.peer_certificate();
+        (Channel::LegacyTls(Box::new(tls)), presented)
+    } else {
+        let config = crate::tls::server_config(device_cert, &device_key).ok()?;
+        let tls = TlsServer::accept(config, sock).ok()?;
+        let presented = tls.peer_certificate().map(|c| c.to_vec());
+        (Channel::Tls(Box::new(tls)), presented)
+    };
+    if let Some(presented) = presented {
+        let matches = |pem: &[u8]| lockdown::tls::certificate(pem).is_ok_and(|c: CertificateDer| *c == *presented);
         if !matches(&host.host_certificate_pem) && !matches(&host.root_certificate_pem) {
             return None;
         }
     }
-    Some(tls)
+    Some(channel)
 }
 
 /// Answers one request; each kind has its handler below, named after it.
-fn handle(shared: &Shared, udid: &str, request: &Dictionary, session: &mut Option<Session>) -> (Reply, After) {
+fn handle(shared: &Shared, udid: &str, request: &Dictionary, connection: &mut Connection) -> (Reply, After) {
+    let session = &mut connection.session;
     let request = match Request::decode(request) {
         Ok(request) => request,
         Err(error) => return (Reply::Error { request: None, error }, After::Nothing),
@@ -155,9 +191,14 @@ fn handle(shared: &Shared, udid: &str, request: &Dictionary, session: &mut Optio
         Request::SetValue { .. } => Err(DeviceError::SetProhibited),
         Request::RemoveValue { .. } => Err(DeviceError::RemoveProhibited),
         Request::Pair { pair_record, .. } => pair(phone, pair_record.as_ref()).map(answer),
-        Request::ValidatePair { pair_record } => validate_pair(phone, pair_record.as_ref()).map(answer),
+        Request::ValidatePair { pair_record } => validate_pair(phone, pair_record.as_ref()).map(|host_id| {
+            connection.validated_host = Some(host_id);
+            answer(Reply::Done(Kind::ValidatePair))
+        }),
         Request::Unpair { pair_record } => unpair(phone, pair_record.as_ref()).map(answer),
-        Request::StartSession { host_id, .. } => start_session(phone, host_id.as_deref(), session),
+        Request::StartSession { host_id, .. } => {
+            start_session(phone, host_id.as_deref(), connection.validated_host.as_deref(), session)
+        }
         Request::StopSession { session_id } => stop_session(session_id.as_deref(), session),
         Request::StartService { service, escrow_bag } => {
             let started = start_service(
@@ -228,9 +269,10 @@ fn pair(phone: &mut Phone, record: Option<&Dictionary>) -> Result<Reply, DeviceE
     }
 }
 
-fn validate_pair(phone: &Phone, record: Option<&Dictionary>) -> Result<Reply, DeviceError> {
+/// Accepts a trusted computer's record; its HostID is what the connection remembers.
+fn validate_pair(phone: &Phone, record: Option<&Dictionary>) -> Result<String, DeviceError> {
     match record.and_then(record_host_id) {
-        Some(id) if phone.trusted_hosts.contains_key(id) => Ok(Reply::Done(Kind::ValidatePair)),
+        Some(id) if phone.trusted_hosts.contains_key(id) => Ok(id.to_string()),
         _ => Err(DeviceError::InvalidHostId),
     }
 }
@@ -244,9 +286,12 @@ fn unpair(phone: &mut Phone, record: Option<&Dictionary>) -> Result<Reply, Devic
 }
 
 /// A session for a trusted computer; TLS starts right after the reply (docs/protocol.md §2.6).
+/// Below iOS 7 the computer must have passed `ValidatePair` on this connection first; the
+/// simulator refuses it otherwise as it refuses a stranger.
 fn start_session(
     phone: &Phone,
     host_id: Option<&str>,
+    validated_host: Option<&str>,
     session: &mut Option<Session>,
 ) -> Result<(Reply, After), DeviceError> {
     if session.is_some() {
@@ -254,6 +299,9 @@ fn start_session(
     }
     let host_id = host_id.ok_or(DeviceError::MissingHostId)?;
     if !phone.trusted_hosts.contains_key(host_id) {
+        return Err(DeviceError::InvalidHostId);
+    }
+    if lockdown::ios::needs_validate_pair(&phone.config.ios_version) && validated_host != Some(host_id) {
         return Err(DeviceError::InvalidHostId);
     }
     let id = uuid::Uuid::new_v4().to_string().to_uppercase();

@@ -128,8 +128,9 @@ struct Args {
     /// the one before it was answered.
     #[arg(long)]
     afc_one_at_a_time: bool,
-    /// A phone of old iOS: every session's TLS handshake is refused with a handshake_failure
-    /// alert (no TLS 1.2/1.3 suite in common).
+    /// An old iPhone's TLS (below iOS 10; use with --ios, e.g. 6.1.6): sessions speak only
+    /// TLS 1.0 to 1.2 with CBC suites and RSA key exchange. Below iOS 7, ValidatePair must
+    /// come before StartSession.
     #[arg(long)]
     tls_legacy_only: bool,
     /// Fault: list hostile names (.., /, control characters, long names, a symlink) in DCIM.

@@ -96,21 +96,6 @@ pub enum AfterSession {
     Closed,
 }
 
-/// An old phone's answer to a modern ClientHello (docs/protocol.md §2.6): it reads the
-/// client's first record, then sends a fatal `handshake_failure` alert and closes.
-pub fn refuse_handshake(sock: &mut UsbmuxStream) {
-    let mut header = [0u8; 5];
-    if sock.read_exact(&mut header).is_ok() {
-        let len = u16::from_be_bytes([header[3], header[4]]) as usize;
-        let mut body = vec![0u8; len.min(1 << 14)];
-        let _ = sock.read_exact(&mut body);
-    }
-    // Alert record, TLS 1.0 record version, 2 bytes: fatal (2), handshake_failure (40).
-    let _ = sock.write_all(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x28]);
-    let _ = sock.flush();
-    let _ = sock.shutdown(std::net::Shutdown::Both);
-}
-
 pub struct TlsServer {
     pub conn: ServerConnection,
     pub sock: UsbmuxStream,

@@ -2,11 +2,9 @@
 //! back to plaintext after `StopSession` (docs/protocol.md §2.6).
 
 use std::io::{self, Read, Write};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plist::Value;
-use rustls::{ClientConnection, StreamOwned};
 use usbmux::{Device, UsbmuxClient, UsbmuxStream};
 
 use crate::codec::{Format, MAX_FRAME};
@@ -15,7 +13,7 @@ use crate::message::{Reply, Request};
 use crate::pair_record::PairRecord;
 use crate::pairing;
 use crate::service::ServiceStream;
-use crate::tls;
+use crate::session_tls::{TlsConnector, TlsStream};
 use crate::wire;
 
 /// libimobiledevice waits 30 s for a lockdown reply; so do we.
@@ -25,7 +23,7 @@ pub const PAIR_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 enum Channel {
     Plain(UsbmuxStream),
-    Tls(Box<StreamOwned<ClientConnection, UsbmuxStream>>),
+    Tls(TlsStream),
     /// A failed transition left the stream in an unknown state.
     Broken,
 }
@@ -83,7 +81,8 @@ pub struct LockdownClient {
     channel: Channel,
     device: Device,
     session_id: Option<String>,
-    tls_config: Option<Arc<rustls::ClientConfig>>,
+    /// The TLS chosen for this phone at `StartSession`, for its services too.
+    tls: Option<TlsConnector>,
     /// The longest the phone may take to answer.
     timeout: Duration,
 }
@@ -103,7 +102,7 @@ impl LockdownClient {
             channel: Channel::Plain(stream),
             device: device.clone(),
             session_id: None,
-            tls_config: None,
+            tls: None,
             timeout,
         };
         let kind = client.query_type()?;
@@ -182,14 +181,19 @@ impl LockdownClient {
         }
     }
 
-    /// Starts a session with `record` and switches this connection to TLS.
+    /// Starts a session with `record` and switches this connection to TLS: the TLS the
+    /// phone's iOS version speaks, with `ValidatePair` first where it wants it.
     pub fn start_session(&mut self, record: &PairRecord) -> Result<()> {
-        // Any phone tells its iOS version without a session: kept to explain a refused
-        // handshake (old iOS speaks only older TLS, docs/protocol.md §2).
+        // Any phone tells its iOS version without a session; it chooses the TLS and explains
+        // a refused handshake (docs/protocol.md §2.6).
         let ios = self
             .get_value(None, Some("ProductVersion"))
             .ok()
             .and_then(|v| v.as_string().map(str::to_string));
+        if ios.as_deref().is_some_and(crate::ios::needs_validate_pair) {
+            self.validate_pair(record)?;
+        }
+        let connector = TlsConnector::for_phone(record, ios.as_deref())?;
         let request = Request::StartSession {
             host_id: Some(record.host_id.clone()),
             system_buid: Some(record.system_buid.clone()),
@@ -197,35 +201,52 @@ impl LockdownClient {
         let (session_id, enable_ssl) = match self.call(&request) {
             Ok(Reply::StartSession { session_id, enable_ssl }) => (session_id, enable_ssl),
             Ok(other) => return Err(unexpected(&other)),
-            Err(Error::Device {
-                error: DeviceError::InvalidHostId,
-                ..
-            }) => {
-                return Err(Error::PairingRevoked {
-                    udid: self.udid().to_string(),
-                });
-            }
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.revoked_if_unknown_host(e)),
         };
-        let config = tls::client_config(record)?;
         if enable_ssl {
-            self.enable_tls(config.clone()).map_err(|e| match e {
-                Error::TlsRefused { reason, .. } => Error::TlsRefused { ios, reason },
+            self.enable_tls(&connector).map_err(|e| match e {
+                Error::TlsRefused { offered, reason, .. } => Error::TlsRefused { ios, offered, reason },
                 other => other,
             })?;
         }
-        self.tls_config = Some(config);
+        self.tls = Some(connector);
         self.session_id = Some(session_id);
         Ok(())
     }
 
-    fn enable_tls(&mut self, config: Arc<rustls::ClientConfig>) -> Result<()> {
+    /// `ValidatePair`: what lockdownd below iOS 7 wants before `StartSession`, as
+    /// libimobiledevice sends it (docs/protocol.md §2.3).
+    fn validate_pair(&mut self, record: &PairRecord) -> Result<()> {
+        let request = Request::ValidatePair {
+            pair_record: Some(record.public_dict()),
+        };
+        match self.call(&request) {
+            Ok(Reply::Done(_)) => Ok(()),
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(self.revoked_if_unknown_host(e)),
+        }
+    }
+
+    /// The phone does not know this computer's HostID: it forgot the pairing.
+    fn revoked_if_unknown_host(&self, e: Error) -> Error {
+        match e {
+            Error::Device {
+                error: DeviceError::InvalidHostId,
+                ..
+            } => Error::PairingRevoked {
+                udid: self.udid().to_string(),
+            },
+            e => e,
+        }
+    }
+
+    fn enable_tls(&mut self, connector: &TlsConnector) -> Result<()> {
         let Channel::Plain(stream) = std::mem::replace(&mut self.channel, Channel::Broken) else {
             return Err(Error::Protocol(
                 "TLS requested on a connection that is not plaintext".into(),
             ));
         };
-        self.channel = Channel::Tls(Box::new(handshake(config, stream, self.timeout)?));
+        self.channel = Channel::Tls(connector.handshake(stream, self.timeout)?);
         Ok(())
     }
 
@@ -238,13 +259,7 @@ impl LockdownClient {
             session_id: Some(session_id),
         })?;
         if let Channel::Tls(tls) = std::mem::replace(&mut self.channel, Channel::Broken) {
-            let StreamOwned { mut conn, mut sock } = *tls;
-            // Like libimobiledevice: send close_notify once and do not wait for the phone's.
-            conn.send_close_notify();
-            while conn.wants_write() {
-                conn.write_tls(&mut sock)?;
-            }
-            self.channel = Channel::Plain(sock);
+            self.channel = Channel::Plain(tls.into_plain()?);
         }
         Ok(())
     }
@@ -280,16 +295,16 @@ impl LockdownClient {
         if !service.ssl {
             return Ok(ServiceStream::Plain(stream));
         }
-        let config = self
-            .tls_config
-            .clone()
+        let connector = self
+            .tls
+            .as_ref()
             .ok_or_else(|| Error::Protocol("service TLS needs a session's pair record".into()))?;
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
-        let tls = handshake(config, stream, self.timeout)?;
-        tls.sock.set_read_timeout(None)?;
-        tls.sock.set_write_timeout(None)?;
-        Ok(ServiceStream::Tls(Box::new(tls)))
+        let tls = connector.handshake(stream, self.timeout)?;
+        tls.socket().set_read_timeout(None)?;
+        tls.socket().set_write_timeout(None)?;
+        Ok(ServiceStream::Tls(tls))
     }
 
     /// Pairs with the phone: makes certificates for its key and asks it to trust them. While
@@ -376,24 +391,4 @@ impl LockdownClient {
 /// protocol error is better than a panic.
 fn unexpected(reply: &Reply) -> Error {
     Error::Protocol(format!("unexpected reply {reply:?}"))
-}
-
-fn handshake(
-    config: Arc<rustls::ClientConfig>,
-    mut stream: UsbmuxStream,
-    timeout: Duration,
-) -> Result<StreamOwned<ClientConnection, UsbmuxStream>> {
-    let mut conn = ClientConnection::new(config, tls::server_name())?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut stream).map_err(|e| match e.kind() {
-            // The phone answered, but not with a handshake lifeboat can finish.
-            io::ErrorKind::InvalidData => Error::TlsRefused {
-                ios: None,
-                reason: e.to_string(),
-            },
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::from_wire(e.into(), timeout),
-            _ => Error::Io(e),
-        })?;
-    }
-    Ok(StreamOwned::new(conn, stream))
 }

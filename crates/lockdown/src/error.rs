@@ -123,11 +123,18 @@ pub enum Error {
     #[error("secure session with the phone failed: {0}")]
     Tls(#[from] rustls::Error),
     #[error(
-        "the iPhone{} refused the secure session lifeboat offers (TLS 1.2 and 1.3: {reason}). \
-         old iOS versions speak only older TLS, which lifeboat cannot use yet; the cable is not the problem",
-        ios.as_ref().map(|v| format!(" (iOS {v})")).unwrap_or_default()
+        "the iPhone{} refused the secure session lifeboat offers ({}: {reason}). {}; the cable is not the problem",
+        ios.as_ref().map(|v| format!(" (iOS {v})")).unwrap_or_default(),
+        offered.describe(),
+        offered.advice()
     )]
-    TlsRefused { ios: Option<String>, reason: String },
+    TlsRefused {
+        ios: Option<String>,
+        offered: crate::session_tls::Offered,
+        reason: String,
+    },
+    #[error("cannot set up the older TLS of old iPhones with this computer's OpenSSL: {0}")]
+    TlsSetup(String),
     #[error("cannot make pairing certificates: {0}")]
     Certificate(String),
     #[error("pair record {path}: {message}")]

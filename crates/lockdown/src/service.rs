@@ -6,12 +6,12 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use rustls::{ClientConnection, StreamOwned};
 use usbmux::{Device, UsbmuxClient, UsbmuxStream};
 
 use crate::client::{LockdownClient, REPLY_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::pair_record::PairRecord;
+use crate::session_tls::TlsStream;
 
 /// How to open a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl LockdownClient {
 /// A byte stream to a service on the phone, plain or TLS.
 pub enum ServiceStream {
     Plain(UsbmuxStream),
-    Tls(Box<StreamOwned<ClientConnection, UsbmuxStream>>),
+    Tls(TlsStream),
 }
 
 impl ServiceStream {
@@ -95,7 +95,7 @@ impl ServiceStream {
     pub fn socket(&self) -> &UsbmuxStream {
         match self {
             ServiceStream::Plain(s) => s,
-            ServiceStream::Tls(s) => &s.sock,
+            ServiceStream::Tls(s) => s.socket(),
         }
     }
 

@@ -8,8 +8,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use usbmux::UsbmuxClient;
+use usbmux::{Device, UsbmuxClient};
 
+use crate::client::LockdownClient;
 use crate::error::{Error, Result};
 use crate::pair_record::PairRecord;
 
@@ -107,6 +108,16 @@ impl<'a> PairRecordStore<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Keeps a new `record` for `device` only once a session on it has worked, so a phone
+    /// whose session cannot work (an old iPhone's TLS, docs/protocol.md §2.6) leaves no
+    /// record behind. Then saves it as [`save`](Self::save) does.
+    pub fn save_after_session(&self, device: &Device, record: &PairRecord) -> Result<Vec<RecordSource>> {
+        let mut check = LockdownClient::connect(self.mux, device)?;
+        check.start_session(record)?;
+        let _ = check.stop_session();
+        self.save(&device.udid, Some(device.device_id), record)
     }
 
     /// Saves through usbmuxd and to lifeboat's folder. Fails only if neither took it.
