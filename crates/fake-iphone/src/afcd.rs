@@ -137,7 +137,7 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
             }
             break;
         }
-        unanswered.fetch_add(1, Ordering::SeqCst);
+        context.note_in_flight(unanswered.fetch_add(1, Ordering::SeqCst) + 1);
         let arrived = Instant::now();
         let outcome = match Request::decode(header.operation, &body) {
             Ok(request) => afcd.handle(request),
@@ -188,27 +188,74 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
 }
 
 /// Sends replies in order, each no earlier than its due time and no faster than the link.
+/// Replies already due leave together in one write, as bytes queued on a real link arrive
+/// together: one write (and one wake-up of the computer) per reply would cost the simulated
+/// phone and the client far more than the phone's link costs either.
 fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link: Link, unanswered: &AtomicUsize) {
     let mut pacer = Pacer::new(link);
-    for message in queue {
+    let mut batch: Vec<u8> = Vec::new();
+    let mut next = queue.recv().ok();
+    while let Some(message) = next.take() {
         let (due, head, body) = match message {
             Outgoing::Reply(due, head, body) => (due, head, Body::Bytes(body)),
             Outgoing::File(due, head, file, offset, len) => (due, head, Body::File(file, offset, len)),
             Outgoing::Close => {
+                let _ = writer.write_all(&batch);
                 let _ = writer.shutdown(std::net::Shutdown::Both);
                 return;
             }
         };
-        pacer.wait(due, head.len() as u64 + body.len());
+        let until = pacer.schedule(due, head.len() as u64 + body.len());
+        let now = Instant::now();
+        if until > now {
+            // What is ready leaves before the wait.
+            if writer.write_all(&batch).is_err() {
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            batch.clear();
+            std::thread::sleep(until - now);
+        }
         // Counted as answered before the client can see the reply, so a client that waits for
         // it is never taken for one that did not.
         let _ = unanswered.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if writer.write_all(&head).and_then(|()| body.send(&mut writer)).is_err() {
+        batch.extend_from_slice(&head);
+        let sent = match &body {
+            Body::Bytes(bytes) => {
+                batch.extend_from_slice(bytes);
+                Ok(())
+            }
+            // File data goes straight from the file, after what is queued before it.
+            Body::File(..) => writer.write_all(&batch).and_then(|()| {
+                batch.clear();
+                body.send(&mut writer)
+            }),
+        };
+        // The next reply joins this write if it is already queued and the batch is small.
+        next = if batch.len() < BATCH_LIMIT {
+            queue.try_recv().ok()
+        } else {
+            None
+        };
+        let flushed = if next.is_none() {
+            let result = writer.write_all(&batch);
+            batch.clear();
+            result
+        } else {
+            Ok(())
+        };
+        if sent.and(flushed).is_err() {
             let _ = writer.shutdown(std::net::Shutdown::Both);
             return;
         }
+        if next.is_none() {
+            next = queue.recv().ok();
+        }
     }
 }
+
+/// Replies gathered into one write at most (they are small: statuses, file infos, listings).
+const BATCH_LIMIT: usize = 256 << 10;
 
 enum Body {
     Bytes(Vec<u8>),

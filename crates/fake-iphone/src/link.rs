@@ -37,8 +37,18 @@ impl Pacer {
     /// Sleeps until a reply of `len` bytes, due at `due`, may be written: after its due
     /// time, and, on a limited link, after the time its bytes take to cross it.
     pub fn wait(&mut self, due: Instant, len: u64) {
+        let until = self.schedule(due, len);
+        let now = Instant::now();
+        if until > now {
+            std::thread::sleep(until - now);
+        }
+    }
+
+    /// Books a reply of `len` bytes, due at `due`, on the link, and says when it may be
+    /// written (the caller waits until then).
+    pub fn schedule(&mut self, due: Instant, len: u64) -> Instant {
         let start = due.max(self.free);
-        let until = match self.link.bandwidth {
+        match self.link.bandwidth {
             Some(bandwidth) => {
                 if bandwidth > 0 {
                     self.free = start + Duration::from_secs_f64(len as f64 / bandwidth as f64);
@@ -46,10 +56,6 @@ impl Pacer {
                 self.free
             }
             None => start,
-        };
-        let now = Instant::now();
-        if until > now {
-            std::thread::sleep(until - now);
         }
     }
 
