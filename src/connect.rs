@@ -20,12 +20,9 @@ pub fn set_afc_window(window: usize) {
     let _ = AFC_WINDOW.set(window);
 }
 
-/// `--afc-window`, or the AFC client's default.
-pub fn afc_window() -> usize {
-    afc_window_chosen().unwrap_or(afc::client::DEFAULT_WINDOW)
-}
-
-/// `--afc-window`, if the user gave it.
+/// `--afc-window`, if the user gave it. Without it each kind of request keeps its own
+/// window (reads 8, file infos 64): capping every kind at the read window made the walk of
+/// a large library four times slower.
 pub fn afc_window_chosen() -> Option<usize> {
     AFC_WINDOW.get().copied()
 }
@@ -127,5 +124,9 @@ pub fn session(mux: &UsbmuxClient, device: &Device) -> Result<(LockdownClient, P
 pub fn afc(mux: &UsbmuxClient, device: &Device) -> Result<afc::AfcClient<lockdown::ServiceStream>> {
     let record = trusted_record(mux, device)?;
     let timeout = DEVICE_TIMEOUT.get().copied().unwrap_or(afc::client::REPLY_TIMEOUT);
-    Ok(afc::connect::connect_with_timeout(mux, device, &record, timeout)?.with_window(afc_window()))
+    let afc = afc::connect::connect_with_timeout(mux, device, &record, timeout)?;
+    Ok(match afc_window_chosen() {
+        Some(window) => afc.with_window(window),
+        None => afc,
+    })
 }

@@ -57,3 +57,34 @@ fn the_window_is_checked() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert_contains(&text(&out.stderr), "--afc-window");
 }
+
+/// Without a window set, a walk of the photo folders keeps up to 64 GetFileInfo requests
+/// in flight, not the 8 of a fetch's reads (capping it there made a no-op night over a large
+/// library four times slower); `--afc-window N` caps it at N. Measured on a second run, which
+/// only walks (nothing is left to copy). The phone answers after 20 ms, so whatever is sent
+/// in the meantime is in flight.
+#[test]
+fn the_walk_keeps_its_own_window_unless_one_is_set() {
+    let slow = |c: fake_iphone::PhoneConfig| {
+        c.link(fake_iphone::Link {
+            latency: std::time::Duration::from_millis(20),
+            bandwidth: None,
+        })
+    };
+    for (extra, check) in [
+        (&[][..], (|most: usize| most > 8) as fn(usize) -> bool),
+        (&["--afc-window", "4"][..], |most: usize| most <= 4),
+    ] {
+        let phone = Phone::paired(presets::photos_only("17.5", 120), slow);
+        let dest = tempfile::tempdir().unwrap();
+        let mut args = vec!["export-photos", dest.path().to_str().unwrap()];
+        args.extend_from_slice(extra);
+        assert_success(&phone.lifeboat(&args), "export-photos");
+        phone.fake.take_afc_most_in_flight(None);
+        let out = phone.lifeboat(&args);
+        assert_success(&out, "a second export-photos");
+        assert_contains(&text(&out.stdout), "Copied 0 files");
+        let most = phone.fake.take_afc_most_in_flight(None);
+        assert!(check(most), "{extra:?}: {most} requests in flight at most");
+    }
+}

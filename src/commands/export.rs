@@ -70,7 +70,7 @@ impl ExportProgress for Progress {
 
 pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: ExportArgs, device_timeout: Duration) -> Result<()> {
     let job = ExportJob {
-        afc_window: crate::connect::afc_window(),
+        afc_window: crate::connect::afc_window_chosen(),
         dest: args.dest.clone().unwrap_or_else(default_destination),
         options: ExportOptions {
             layout: args.layout,

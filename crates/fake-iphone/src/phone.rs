@@ -21,6 +21,9 @@ pub struct PhoneStats {
     pub file_bytes_served: std::sync::atomic::AtomicU64,
     /// File bytes uploaded by mobilebackup2 (backup payload, not metadata), across runs.
     pub backup_bytes_served: std::sync::atomic::AtomicU64,
+    /// The most AFC requests one connection had read and not yet answered, across connections:
+    /// how deep the computer pipelines.
+    pub afc_most_in_flight: std::sync::atomic::AtomicUsize,
     pub fired: std::sync::Mutex<Vec<&'static str>>,
 }
 

@@ -269,6 +269,15 @@ impl RunningFake {
         .unwrap_or(0)
     }
 
+    /// The most AFC requests one connection kept in flight (read by the phone and not yet
+    /// answered) since the last call, across connections; counting starts again at 0.
+    pub fn take_afc_most_in_flight(&self, udid: Option<&str>) -> usize {
+        self.with_phone(udid, |p| {
+            p.stats.afc_most_in_flight.swap(0, std::sync::atomic::Ordering::SeqCst)
+        })
+        .unwrap_or(0)
+    }
+
     /// File bytes the phone has uploaded in backups so far (payload only: not Status.plist,
     /// Manifest.plist or Manifest.db), across runs.
     pub fn backup_bytes_served(&self, udid: Option<&str>) -> u64 {

@@ -101,6 +101,13 @@ impl ServiceContext {
         FaultModel::for_backup(self.config.faults.clone(), self.stats.clone())
     }
 
+    /// Notes that a connection has `in_flight` requests read and not yet answered.
+    pub(crate) fn note_in_flight(&self, in_flight: usize) {
+        self.stats
+            .afc_most_in_flight
+            .fetch_max(in_flight, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn link(&self) -> Link {
         self.config.link
     }

@@ -184,10 +184,7 @@ fn back_up(
         dest: dest.clone(),
         options: export_options(phone),
         device_timeout: options.device_timeout,
-        afc_window: options
-            .afc_window
-            .or(config.afc_window)
-            .unwrap_or(afc::client::DEFAULT_WINDOW),
+        afc_window: options.afc_window.or(config.afc_window),
     };
     let lock = match job.lock() {
         Ok(lock) => lock,

@@ -9,7 +9,7 @@
 //! full_backup_warn_days = 30                # warn when the last full device backup is older
 //! full_backup_every_days = 7                # the nightly run makes one itself (iOS before 16.1)
 //! backup_destination = "/mnt/backup/devices" # where (default: lifeboat backup's default)
-//! afc_window = 8                            # AFC requests in flight; 1: one at a time
+//! afc_window = 8                            # AFC requests in flight at most; 1: one at a time
 //!
 //! [[phone]]
 //! udid = "00008110-001A2B3C4D5E6F70"

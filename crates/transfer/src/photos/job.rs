@@ -21,8 +21,9 @@ pub struct ExportJob {
     pub options: ExportOptions,
     /// The longest the phone may be silent before the run gives up on it.
     pub device_timeout: Duration,
-    /// AFC requests in flight (`afc::client::DEFAULT_WINDOW` unless the user chose).
-    pub afc_window: usize,
+    /// AFC requests in flight at most (1: one at a time); `None` leaves each kind of request
+    /// its own window (reads 8, file infos 64).
+    pub afc_window: Option<usize>,
 }
 
 /// Said once when a phone's answers make the run go on one AFC request at a time.
@@ -56,7 +57,11 @@ impl ExportJob {
         device: &Device,
         record: &PairRecord,
     ) -> Result<AfcClient<ServiceStream>, lockdown::Error> {
-        Ok(afc::connect::connect_with_timeout(mux, device, record, self.device_timeout)?.with_window(self.afc_window))
+        let afc = afc::connect::connect_with_timeout(mux, device, record, self.device_timeout)?;
+        Ok(match self.afc_window {
+            Some(window) => afc.with_window(window),
+            None => afc,
+        })
     }
 
     /// Loads the library from `source` (the phone over AFC, or a backup's media folder)
@@ -99,7 +104,7 @@ impl ExportJob {
             // A phone that cannot take a pipeline drops it or answers out of turn
             // (docs/protocol.md §3.6): once, on a new connection, one request at a time.
             // What was copied is kept; the second pass finds it already there.
-            Err(ExportError::Afc(error)) if self.afc_window > 1 && error.may_be_pipelining() => {
+            Err(ExportError::Afc(error)) if self.afc_window != Some(1) && error.may_be_pipelining() => {
                 drop(afc);
                 let Ok(afc) = self.connect(mux, device, record) else {
                     // The phone is gone, not slow: the first error says what happened.
