@@ -200,9 +200,15 @@ impl UsbmuxClient {
     }
 
     pub fn list_devices(&self) -> Result<Vec<Device>> {
+        self.list_devices_wanting(None)
+    }
+
+    /// The connected phones. Over USB, naming one (`wanted`, a UDID) claims only that phone
+    /// and leaves the others alone; a daemon lists them all either way.
+    pub fn list_devices_wanting(&self, wanted: Option<&str>) -> Result<Vec<Device>> {
         #[cfg(all(feature = "usb", target_os = "linux"))]
         if let Some(mode) = self.usb_mode() {
-            match mode.transport.list_devices() {
+            match mode.transport.list_devices(wanted) {
                 Err(e) => self.hand_over(mode, e)?,
                 listed => return listed,
             }
@@ -228,6 +234,16 @@ impl UsbmuxClient {
                 Device::from_attached_plist(dict)
             })
             .collect()
+    }
+
+    /// Over USB: the phones the last listing found on the bus but could not open, with
+    /// why (they are left out of the list, and logged as warnings). Empty with a daemon.
+    pub fn take_unopened(&self) -> Vec<Error> {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            return mode.transport.take_unopened();
+        }
+        Vec::new()
     }
 
     /// Starts listening: the current devices arrive as `Attached` events first.

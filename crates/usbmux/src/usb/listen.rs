@@ -22,7 +22,7 @@ pub(crate) struct UsbListener {
 
 impl UsbListener {
     pub(crate) fn start(transport: UsbTransport) -> Result<UsbListener> {
-        let known = transport.list_devices()?;
+        let known = transport.list_devices(None)?;
         Ok(UsbListener {
             queue: known.iter().cloned().map(Event::Attached).collect(),
             known,
@@ -48,7 +48,7 @@ impl UsbListener {
                 continue;
             }
             self.next_look = now + POLL;
-            let current = self.transport.list_devices()?;
+            let current = self.transport.list_devices(None)?;
             self.queue.extend(changes(&self.known, &current));
             self.known = current;
         }

@@ -1,0 +1,292 @@
+//! The transport's decisions, through the fake bus (fake.rs): docs/usb-transport.md lists
+//! the findings each test stands for.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::device::OpenFailure;
+use super::fake::{Behaviour, CLOSED_PORT, FakeBus};
+use super::{Timing, UsbTransport};
+use crate::error::Error;
+use crate::transport::UsbSettings;
+
+/// Long enough for a loaded machine, short enough that a hang fails instead of waiting.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+const PHONE_A: &str = "00008110-000A00000000000A";
+const PHONE_B: &str = "00008110-000B00000000000B";
+
+fn timing() -> Timing {
+    Timing {
+        open: Duration::from_secs(10),
+        connect: Duration::from_secs(10),
+        settle: Duration::from_millis(500),
+        permission_grace: Duration::from_secs(10),
+        pause: Duration::from_millis(10),
+    }
+}
+
+fn transport(bus: &Arc<FakeBus>, timing: Timing) -> UsbTransport {
+    UsbTransport::with_bus(UsbSettings::default(), Box::new(Arc::clone(bus)), timing)
+}
+
+fn udids(devices: &[crate::Device]) -> Vec<&str> {
+    devices.iter().map(|d| d.udid.as_str()).collect()
+}
+
+fn echo(stream: &mut crate::UsbmuxStream, bytes: &[u8]) {
+    stream.write_all(bytes).unwrap();
+    let mut back = vec![0; bytes.len()];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(back, bytes);
+}
+
+#[test]
+fn a_dead_link_ends_its_streams_and_the_phone_is_opened_again() {
+    let bus = FakeBus::new();
+    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let usb = transport(&bus, timing());
+    let first = usb.list_devices(None).unwrap();
+    let mut stream = usb.connect(first[0].device_id, crate::LOCKDOWN_PORT).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    echo(&mut stream, &[7; 10_000]);
+
+    phone.kill_link();
+    // rusbmux would leave this read waiting; the transport shuts the phone down instead.
+    let mut rest = Vec::new();
+    stream
+        .read_to_end(&mut rest)
+        .expect("end-of-file, not a wait for the timeout");
+    assert!(rest.is_empty());
+    assert!(phone.was_shut_down());
+
+    let second = usb.list_devices(None).unwrap();
+    assert_eq!(udids(&second), [PHONE_A]);
+    assert_ne!(
+        second[0].device_id, first[0].device_id,
+        "opened again, as after a replug"
+    );
+    assert_eq!(phone.opens(), 2);
+    assert!(matches!(
+        usb.connect(first[0].device_id, crate::LOCKDOWN_PORT),
+        Err(Error::NoSuchDevice(_))
+    ));
+    let mut again = usb.connect(second[0].device_id, crate::LOCKDOWN_PORT).unwrap();
+    again.set_read_timeout(Some(PATIENCE)).unwrap();
+    echo(&mut again, b"alive");
+}
+
+#[test]
+fn a_phone_that_cannot_be_opened_is_left_out_and_kept_for_the_caller() {
+    let bus = FakeBus::new();
+    bus.plug(4, PHONE_A, Behaviour::default());
+    bus.plug(
+        5,
+        PHONE_B,
+        Behaviour {
+            always: Some(|| OpenFailure::Other("the interface is not there".into())),
+            ..Behaviour::default()
+        },
+    );
+    let usb = transport(&bus, timing());
+    let devices = usb.list_devices(None).unwrap();
+    assert_eq!(udids(&devices), [PHONE_A]);
+    let unopened = usb.take_unopened();
+    assert_eq!(unopened.len(), 1);
+    let text = unopened[0].to_string();
+    assert!(
+        text.contains(PHONE_B) && text.contains("the interface is not there"),
+        "{text}"
+    );
+}
+
+#[test]
+fn with_no_phone_opened_the_failure_is_the_answer() {
+    let bus = FakeBus::new();
+    bus.plug(
+        5,
+        PHONE_B,
+        Behaviour {
+            always: Some(|| OpenFailure::Other("the interface is not there".into())),
+            ..Behaviour::default()
+        },
+    );
+    let err = transport(&bus, timing()).list_devices(None).unwrap_err();
+    assert!(
+        matches!(err, Error::UsbOpen { ref udid, .. } if udid == PHONE_B),
+        "{err}"
+    );
+}
+
+#[test]
+fn naming_a_phone_claims_that_phone_only() {
+    let bus = FakeBus::new();
+    let a = bus.plug(4, PHONE_A, Behaviour::default());
+    let b = bus.plug(
+        5,
+        PHONE_B,
+        Behaviour {
+            always: Some(|| OpenFailure::Other("broken".into())),
+            ..Behaviour::default()
+        },
+    );
+    let usb = transport(&bus, timing());
+    // Spelled as some tools spell it: no dash, lower case.
+    let wanted = PHONE_A.replace('-', "").to_lowercase();
+    let devices = usb.list_devices(Some(&wanted)).unwrap();
+    assert_eq!(udids(&devices), [PHONE_A]);
+    assert_eq!(b.opens(), 0, "the other phone is left alone");
+    assert!(usb.take_unopened().is_empty());
+    assert_eq!(a.opens(), 1);
+}
+
+#[test]
+fn permission_denied_right_after_plug_in_is_tried_again() {
+    let bus = FakeBus::new();
+    let phone = bus.plug(
+        4,
+        PHONE_A,
+        Behaviour {
+            denied_until: Some(Instant::now() + Duration::from_millis(100)),
+            ..Behaviour::default()
+        },
+    );
+    let devices = transport(&bus, timing()).list_devices(None).unwrap();
+    assert_eq!(udids(&devices), [PHONE_A]);
+    assert!(phone.opens() >= 2, "opened {} times", phone.opens());
+}
+
+#[test]
+fn permission_denied_for_good_says_how_to_fix_it_for_a_logged_out_user_too() {
+    let bus = FakeBus::new();
+    let phone = bus.plug(
+        4,
+        PHONE_A,
+        Behaviour {
+            always: Some(|| OpenFailure::PermissionDenied),
+            ..Behaviour::default()
+        },
+    );
+    let timing = Timing {
+        permission_grace: Duration::from_millis(50),
+        ..timing()
+    };
+    let err = transport(&bus, timing).list_devices(None).unwrap_err();
+    assert!(matches!(err, Error::UsbPermission { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("/dev/bus/usb/001/004") && text.contains(crate::udev::RULE_PATH),
+        "{text}"
+    );
+    assert!(
+        text.contains("uaccess") && text.contains("nobody is logged in"),
+        "{text}"
+    );
+    assert!(text.contains(&crate::udev::plugdev_rule()), "{text}");
+    assert!(phone.opens() >= 2, "tried again for a while first");
+}
+
+#[test]
+fn a_phone_held_by_another_program_is_left_to_it() {
+    let bus = FakeBus::new();
+    let phone = bus.plug(
+        4,
+        PHONE_A,
+        Behaviour {
+            held_by: Some("gvfs-gphoto2-vo (process 4321)".into()),
+            ..Behaviour::default()
+        },
+    );
+    let err = transport(&bus, timing()).list_devices(None).unwrap_err();
+    assert!(matches!(err, Error::UsbBusy { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("gvfs-gphoto2-vo (process 4321) holds"), "{text}");
+    assert!(text.contains("close that program"), "{text}");
+    assert_eq!(phone.opens(), 0, "not claimed");
+}
+
+#[test]
+fn a_handshake_that_times_out_is_tried_once_more() {
+    let bus = FakeBus::new();
+    let phone = bus.plug(
+        4,
+        PHONE_A,
+        Behaviour {
+            silent_opens: 1,
+            ..Behaviour::default()
+        },
+    );
+    // A settling time shorter than the handshake's timeout, as it once was.
+    let timing = Timing {
+        open: Duration::from_millis(200),
+        settle: Duration::from_millis(50),
+        ..timing()
+    };
+    let devices = transport(&bus, timing).list_devices(None).unwrap();
+    assert_eq!(udids(&devices), [PHONE_A]);
+    assert_eq!(phone.opens(), 2);
+}
+
+#[test]
+fn the_default_settling_time_leaves_room_for_a_second_handshake() {
+    assert!(Timing::DEFAULT.settle > Timing::DEFAULT.open);
+}
+
+#[test]
+fn a_closed_port_is_refused() {
+    let bus = FakeBus::new();
+    bus.plug(4, PHONE_A, Behaviour::default());
+    let usb = transport(&bus, timing());
+    let device = usb.list_devices(None).unwrap().remove(0);
+    let err = usb.connect(device.device_id, CLOSED_PORT).unwrap_err();
+    assert!(
+        matches!(err, Error::ConnectionRefused { port: CLOSED_PORT, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_while_opening_is_an_error_not_a_crash() {
+    let bus = FakeBus::new();
+    let phone = bus.plug(
+        4,
+        PHONE_A,
+        Behaviour {
+            panicking_opens: 1000,
+            ..Behaviour::default()
+        },
+    );
+    let usb = transport(&bus, timing());
+    let err = usb.list_devices(None).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::UsbLink(_)), "{text}");
+    assert!(text.contains("size mismatch") && text.contains("afresh"), "{text}");
+
+    // The phone answers properly now: the next look opens it.
+    phone.set_behaviour(Behaviour::default());
+    assert_eq!(udids(&usb.list_devices(None).unwrap()), [PHONE_A]);
+}
+
+#[test]
+fn a_panic_in_a_phone_task_starts_the_usb_side_afresh() {
+    let bus = FakeBus::new();
+    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let usb = transport(&bus, timing());
+    let first = usb.list_devices(None).unwrap();
+    let mut stream = usb.connect(first[0].device_id, crate::LOCKDOWN_PORT).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    echo(&mut stream, b"before");
+
+    phone.panic_in_reader();
+    let second = usb.list_devices(None).unwrap();
+    assert_eq!(udids(&second), [PHONE_A]);
+    assert_ne!(second[0].device_id, first[0].device_id);
+    assert_eq!(phone.opens(), 2, "opened again");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("the old stream ended");
+
+    let mut again = usb.connect(second[0].device_id, crate::LOCKDOWN_PORT).unwrap();
+    again.set_read_timeout(Some(PATIENCE)).unwrap();
+    echo(&mut again, b"after");
+}
