@@ -44,6 +44,10 @@ pub enum Error {
     UsbOpen { udid: String, message: String },
     #[error("the USB link to the iPhone failed: {0}")]
     UsbLink(String),
+    #[error(
+        "usbmuxd at {address} lists no iPhone, yet one is on the USB bus: the daemon has not claimed it (it may have lost it to another program while starting). Unplug the iPhone and plug it in again, or restart the daemon: `sudo systemctl restart usbmuxd`"
+    )]
+    DaemonSeesNoPhone { address: String },
     #[error("{request} needs a usbmuxd daemon, and lifeboat is talking to the iPhone over USB directly")]
     NeedsDaemon { request: &'static str },
 }

@@ -31,6 +31,12 @@ impl UsbListener {
         })
     }
 
+    /// Every phone reported so far, detached: a daemon takes over from here.
+    pub(crate) fn detach_all(&mut self) -> Vec<Event> {
+        self.queue.clear();
+        changes(&std::mem::take(&mut self.known), &[])
+    }
+
     pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {

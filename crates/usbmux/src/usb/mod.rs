@@ -333,6 +333,18 @@ impl UsbTransport {
             .any(|o| o.device.device_id == device_id && present.iter().any(|found| found.node == o.node))
     }
 
+    /// Whether an iOS device is on the bus, opened or not.
+    pub(crate) fn bus_shows_a_phone(&self) -> bool {
+        !self.shared.bus.present().is_empty()
+    }
+
+    /// Lets go of every phone, so a daemon that has started can claim them.
+    pub(crate) fn release_all(&self) {
+        for opened in lock(&self.shared.opened).drain(..) {
+            opened.mux.shutdown();
+        }
+    }
+
     pub(crate) fn read_buid(&self) -> Result<String> {
         let settings = &self.shared.settings;
         buid::system_buid(&settings.system_dirs, &settings.records_dir)

@@ -290,3 +290,124 @@ fn a_panic_in_a_phone_task_starts_the_usb_side_afresh() {
     again.set_read_timeout(Some(PATIENCE)).unwrap();
     echo(&mut again, b"after");
 }
+
+/// A usbmuxd that knows `phones` and answers ListDevices and Listen, at `path`.
+fn fake_daemon(path: &std::path::Path, phones: Vec<crate::Device>) {
+    use crate::message::{Event, ResultCode};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let phones = phones.clone();
+            std::thread::spawn(move || {
+                let Ok(Some((header, request))) = crate::wire::read_message(&mut conn, 1 << 20) else {
+                    return;
+                };
+                let kind = request.get("MessageType").and_then(plist::Value::as_string);
+                let mut reply = plist::Dictionary::new();
+                match kind {
+                    Some("ListDevices") => {
+                        let list = phones.iter().map(crate::Device::to_attached_plist).collect();
+                        reply.insert("DeviceList".into(), plist::Value::Array(list));
+                        let _ = crate::wire::write_message(&mut conn, header.tag, &reply.into());
+                    }
+                    Some("Listen") => {
+                        let _ = crate::wire::write_message(&mut conn, header.tag, &ResultCode::Ok.to_plist());
+                        for phone in phones {
+                            let _ = crate::wire::write_message(&mut conn, 0, &Event::Attached(phone).to_plist());
+                        }
+                        // Keep the connection open, as the daemon does.
+                        let _ = conn.read(&mut [0; 1]);
+                    }
+                    _ => {}
+                }
+            });
+        }
+    });
+}
+
+fn daemon_phone(device_id: u32, udid: &str) -> crate::Device {
+    crate::Device {
+        device_id,
+        udid: udid.into(),
+        connection: crate::ConnectionKind::Usb {
+            speed: Some(480_000_000),
+            product_id: Some(0x12a8),
+            location_id: Some(4),
+        },
+    }
+}
+
+/// `auto` with no daemon at first, over the fake bus.
+fn auto_client(bus: &Arc<FakeBus>, socket: &std::path::Path, daemon_at_start: bool) -> crate::UsbmuxClient {
+    crate::UsbmuxClient::with_usb_transport(
+        crate::UsbmuxAddress::Unix(socket.to_path_buf()),
+        transport(bus, timing()),
+        Some(daemon_at_start),
+    )
+}
+
+#[test]
+fn a_daemon_that_starts_meanwhile_takes_over_and_gets_the_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("usbmuxd");
+    let bus = FakeBus::new();
+    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let client = auto_client(&bus, &socket, false);
+    let over_usb = client.list_devices().unwrap();
+    assert_eq!(udids(&over_usb), [PHONE_A]);
+    assert_eq!(client.transport().kind(), "usb");
+
+    // udev starts usbmuxd for the phone.
+    fake_daemon(&socket, vec![daemon_phone(77, PHONE_A)]);
+    let listed = client.list_devices().unwrap();
+    assert_eq!(listed, [daemon_phone(77, PHONE_A)], "the daemon's list");
+    assert_eq!(client.transport().kind(), "usbmuxd");
+    assert!(phone.was_shut_down(), "let go of, so the daemon can claim it");
+}
+
+#[test]
+fn a_usb_listener_hands_over_to_a_daemon_that_starts() {
+    use crate::message::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("usbmuxd");
+    let bus = FakeBus::new();
+    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let client = auto_client(&bus, &socket, false);
+    let mut listener = client.listen().unwrap();
+    let Some(Event::Attached(over_usb)) = listener.next_event(Some(PATIENCE)).unwrap() else {
+        panic!("the phone on the bus first");
+    };
+
+    fake_daemon(&socket, vec![daemon_phone(77, PHONE_A)]);
+    let detached = listener.next_event(Some(PATIENCE)).unwrap();
+    assert_eq!(
+        detached,
+        Some(Event::Detached {
+            device_id: over_usb.device_id
+        })
+    );
+    assert_eq!(
+        listener.next_event(Some(PATIENCE)).unwrap(),
+        Some(Event::Attached(daemon_phone(77, PHONE_A)))
+    );
+    assert!(phone.was_shut_down());
+}
+
+#[test]
+fn a_daemon_listing_no_phone_while_the_bus_shows_one_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("usbmuxd");
+    fake_daemon(&socket, Vec::new());
+    let bus = FakeBus::new();
+    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let client = auto_client(&bus, &socket, true);
+    let err = client.list_devices().unwrap_err();
+    assert!(matches!(err, Error::DaemonSeesNoPhone { .. }), "{err}");
+    assert!(err.to_string().contains("plug it in again"), "{err}");
+    assert_eq!(phone.opens(), 0, "the phone is left to the daemon");
+
+    // With no phone on the bus either, an empty list is the answer.
+    let empty = FakeBus::new();
+    assert!(auto_client(&empty, &socket, true).list_devices().unwrap().is_empty());
+}
