@@ -10,6 +10,7 @@
 pub(crate) mod bridge;
 mod buid;
 pub(crate) mod device;
+pub mod device_packets;
 mod enumerate;
 #[cfg(test)]
 mod fake;
