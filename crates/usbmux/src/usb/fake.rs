@@ -69,6 +69,13 @@ impl FakePhone {
         }
     }
 
+    /// Whether anything still holds the phone as last opened (its interface stays claimed
+    /// until the device is dropped).
+    pub(crate) fn is_held(&self) -> bool {
+        let current = self.current.lock().unwrap();
+        Arc::strong_count(current.as_ref().expect("opened")) > 1
+    }
+
     /// Whether the phone as last opened was shut down.
     pub(crate) fn was_shut_down(&self) -> bool {
         let mux = self.current.lock().unwrap().clone().expect("opened");
@@ -209,7 +216,8 @@ impl MuxDevice for FakeMux {
     fn link_down(&self) -> BoxFuture<()> {
         let mut state = self.state.subscribe();
         Box::pin(async move {
-            let _ = state.wait_for(|s| *s != State::Live).await;
+            // As rusbmux's signal: a death, or the device dropped; not a shutdown.
+            let _ = state.wait_for(|s| *s == State::Dead).await;
         })
     }
 

@@ -9,17 +9,24 @@
 use std::path::Path;
 
 /// Who holds the device at `sysfs` (its folder in `/sys/bus/usb/devices`) through its
-/// device node `node`, or `None` when no interface of it is bound to `usbfs`. `proc` is
-/// where the processes are listed (`/proc`).
+/// device node `node`, or `None` when no interface of it is bound to `usbfs`, or only this
+/// process holds it (a phone it let go of a moment ago). `proc` is where the processes are
+/// listed (`/proc`).
 pub(crate) fn usbfs_holder(sysfs: &Path, node: &str, proc: &Path) -> Option<String> {
     if !bound_to_usbfs(sysfs) {
         return None;
     }
-    Some(
-        process_holding(node, proc)
-            .map(|(name, pid)| format!("{name} (process {pid})"))
-            .unwrap_or_else(|| "another program".into()),
-    )
+    match process_holding(node, proc, std::process::id()) {
+        Holding::Other(name, pid) => Some(format!("{name} (process {pid})")),
+        Holding::OnlyUs => None,
+        Holding::Unknown => Some("another program".into()),
+    }
+}
+
+enum Holding {
+    Other(String, u32),
+    OnlyUs,
+    Unknown,
 }
 
 /// Whether one of the device's interfaces (`1-2:1.0`, ...) has the `usbfs` driver: a
@@ -35,26 +42,34 @@ fn bound_to_usbfs(sysfs: &Path) -> bool {
     })
 }
 
-/// The first process with `node` open, when its file descriptors are readable (ours, or
-/// everyone's for root). This process is left out: it holds nothing it has not opened.
-fn process_holding(node: &str, proc: &Path) -> Option<(String, u32)> {
-    let own = std::process::id();
-    let entries = std::fs::read_dir(proc).ok()?;
-    entries.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+/// The first other process with `node` open, when its file descriptors are readable (ours,
+/// or everyone's for root).
+fn process_holding(node: &str, proc: &Path, own: u32) -> Holding {
+    let holds = |pid_dir: &Path| {
+        std::fs::read_dir(pid_dir.join("fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == Path::new(node)))
+        })
+    };
+    let Ok(entries) = std::fs::read_dir(proc) else {
+        return Holding::Unknown;
+    };
+    let mut we_hold_it = false;
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !holds(&entry.path()) {
+            continue;
+        }
         if pid == own {
-            return None;
+            we_hold_it = true;
+            continue;
         }
-        let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
-        let holds = fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == Path::new(node)));
-        if !holds {
-            return None;
-        }
-        let name = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-        Some((name.trim().to_string(), pid))
-    })
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        return Holding::Other(name.trim().to_string(), pid);
+    }
+    if we_hold_it { Holding::OnlyUs } else { Holding::Unknown }
 }
 
 #[cfg(test)]
@@ -103,6 +118,15 @@ mod tests {
         let proc = root.path().join("proc");
         process(&proc, 4242, "other-tool", "/dev/bus/usb/001/009");
         assert_eq!(usbfs_holder(&device, NODE, &proc).as_deref(), Some("another program"));
+    }
+
+    #[test]
+    fn a_phone_only_this_process_holds_is_not_held_by_another() {
+        let root = tempfile::tempdir().unwrap();
+        let device = device_with_driver(root.path(), "usbfs");
+        let proc = root.path().join("proc");
+        process(&proc, std::process::id(), "lifeboat", NODE);
+        assert_eq!(usbfs_holder(&device, NODE, &proc), None);
     }
 
     #[test]

@@ -274,13 +274,18 @@ impl UsbTransport {
                     .unwrap_or(Err(OpenFailure::TimedOut))
             })?
             .map_err(|failure| open_error::describe(failure, udid, &found.node, timeout))?;
-        // A dead link ends the phone's streams at once, rather than at the next look.
-        let watched = Arc::clone(&mux);
+        // A dead link ends the phone's streams at once, rather than at the next look. The
+        // watch holds the phone weakly: a phone let go of must be dropped, which releases
+        // its interface (for a daemon that takes over, say).
+        let link_down = mux.link_down();
+        let watched = Arc::downgrade(&mux);
         let node = found.node.clone();
         self.runtime()?.handle().spawn(async move {
-            watched.link_down().await;
-            tracing::warn!(%node, "the USB link to the iPhone died; it is opened again at the next look");
-            watched.shutdown();
+            link_down.await;
+            if let Some(mux) = watched.upgrade() {
+                tracing::warn!(%node, "the USB link to the iPhone died; it is opened again at the next look");
+                mux.shutdown();
+            }
         });
         let device = Device {
             device_id,

@@ -364,6 +364,7 @@ fn a_daemon_that_starts_meanwhile_takes_over_and_gets_the_phone() {
     assert_eq!(listed, [daemon_phone(77, PHONE_A)], "the daemon's list");
     assert_eq!(client.transport().kind(), "usbmuxd");
     assert!(phone.was_shut_down(), "let go of, so the daemon can claim it");
+    assert!(!phone.is_held(), "and dropped, which releases its interface");
 }
 
 #[test]
@@ -392,6 +393,7 @@ fn a_usb_listener_hands_over_to_a_daemon_that_starts() {
         Some(Event::Attached(daemon_phone(77, PHONE_A)))
     );
     assert!(phone.was_shut_down());
+    assert!(!phone.is_held());
 }
 
 #[test]
