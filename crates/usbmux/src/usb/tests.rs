@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::device::OpenFailure;
-use super::fake::{Behaviour, CLOSED_PORT, FakeBus};
+use super::fake::{Behaviour, CLOSED_PORT, FakeBus, FakePhone};
 use super::{Timing, UsbTransport};
 use crate::error::Error;
 use crate::transport::UsbSettings;
@@ -27,6 +27,21 @@ fn timing() -> Timing {
     }
 }
 
+/// A bus with phone A on it, behaving so.
+fn phone_a(behaviour: Behaviour) -> (Arc<FakeBus>, Arc<FakePhone>) {
+    let bus = FakeBus::new();
+    let phone = bus.plug(4, PHONE_A, behaviour);
+    (bus, phone)
+}
+
+/// A phone whose every open fails.
+fn broken() -> Behaviour {
+    Behaviour {
+        always: Some(|| OpenFailure::Other("the interface is not there".into())),
+        ..Behaviour::default()
+    }
+}
+
 fn transport(bus: &Arc<FakeBus>, timing: Timing) -> UsbTransport {
     UsbTransport::with_bus(UsbSettings::default(), Box::new(Arc::clone(bus)), timing)
 }
@@ -44,8 +59,7 @@ fn echo(stream: &mut crate::UsbmuxStream, bytes: &[u8]) {
 
 #[test]
 fn a_dead_link_ends_its_streams_and_the_phone_is_opened_again() {
-    let bus = FakeBus::new();
-    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let (bus, phone) = phone_a(Behaviour::default());
     let usb = transport(&bus, timing());
     let first = usb.list_devices(None).unwrap();
     let mut stream = usb.connect(first[0].device_id, crate::LOCKDOWN_PORT).unwrap();
@@ -81,14 +95,7 @@ fn a_dead_link_ends_its_streams_and_the_phone_is_opened_again() {
 fn a_phone_that_cannot_be_opened_is_left_out_and_kept_for_the_caller() {
     let bus = FakeBus::new();
     bus.plug(4, PHONE_A, Behaviour::default());
-    bus.plug(
-        5,
-        PHONE_B,
-        Behaviour {
-            always: Some(|| OpenFailure::Other("the interface is not there".into())),
-            ..Behaviour::default()
-        },
-    );
+    bus.plug(5, PHONE_B, broken());
     let usb = transport(&bus, timing());
     let devices = usb.list_devices(None).unwrap();
     assert_eq!(udids(&devices), [PHONE_A]);
@@ -104,14 +111,7 @@ fn a_phone_that_cannot_be_opened_is_left_out_and_kept_for_the_caller() {
 #[test]
 fn with_no_phone_opened_the_failure_is_the_answer() {
     let bus = FakeBus::new();
-    bus.plug(
-        5,
-        PHONE_B,
-        Behaviour {
-            always: Some(|| OpenFailure::Other("the interface is not there".into())),
-            ..Behaviour::default()
-        },
-    );
+    bus.plug(5, PHONE_B, broken());
     let err = transport(&bus, timing()).list_devices(None).unwrap_err();
     assert!(
         matches!(err, Error::UsbOpen { ref udid, .. } if udid == PHONE_B),
@@ -121,16 +121,8 @@ fn with_no_phone_opened_the_failure_is_the_answer() {
 
 #[test]
 fn naming_a_phone_claims_that_phone_only() {
-    let bus = FakeBus::new();
-    let a = bus.plug(4, PHONE_A, Behaviour::default());
-    let b = bus.plug(
-        5,
-        PHONE_B,
-        Behaviour {
-            always: Some(|| OpenFailure::Other("broken".into())),
-            ..Behaviour::default()
-        },
-    );
+    let (bus, a) = phone_a(Behaviour::default());
+    let b = bus.plug(5, PHONE_B, broken());
     let usb = transport(&bus, timing());
     // Spelled as some tools spell it: no dash, lower case.
     let wanted = PHONE_A.replace('-', "").to_lowercase();
@@ -143,15 +135,10 @@ fn naming_a_phone_claims_that_phone_only() {
 
 #[test]
 fn permission_denied_right_after_plug_in_is_tried_again() {
-    let bus = FakeBus::new();
-    let phone = bus.plug(
-        4,
-        PHONE_A,
-        Behaviour {
-            denied_until: Some(Instant::now() + Duration::from_millis(100)),
-            ..Behaviour::default()
-        },
-    );
+    let (bus, phone) = phone_a(Behaviour {
+        denied_until: Some(Instant::now() + Duration::from_millis(100)),
+        ..Behaviour::default()
+    });
     let devices = transport(&bus, timing()).list_devices(None).unwrap();
     assert_eq!(udids(&devices), [PHONE_A]);
     assert!(phone.opens() >= 2, "opened {} times", phone.opens());
@@ -159,15 +146,10 @@ fn permission_denied_right_after_plug_in_is_tried_again() {
 
 #[test]
 fn permission_denied_for_good_says_how_to_fix_it_for_a_logged_out_user_too() {
-    let bus = FakeBus::new();
-    let phone = bus.plug(
-        4,
-        PHONE_A,
-        Behaviour {
-            always: Some(|| OpenFailure::PermissionDenied),
-            ..Behaviour::default()
-        },
-    );
+    let (bus, phone) = phone_a(Behaviour {
+        always: Some(|| OpenFailure::PermissionDenied),
+        ..Behaviour::default()
+    });
     let timing = Timing {
         permission_grace: Duration::from_millis(50),
         ..timing()
@@ -189,15 +171,10 @@ fn permission_denied_for_good_says_how_to_fix_it_for_a_logged_out_user_too() {
 
 #[test]
 fn a_phone_held_by_another_program_is_left_to_it() {
-    let bus = FakeBus::new();
-    let phone = bus.plug(
-        4,
-        PHONE_A,
-        Behaviour {
-            held_by: Some("gvfs-gphoto2-vo (process 4321)".into()),
-            ..Behaviour::default()
-        },
-    );
+    let (bus, phone) = phone_a(Behaviour {
+        held_by: Some("gvfs-gphoto2-vo (process 4321)".into()),
+        ..Behaviour::default()
+    });
     let err = transport(&bus, timing()).list_devices(None).unwrap_err();
     assert!(matches!(err, Error::UsbBusy { .. }), "{err}");
     let text = err.to_string();
@@ -208,15 +185,10 @@ fn a_phone_held_by_another_program_is_left_to_it() {
 
 #[test]
 fn a_handshake_that_times_out_is_tried_once_more() {
-    let bus = FakeBus::new();
-    let phone = bus.plug(
-        4,
-        PHONE_A,
-        Behaviour {
-            silent_opens: 1,
-            ..Behaviour::default()
-        },
-    );
+    let (bus, phone) = phone_a(Behaviour {
+        silent_opens: 1,
+        ..Behaviour::default()
+    });
     // A settling time shorter than the handshake's timeout, as it once was.
     let timing = Timing {
         open: Duration::from_millis(200),
@@ -248,15 +220,10 @@ fn a_closed_port_is_refused() {
 
 #[test]
 fn a_panic_while_opening_is_an_error_not_a_crash() {
-    let bus = FakeBus::new();
-    let phone = bus.plug(
-        4,
-        PHONE_A,
-        Behaviour {
-            panicking_opens: 1000,
-            ..Behaviour::default()
-        },
-    );
+    let (bus, phone) = phone_a(Behaviour {
+        panicking_opens: 1000,
+        ..Behaviour::default()
+    });
     let usb = transport(&bus, timing());
     let err = usb.list_devices(None).unwrap_err();
     let text = err.to_string();
@@ -270,8 +237,7 @@ fn a_panic_while_opening_is_an_error_not_a_crash() {
 
 #[test]
 fn a_panic_in_a_phone_task_starts_the_usb_side_afresh() {
-    let bus = FakeBus::new();
-    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let (bus, phone) = phone_a(Behaviour::default());
     let usb = transport(&bus, timing());
     let first = usb.list_devices(None).unwrap();
     let mut stream = usb.connect(first[0].device_id, crate::LOCKDOWN_PORT).unwrap();
@@ -351,8 +317,7 @@ fn auto_client(bus: &Arc<FakeBus>, socket: &std::path::Path, daemon_at_start: bo
 fn a_daemon_that_starts_meanwhile_takes_over_and_gets_the_phone() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("usbmuxd");
-    let bus = FakeBus::new();
-    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let (bus, phone) = phone_a(Behaviour::default());
     let client = auto_client(&bus, &socket, false);
     let over_usb = client.list_devices().unwrap();
     assert_eq!(udids(&over_usb), [PHONE_A]);
@@ -372,8 +337,7 @@ fn a_usb_listener_hands_over_to_a_daemon_that_starts() {
     use crate::message::Event;
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("usbmuxd");
-    let bus = FakeBus::new();
-    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let (bus, phone) = phone_a(Behaviour::default());
     let client = auto_client(&bus, &socket, false);
     let mut listener = client.listen().unwrap();
     let Some(Event::Attached(over_usb)) = listener.next_event(Some(PATIENCE)).unwrap() else {
@@ -401,8 +365,7 @@ fn a_daemon_listing_no_phone_while_the_bus_shows_one_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("usbmuxd");
     fake_daemon(&socket, Vec::new());
-    let bus = FakeBus::new();
-    let phone = bus.plug(4, PHONE_A, Behaviour::default());
+    let (bus, phone) = phone_a(Behaviour::default());
     let client = auto_client(&bus, &socket, true);
     let err = client.list_devices().unwrap_err();
     assert!(matches!(err, Error::DaemonSeesNoPhone { .. }), "{err}");
