@@ -242,6 +242,9 @@ impl UsbmuxClient {
     /// The connected phones. Over USB, naming one (`wanted`, a UDID) claims only that phone
     /// and leaves the others alone; a daemon lists them all either way.
     pub fn list_devices_wanting(&self, wanted: Option<&str>) -> Result<Vec<Device>> {
+        // A daemon lists every phone; only the USB transport claims phones itself.
+        #[cfg(not(all(feature = "usb", target_os = "linux")))]
+        let _ = wanted;
         #[cfg(all(feature = "usb", target_os = "linux"))]
         if let Some(mode) = self.usb_mode() {
             match mode.transport.list_devices(wanted) {
