@@ -123,3 +123,26 @@ write("upload_stream", "two-files", bytes([5]) + upload_file(b"/var/mobile/a", f
       + struct.pack(">I", 0))
 write("upload_stream", "huge-claims", bytes([64]) + struct.pack(">I", 1) + b"a" + struct.pack(">I", 1) + b"b"
       + struct.pack(">I", 0xFFFFFFFF) + b"\x0c" + b"xyz")
+
+
+# usb_device_packets: the phone's side of the USB bulk endpoint (docs/usb-transport.md §3),
+# big-endian headers: version packets have 8 bytes (protocol 0, length), the others 16
+# (protocol, length, magic feedface, two sequence numbers), TCP ones (protocol 6) a 20-byte
+# TCP header after that.
+def mux_v2(protocol, payload, tcp=b"", send=1, recv=1):
+    return struct.pack(">IIIHH", protocol, 16 + len(tcp) + len(payload), 0xFEEDFACE, send, recv) + tcp + payload
+
+
+def tcp(source, destination, seq, ack, flags, window=0x200):
+    return struct.pack(">HHIIBBHHH", source, destination, seq, ack, 5 << 4, flags, window, 0, 0)
+
+
+version_reply = struct.pack(">IIIII", 0, 20, 2, 0, 0)
+syn_ack = mux_v2(6, b"", tcp(62078, 1, 0, 1, 0x12))
+data = mux_v2(6, struct.pack(">I", 8) + b"<plist/>", tcp(62078, 1, 1, 1, 0x10), send=2, recv=2)
+write("usb_device_packets", "version-reply", version_reply)
+write("usb_device_packets", "handshake-and-data", version_reply + syn_ack + data)
+write("usb_device_packets", "reset", mux_v2(6, b"", tcp(62078, 1, 1, 1, 0x04)))
+write("usb_device_packets", "control-error", mux_v2(1, b"\x03no such port"))
+write("usb_device_packets", "wrong-size-version", bytes.fromhex("00000000 00000009 ff"))
+write("usb_device_packets", "stray-bytes", bytes.fromhex("deadbeef") + version_reply)

@@ -53,8 +53,13 @@ pub fn mux(address: Option<&str>, transport: TransportChoice) -> Result<UsbmuxCl
 
 /// Connected phones, one entry per UDID: a phone on both USB and Wi-Fi is listed by USB.
 pub fn devices(mux: &UsbmuxClient) -> Result<Vec<Device>> {
+    devices_wanting(mux, None)
+}
+
+/// As [`devices`]; over USB directly, naming a phone leaves the others unclaimed.
+fn devices_wanting(mux: &UsbmuxClient, wanted: Option<&str>) -> Result<Vec<Device>> {
     let mut devices: Vec<Device> = Vec::new();
-    for device in mux.list_devices()? {
+    for device in mux.list_devices_wanting(wanted)? {
         match devices.iter_mut().find(|d| d.udid == device.udid) {
             Some(existing) if !existing.is_usb() && device.is_usb() => *existing = device,
             Some(_) => {}
@@ -74,7 +79,7 @@ fn listing(devices: &[Device]) -> String {
 
 /// The phone `wanted` names, or the only one connected.
 pub fn select(mux: &UsbmuxClient, wanted: Option<&str>) -> Result<Device> {
-    let devices = devices(mux)?;
+    let devices = devices_wanting(mux, wanted)?;
     match wanted {
         Some(udid) => match devices.iter().find(|d| d.udid.eq_ignore_ascii_case(udid)) {
             Some(device) => Ok(device.clone()),

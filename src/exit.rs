@@ -28,6 +28,7 @@ fn unreachable(error: &usbmux::Error) -> bool {
             | usbmux::Error::UsbUnavailable(_)
             | usbmux::Error::UsbPermission { .. }
             | usbmux::Error::UsbBusy { .. }
+            | usbmux::Error::DaemonSeesNoPhone { .. }
     )
 }
 
@@ -106,6 +107,9 @@ pub fn advice(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             Some("for USB directly: `--transport usb`".into())
         }
         usbmux::Error::UsbBusy { .. } => Some("for the daemon: `--transport daemon`".into()),
+        usbmux::Error::DaemonSeesNoPhone { .. } if usbmux::transport::USB_SUPPORTED => {
+            Some("for USB directly, with usbmuxd stopped: `--transport usb`".into())
+        }
         usbmux::Error::UsbUnavailable(_) => Some("to use usbmuxd: `--transport daemon`".into()),
         _ => None,
     }

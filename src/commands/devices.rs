@@ -65,6 +65,10 @@ fn describe(mux: &UsbmuxClient, device: &Device) -> Row {
 
 pub fn run(mux: &UsbmuxClient, json: bool) -> Result<()> {
     let devices = connect::devices(mux)?;
+    // Over USB directly: phones on the bus that could not be opened are not in the list.
+    for unopened in mux.take_unopened() {
+        eprintln!("lifeboat: left out: {unopened}");
+    }
     let rows: Vec<Row> = devices.iter().map(|d| describe(mux, d)).collect();
     if json {
         crate::json::print(&rows)?;

@@ -10,6 +10,8 @@ use std::time::Duration;
 use plist::{Dictionary, Value};
 
 #[cfg(all(feature = "usb", target_os = "linux"))]
+use std::sync::Arc;
+#[cfg(all(feature = "usb", target_os = "linux"))]
 use std::sync::atomic::AtomicBool;
 
 use crate::address::UsbmuxAddress;
@@ -29,9 +31,10 @@ pub struct UsbmuxClient {
     /// The daemon's address; with USB, where `auto` looked for one.
     address: UsbmuxAddress,
     next_tag: AtomicU32,
-    /// `None`: the daemon at `address`.
+    /// `None`: the daemon at `address`. With `auto`, also kept while the daemon is used,
+    /// to look at the bus when the daemon lists no phone.
     #[cfg(all(feature = "usb", target_os = "linux"))]
-    usb: Option<UsbMode>,
+    usb: Option<Arc<UsbMode>>,
 }
 
 #[cfg(all(feature = "usb", target_os = "linux"))]
@@ -40,9 +43,30 @@ struct UsbMode {
     transport: crate::usb::UsbTransport,
     /// Chosen by `auto` because no daemon answered, rather than asked for.
     auto: bool,
-    /// `auto` only: a daemon started after lifeboat did and took the phone, so requests go
-    /// to it from now on.
+    /// `auto` only: a daemon answers (from the start, or it started after lifeboat did, as
+    /// udev starts usbmuxd when a phone is plugged in), so requests go to it from now on.
     handed_to_daemon: AtomicBool,
+}
+
+#[cfg(all(feature = "usb", target_os = "linux"))]
+impl UsbMode {
+    /// With `auto`, whether requests go to the daemon: once one answers at `address`, the
+    /// phones opened here are let go of so it can claim them, and it is used from then on.
+    fn daemon_took_over(&self, address: &UsbmuxAddress) -> bool {
+        if !self.auto {
+            return false;
+        }
+        if self.handed_to_daemon.load(Ordering::Relaxed) {
+            return true;
+        }
+        if !transport::daemon_answers(address) {
+            return false;
+        }
+        tracing::info!(%address, "transport: a usbmuxd daemon started; going through it from now on");
+        self.transport.release_all();
+        self.handed_to_daemon.store(true, Ordering::Relaxed);
+        true
+    }
 }
 
 impl UsbmuxClient {
@@ -74,7 +98,7 @@ impl UsbmuxClient {
             }
             TransportChoice::Usb => {
                 tracing::debug!("transport: USB directly, as asked");
-                UsbmuxClient::over_usb(address, usb, false)
+                UsbmuxClient::over_usb(address, usb, None)
             }
             TransportChoice::Auto if address_given || !transport::USB_SUPPORTED => {
                 tracing::debug!(%address, address_given, "transport: usbmuxd (auto; an address was given or USB is unsupported)");
@@ -82,30 +106,44 @@ impl UsbmuxClient {
             }
             TransportChoice::Auto if transport::daemon_answers(&address) => {
                 tracing::debug!(%address, "transport: usbmuxd (auto; the daemon answered)");
-                Ok(UsbmuxClient::new(address))
+                UsbmuxClient::over_usb(address, usb, Some(true))
             }
             TransportChoice::Auto => {
                 tracing::debug!(%address, "transport: USB directly (auto; no daemon answered)");
-                UsbmuxClient::over_usb(address, usb, true)
+                UsbmuxClient::over_usb(address, usb, Some(false))
             }
         }
     }
 
+    /// `auto`: `None` when USB was asked for, else whether the daemon answered at first.
     #[cfg(all(feature = "usb", target_os = "linux"))]
-    fn over_usb(address: UsbmuxAddress, usb: UsbSettings, auto: bool) -> Result<UsbmuxClient> {
-        Ok(UsbmuxClient {
+    fn over_usb(address: UsbmuxAddress, usb: UsbSettings, auto: Option<bool>) -> Result<UsbmuxClient> {
+        Ok(UsbmuxClient::with_usb_transport(
+            address,
+            crate::usb::UsbTransport::new(usb),
+            auto,
+        ))
+    }
+
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    pub(crate) fn with_usb_transport(
+        address: UsbmuxAddress,
+        transport: crate::usb::UsbTransport,
+        auto: Option<bool>,
+    ) -> UsbmuxClient {
+        UsbmuxClient {
             address,
             next_tag: AtomicU32::new(1),
-            usb: Some(UsbMode {
-                transport: crate::usb::UsbTransport::new(usb),
-                auto,
-                handed_to_daemon: AtomicBool::new(false),
-            }),
-        })
+            usb: Some(Arc::new(UsbMode {
+                transport,
+                auto: auto.is_some(),
+                handed_to_daemon: AtomicBool::new(auto == Some(true)),
+            })),
+        }
     }
 
     #[cfg(not(all(feature = "usb", target_os = "linux")))]
-    fn over_usb(_address: UsbmuxAddress, _usb: UsbSettings, _auto: bool) -> Result<UsbmuxClient> {
+    fn over_usb(_address: UsbmuxAddress, _usb: UsbSettings, _auto: Option<bool>) -> Result<UsbmuxClient> {
         Err(Error::UsbUnavailable(if cfg!(target_os = "linux") {
             "this lifeboat was built without USB support; start usbmuxd and go through it, or reinstall with the default features"
         } else {
@@ -137,19 +175,17 @@ impl UsbmuxClient {
         matches!(self.transport(), TransportInfo::Daemon { .. })
     }
 
+    /// The USB transport, unless requests go to a daemon (with `auto`, checked each time).
     #[cfg(all(feature = "usb", target_os = "linux"))]
-    fn usb_mode(&self) -> Option<&UsbMode> {
-        self.usb
-            .as_ref()
-            .filter(|mode| !mode.handed_to_daemon.load(Ordering::Relaxed))
+    fn usb_mode(&self) -> Option<&Arc<UsbMode>> {
+        self.usb.as_ref().filter(|mode| !mode.daemon_took_over(&self.address))
     }
 
     /// With `auto`, a phone held by a daemon that was not there at the start means the
     /// daemon is there now: hand over to it. Anything else stands.
     #[cfg(all(feature = "usb", target_os = "linux"))]
     fn hand_over(&self, mode: &UsbMode, error: Error) -> Result<()> {
-        if mode.auto && matches!(error, Error::UsbBusy { .. }) && transport::daemon_answers(&self.address) {
-            mode.handed_to_daemon.store(true, Ordering::Relaxed);
+        if matches!(error, Error::UsbBusy { .. }) && mode.daemon_took_over(&self.address) {
             Ok(())
         } else {
             Err(error)
@@ -200,9 +236,18 @@ impl UsbmuxClient {
     }
 
     pub fn list_devices(&self) -> Result<Vec<Device>> {
+        self.list_devices_wanting(None)
+    }
+
+    /// The connected phones. Over USB, naming one (`wanted`, a UDID) claims only that phone
+    /// and leaves the others alone; a daemon lists them all either way.
+    pub fn list_devices_wanting(&self, wanted: Option<&str>) -> Result<Vec<Device>> {
+        // A daemon lists every phone; only the USB transport claims phones itself.
+        #[cfg(not(all(feature = "usb", target_os = "linux")))]
+        let _ = wanted;
         #[cfg(all(feature = "usb", target_os = "linux"))]
         if let Some(mode) = self.usb_mode() {
-            match mode.transport.list_devices() {
+            match mode.transport.list_devices(wanted) {
                 Err(e) => self.hand_over(mode, e)?,
                 listed => return listed,
             }
@@ -220,14 +265,39 @@ impl UsbmuxClient {
                 return Err(Error::Protocol("ListDevices reply has no DeviceList".into()));
             }
         };
-        list.iter()
+        let devices = list
+            .iter()
             .map(|item| {
                 let dict = item
                     .as_dictionary()
                     .ok_or_else(|| Error::Protocol("DeviceList item is not a dictionary".into()))?;
                 Device::from_attached_plist(dict)
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if devices.is_empty()
+            && self
+                .usb
+                .as_ref()
+                .is_some_and(|mode| mode.auto && mode.transport.bus_shows_a_phone())
+        {
+            // udev starts usbmuxd when a phone is plugged in; lifeboat may have won the phone
+            // from it, and the daemon then never sees it until it is plugged in again.
+            return Err(Error::DaemonSeesNoPhone {
+                address: self.address.to_string(),
+            });
+        }
+        Ok(devices)
+    }
+
+    /// Over USB: the phones the last listing found on the bus but could not open, with
+    /// why (they are left out of the list, and logged as warnings). Empty with a daemon.
+    pub fn take_unopened(&self) -> Vec<Error> {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            return mode.transport.take_unopened();
+        }
+        Vec::new()
     }
 
     /// Starts listening: the current devices arrive as `Attached` events first.
@@ -235,7 +305,16 @@ impl UsbmuxClient {
         #[cfg(all(feature = "usb", target_os = "linux"))]
         if let Some(mode) = self.usb_mode() {
             match crate::usb::UsbListener::start(mode.transport.clone()) {
-                Ok(usb) => return Ok(Listener { inner: Inner::Usb(usb) }),
+                Ok(usb) => {
+                    return Ok(Listener {
+                        inner: Inner::Usb {
+                            listener: usb,
+                            mode: Arc::clone(mode),
+                            address: self.address.clone(),
+                        },
+                        handed_over: Vec::new(),
+                    });
+                }
                 Err(e) => self.hand_over(mode, e)?,
             }
         }
@@ -247,6 +326,7 @@ impl UsbmuxClient {
                 stream,
                 pending: Vec::new(),
             },
+            handed_over: Vec::new(),
         })
     }
 
@@ -341,6 +421,8 @@ impl UsbmuxClient {
 #[derive(Debug)]
 pub struct Listener {
     inner: Inner,
+    /// Events to deliver first: the phones let go of when a daemon took over, detached.
+    handed_over: Vec<Event>,
 }
 
 #[derive(Debug)]
@@ -351,16 +433,61 @@ enum Inner {
         pending: Vec<u8>,
     },
     #[cfg(all(feature = "usb", target_os = "linux"))]
-    Usb(crate::usb::UsbListener),
+    Usb {
+        listener: crate::usb::UsbListener,
+        /// With `auto`, a daemon that starts meanwhile takes over (checked once a second).
+        mode: Arc<UsbMode>,
+        address: UsbmuxAddress,
+    },
 }
+
+/// How often a USB listener in `auto` mode looks for a daemon that has started.
+#[cfg(all(feature = "usb", target_os = "linux"))]
+const DAEMON_LOOK: Duration = Duration::from_secs(1);
 
 impl Listener {
     /// Waits for the next event. `Ok(None)` when `timeout` passes with no whole event.
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
+        if !self.handed_over.is_empty() {
+            return Ok(Some(self.handed_over.remove(0)));
+        }
         match &mut self.inner {
             Inner::Daemon { stream, pending } => next_daemon_event(stream, pending, timeout),
             #[cfg(all(feature = "usb", target_os = "linux"))]
-            Inner::Usb(usb) => usb.next_event(timeout),
+            Inner::Usb { .. } => self.next_usb_event(timeout),
+        }
+    }
+
+    /// The USB listener's next event, until a daemon takes over: then the phones seen so
+    /// far are detached, and the daemon's events follow.
+    #[cfg(all(feature = "usb", target_os = "linux"))]
+    fn next_usb_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            let Inner::Usb {
+                listener,
+                mode,
+                address,
+            } = &mut self.inner
+            else {
+                return self.next_event(timeout);
+            };
+            if mode.daemon_took_over(address) {
+                let daemon = UsbmuxClient::new(address.clone()).listen()?;
+                self.handed_over = listener.detach_all();
+                self.inner = daemon.inner;
+                let remaining = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+                return self.next_event(remaining);
+            }
+            let now = std::time::Instant::now();
+            let slice = match deadline {
+                Some(d) if d <= now => return Ok(None),
+                Some(d) => (d - now).min(DAEMON_LOOK),
+                None => DAEMON_LOOK,
+            };
+            if let Some(event) = listener.next_event(Some(slice))? {
+                return Ok(Some(event));
+            }
         }
     }
 }

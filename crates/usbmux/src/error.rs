@@ -31,18 +31,23 @@ pub enum Error {
     #[error("cannot talk to the iPhone over USB directly here: {0}")]
     UsbUnavailable(&'static str),
     #[error(
-        "permission denied opening the iPhone {udid} at {node}. Let your user open it with a udev rule, then unplug and replug the iPhone:\n{}",
-        crate::udev::instructions()
+        "permission denied opening the iPhone {udid} at {node} (still so a few seconds after it appeared). Let your user open it with a udev rule, then unplug and replug the iPhone:\n{}\nThat rule's `uaccess` gives access to the user logged in at the machine only: for a run while nobody is logged in (a nightly backup, a login over SSH), use the plugdev variant instead and add the user to the plugdev group:\n{}",
+        crate::udev::instructions(crate::udev::rule()),
+        crate::udev::instructions(&crate::udev::plugdev_rule())
     )]
     UsbPermission { udid: String, node: String },
     #[error(
-        "{holder} holds the USB interface of the iPhone {udid}, so lifeboat cannot open it directly. Go through the daemon (with usbmuxd running), or stop it first: `sudo systemctl stop usbmuxd`"
+        "{holder} holds the USB interface of the iPhone {udid}, and lifeboat does not take a phone from another program. If that is usbmuxd, go through it (with usbmuxd running), or stop it first: `sudo systemctl stop usbmuxd`; otherwise close that program (a photo importer such as gvfs-gphoto2, or a virtual machine's USB passthrough) and try again"
     )]
     UsbBusy { udid: String, holder: String },
     #[error("cannot open the iPhone {udid} over USB: {message}")]
     UsbOpen { udid: String, message: String },
     #[error("the USB link to the iPhone failed: {0}")]
     UsbLink(String),
+    #[error(
+        "usbmuxd at {address} lists no iPhone, yet one is on the USB bus: the daemon has not claimed it (it may have lost it to another program while starting). Unplug the iPhone and plug it in again, or restart the daemon: `sudo systemctl restart usbmuxd`"
+    )]
+    DaemonSeesNoPhone { address: String },
     #[error("{request} needs a usbmuxd daemon, and lifeboat is talking to the iPhone over USB directly")]
     NeedsDaemon { request: &'static str },
 }

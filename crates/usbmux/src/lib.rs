@@ -15,6 +15,10 @@ pub mod transport;
 pub mod udev;
 #[cfg(all(feature = "usb", target_os = "linux"))]
 mod usb;
+/// rusbmux's parser as lifeboat's USB worker runs it, for the fuzz target.
+#[cfg(all(feature = "usb", target_os = "linux"))]
+#[doc(hidden)]
+pub use usb::device_packets;
 pub mod wire;
 
 pub use address::UsbmuxAddress;

@@ -16,12 +16,15 @@ pub fn rule() -> &'static str {
     RULE_FILE.trim_end()
 }
 
-/// The commands to install the rule and apply it without a reboot.
-pub fn instructions() -> String {
-    format!(
-        "  echo '{}' | sudo tee {RULE_PATH}\n  sudo udevadm control --reload && sudo udevadm trigger",
-        rule()
-    )
+/// The rule for a user who is not logged in at the machine (a nightly run, a login over
+/// SSH): `uaccess` gives nothing to them, membership of the `plugdev` group does.
+pub fn plugdev_rule() -> String {
+    rule().replace(r#"TAG+="uaccess""#, r#"GROUP="plugdev""#)
+}
+
+/// The commands to install `rule` and apply it without a reboot.
+pub fn instructions(rule: &str) -> String {
+    format!("  echo '{rule}' | sudo tee {RULE_PATH}\n  sudo udevadm control --reload && sudo udevadm trigger")
 }
 
 #[cfg(test)]
@@ -33,5 +36,14 @@ mod tests {
         assert!(!super::rule().contains('\n'), "one rule, one line");
         assert!(super::rule().contains(r#"ATTR{idVendor}=="05ac""#));
         assert!(readme.contains("sudo udevadm control --reload && sudo udevadm trigger"));
+        assert!(readme.contains(r#"use `GROUP="plugdev"` in place of"#));
+    }
+
+    #[test]
+    fn the_plugdev_variant_gives_the_group_what_uaccess_gives_the_seat() {
+        let plugdev = super::plugdev_rule();
+        assert!(plugdev.contains(r#"GROUP="plugdev""#), "{plugdev}");
+        assert!(!plugdev.contains("uaccess"), "{plugdev}");
+        assert!(plugdev.contains(r#"MODE="0660""#), "{plugdev}");
     }
 }

@@ -2,15 +2,23 @@
 //! writes: a Unix socket pair, one end handed out, the other pumped by a task on the USB
 //! runtime.
 //!
-//! What crosses: bytes both ways; a half-close from either side (end of input is passed on
-//! as a shutdown of the other side's writing); an error on the device side, which closes
-//! the socket so the blocking side reads end-of-file and its writes fail instead of
-//! waiting forever. When the last handle on the blocking end is dropped, the task ends and
-//! drops the device stream, which closes the connection on the phone.
+//! What crosses, and what the phone sees (docs/usb-transport.md §2):
+//! - Bytes both ways.
+//! - The phone closing its side: lifeboat reads end-of-file and can still send.
+//! - lifeboat closing its side (`shutdown(Write)`): nothing. rusbmux has no half-close; its
+//!   shutdown is a reset, which would throw away the phone's answer. The phone sees the
+//!   end when the stream is dropped.
+//! - lifeboat dropping the stream: everything written before reaches the phone first (the
+//!   last bytes are often TLS's close_notify), then the connection is reset, as rusbmux
+//!   closes every connection. The drain is bounded by [`DRAIN`], for a phone that stopped
+//!   reading.
+//! - An error on the device side: the socket closes, so the blocking side reads
+//!   end-of-file and its writes fail instead of waiting forever.
 
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::runtime::Handle;
@@ -20,6 +28,9 @@ use crate::stream::UsbmuxStream;
 
 /// Large enough for rusbmux's biggest USB packet payload (48 KiB) to pass in one piece.
 const CHUNK: usize = 128 * 1024;
+
+/// How long a dropped stream's last bytes may take to reach the phone.
+const DRAIN: Duration = Duration::from_secs(10);
 
 /// The blocking end of a bridge.
 #[derive(Debug)]
@@ -68,7 +79,8 @@ where
     }))
 }
 
-/// Copies until both directions have ended, either fails, or the blocking end is dropped.
+/// Copies until both directions have ended, either fails, or the blocking end is dropped
+/// (then after passing on what it wrote last).
 async fn pump<S>(device: S, socket: tokio::net::UnixStream, mut gone: oneshot::Receiver<()>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -77,8 +89,8 @@ where
     let (socket_read, mut socket_write) = socket.into_split();
     let mut device_read = BufReader::with_capacity(CHUNK, device_read);
     let mut socket_read = BufReader::with_capacity(CHUNK, socket_read);
-    let to_device = forward(&mut socket_read, &mut device_write);
-    let to_socket = forward(&mut device_read, &mut socket_write);
+    let to_device = to_device(&mut socket_read, &mut device_write);
+    let to_socket = to_socket(&mut device_read, &mut socket_write);
     tokio::pin!(to_device, to_socket);
     let (mut to_device_done, mut to_socket_done) = (false, false);
     while !(to_device_done && to_socket_done) {
@@ -91,15 +103,33 @@ where
                 Ok(()) => to_socket_done = true,
                 Err(_) => break,
             },
-            _ = &mut gone => break,
+            _ = &mut gone => {
+                // The socket still holds what was written last, then its end: pass it on.
+                if !to_device_done {
+                    let _ = tokio::time::timeout(DRAIN, &mut to_device).await;
+                }
+                break;
+            }
         }
     }
     // Everything is dropped here: the socket closes (the blocking side reads end-of-file,
     // its writes fail) and the device stream goes (rusbmux resets the connection).
 }
 
-/// Copies `from` into `to` until `from` ends, then shuts `to` down to pass the end on.
-async fn forward<R, W>(from: &mut R, to: &mut W) -> io::Result<()>
+/// Copies lifeboat's bytes to the phone until lifeboat closes its side. That end is not
+/// passed on: the device stream's shutdown is a reset in rusbmux.
+async fn to_device<R, W>(from: &mut R, to: &mut W) -> io::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    tokio::io::copy_buf(from, to).await?;
+    to.flush().await
+}
+
+/// Copies the phone's bytes to lifeboat until the phone closes its side, then passes that
+/// end on.
+async fn to_socket<R, W>(from: &mut R, to: &mut W) -> io::Result<()>
 where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -110,14 +140,16 @@ where
 
 #[cfg(test)]
 mod tests {
-    //! The bridge with a tokio duplex pipe standing in for rusbmux's connection: the test
-    //! plays the phone on one end of the pipe and lifeboat on the blocking socket.
+    //! The bridge with a stand-in for rusbmux's connection that behaves as it does at the
+    //! end (a shutdown or a drop is a reset): the test plays the phone on the other end of
+    //! a tokio duplex pipe and lifeboat on the blocking socket.
 
     use std::io::{Read, Write};
     use std::net::Shutdown;
     use std::pin::Pin;
-    use std::task::{Context, Poll};
-    use std::time::Duration;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll, Waker};
 
     use tokio::io::{AsyncReadExt, DuplexStream, ReadBuf};
 
@@ -127,15 +159,92 @@ mod tests {
     /// Long enough for a loaded machine, short enough that a hang fails instead of waiting.
     const PATIENCE: Duration = Duration::from_secs(20);
 
-    fn bridged(runtime: &BackgroundRuntime) -> (UsbmuxStream, DuplexStream) {
+    /// What the phone's side of the connection saw of its end.
+    #[derive(Default)]
+    struct Seen {
+        /// rusbmux sent a reset (its shutdown, or dropping the connection).
+        reset: AtomicBool,
+        /// While set, writes toward the phone wait, as when its window is full.
+        held: AtomicBool,
+        waiting: Mutex<Option<Waker>>,
+    }
+
+    impl Seen {
+        fn release(&self) {
+            self.held.store(false, Ordering::SeqCst);
+            if let Some(waker) = self.waiting.lock().unwrap().take() {
+                waker.wake();
+            }
+        }
+
+        fn reset(&self) -> bool {
+            self.reset.load(Ordering::SeqCst)
+        }
+    }
+
+    /// rusbmux's connection as the bridge sees it: a reset on shutdown or drop, and after a
+    /// reset nothing moves.
+    struct LikeRusbmux {
+        inner: Option<DuplexStream>,
+        seen: Arc<Seen>,
+    }
+
+    impl LikeRusbmux {
+        fn inner(&mut self) -> io::Result<Pin<&mut DuplexStream>> {
+            match self.inner.as_mut() {
+                Some(inner) => Ok(Pin::new(inner)),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "reset")),
+            }
+        }
+    }
+
+    impl Drop for LikeRusbmux {
+        fn drop(&mut self) {
+            self.seen.reset.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl AsyncRead for LikeRusbmux {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            self.inner()?.poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for LikeRusbmux {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            if self.seen.held.load(Ordering::SeqCst) {
+                *self.seen.waiting.lock().unwrap() = Some(cx.waker().clone());
+                if self.seen.held.load(Ordering::SeqCst) {
+                    return Poll::Pending;
+                }
+            }
+            self.inner()?.poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.inner()?.poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            // RusbmuxStream::poll_shutdown sends a reset: the phone's reads end.
+            self.seen.reset.store(true, Ordering::SeqCst);
+            self.inner = None;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn bridged(runtime: &BackgroundRuntime) -> (UsbmuxStream, DuplexStream, Arc<Seen>) {
         let (device, phone) = tokio::io::duplex(64 * 1024);
+        let seen = Arc::new(Seen::default());
+        let device = LikeRusbmux {
+            inner: Some(device),
+            seen: Arc::clone(&seen),
+        };
         let stream = spawn(runtime.handle(), device).unwrap();
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream.set_write_timeout(Some(PATIENCE)).unwrap();
-        (stream, phone)
+        (stream, phone, seen)
     }
 
-    /// The phone reads until end-of-file, with a time limit.
+    /// The phone reads until its end of the connection, with a time limit.
     fn phone_reads_all(runtime: &BackgroundRuntime, mut phone: DuplexStream) -> (DuplexStream, Vec<u8>) {
         runtime
             .run(async move {
@@ -143,6 +252,23 @@ mod tests {
                 tokio::time::timeout(PATIENCE, phone.read_to_end(&mut got))
                     .await
                     .expect("the phone saw the end in time")
+                    .expect("read");
+                (phone, got)
+            })
+            .unwrap()
+    }
+
+    fn phone_reads_exactly(
+        runtime: &BackgroundRuntime,
+        mut phone: DuplexStream,
+        len: usize,
+    ) -> (DuplexStream, Vec<u8>) {
+        runtime
+            .run(async move {
+                let mut got = vec![0; len];
+                tokio::time::timeout(PATIENCE, phone.read_exact(&mut got))
+                    .await
+                    .expect("the phone got the bytes in time")
                     .expect("read");
                 (phone, got)
             })
@@ -167,7 +293,7 @@ mod tests {
     #[test]
     fn megabytes_cross_both_ways_at_once() {
         let runtime = BackgroundRuntime::start().unwrap();
-        let (stream, phone) = bridged(&runtime);
+        let (stream, phone, _) = bridged(&runtime);
         let up = pattern(3 * 1024 * 1024 + 17, 1);
         let down = pattern(5 * 1024 * 1024 + 3, 7);
 
@@ -189,12 +315,13 @@ mod tests {
         let sent = up.clone();
         let writing = std::thread::spawn(move || {
             writer.write_all(&sent).unwrap();
-            writer.shutdown(Shutdown::Write).unwrap();
         });
         let mut received = Vec::new();
         let mut reader = stream;
         reader.read_to_end(&mut received).unwrap();
         writing.join().unwrap();
+        // The phone sees its end when lifeboat's last handle goes, after every byte.
+        drop(reader);
         let (ok, phone_got) = phone_done.recv_timeout(PATIENCE).expect("the phone finished");
         assert!(ok);
         assert!(
@@ -212,25 +339,31 @@ mod tests {
     }
 
     #[test]
-    fn lifeboat_closing_its_side_is_seen_by_the_phone_which_can_still_answer() {
+    fn lifeboat_closing_its_side_is_not_a_reset_so_the_phone_can_still_answer() {
         let runtime = BackgroundRuntime::start().unwrap();
-        let (mut stream, phone) = bridged(&runtime);
+        let (mut stream, phone, seen) = bridged(&runtime);
         stream.write_all(b"request").unwrap();
         stream.shutdown(Shutdown::Write).unwrap();
-        let (phone, got) = phone_reads_all(&runtime, phone);
+        // The phone gets the request and no end: rusbmux can only reset.
+        let (phone, got) = phone_reads_exactly(&runtime, phone, 7);
         assert_eq!(got, b"request");
-
         let phone = phone_writes(&runtime, phone, b"answer");
-        drop(phone);
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).unwrap();
-        assert_eq!(answer, b"answer");
+        let mut answer = [0; 6];
+        stream.read_exact(&mut answer).unwrap();
+        assert_eq!(&answer, b"answer");
+        assert!(!seen.reset(), "the half-close was passed on as a reset");
+
+        // Dropping the stream is the end the phone sees.
+        drop(stream);
+        let (_phone, rest) = phone_reads_all(&runtime, phone);
+        assert!(rest.is_empty());
+        assert!(seen.reset());
     }
 
     #[test]
     fn the_phone_closing_its_side_is_seen_by_lifeboat_which_can_still_send() {
         let runtime = BackgroundRuntime::start().unwrap();
-        let (mut stream, phone) = bridged(&runtime);
+        let (mut stream, phone, _) = bridged(&runtime);
         let phone = phone_writes(&runtime, phone, b"goodbye");
         let phone = runtime
             .run(async move {
@@ -244,65 +377,42 @@ mod tests {
         assert_eq!(got, b"goodbye", "then end-of-file");
 
         stream.write_all(b"one more").unwrap();
-        stream.shutdown(Shutdown::Write).unwrap();
+        drop(stream);
         let (_phone, got) = phone_reads_all(&runtime, phone);
         assert_eq!(got, b"one more");
     }
 
-    /// A connection that notes when the bridge drops it.
-    struct Watched {
-        inner: DuplexStream,
-        dropped: Arc<std::sync::atomic::AtomicBool>,
-    }
-
-    impl Drop for Watched {
-        fn drop(&mut self) {
-            self.dropped.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    impl AsyncRead for Watched {
-        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.inner).poll_read(cx, buf)
-        }
-    }
-
-    impl AsyncWrite for Watched {
-        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.inner).poll_write(cx, buf)
-        }
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.inner).poll_flush(cx)
-        }
-        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.inner).poll_shutdown(cx)
-        }
+    #[test]
+    fn the_last_bytes_written_before_a_drop_reach_the_phone_before_its_end() {
+        let runtime = BackgroundRuntime::start().unwrap();
+        let (mut stream, phone, seen) = bridged(&runtime);
+        // The phone's window is full: the bytes wait in the bridge when the stream goes.
+        seen.held.store(true, Ordering::SeqCst);
+        let last = pattern(4096, 3);
+        stream.write_all(&last).unwrap();
+        drop(stream);
+        seen.release();
+        let (_phone, got) = phone_reads_all(&runtime, phone);
+        assert!(got == last, "the phone got {} of {} bytes", got.len(), last.len());
+        assert!(seen.reset(), "then the reset that closes the connection");
     }
 
     #[test]
     fn dropping_lifeboats_end_lets_go_of_the_phone() {
         let runtime = BackgroundRuntime::start().unwrap();
-        let (device, phone) = tokio::io::duplex(64 * 1024);
-        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let device = Watched {
-            inner: device,
-            dropped: Arc::clone(&dropped),
-        };
-        let stream = spawn(runtime.handle(), device).unwrap();
+        let (stream, phone, seen) = bridged(&runtime);
         let clone = stream.try_clone().unwrap();
         // Half-closed first, and the phone silent: only the last handle going can tell the
         // bridge that nobody will read what the phone might still send.
         stream.shutdown(Shutdown::Write).unwrap();
         drop(stream);
-        let (_phone, _) = phone_reads_all(&runtime, phone);
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(
-            !dropped.load(std::sync::atomic::Ordering::SeqCst),
-            "a clone is still open"
-        );
+        // A turn of the runtime, so the bridge has seen the first handle go.
+        runtime.run(async {}).unwrap();
+        assert!(!seen.reset(), "a clone is still open");
         drop(clone);
+        let (_phone, _) = phone_reads_all(&runtime, phone);
         let deadline = std::time::Instant::now() + PATIENCE;
-        while !dropped.load(std::sync::atomic::Ordering::SeqCst) {
+        while !seen.reset() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the bridge still holds the phone's connection"

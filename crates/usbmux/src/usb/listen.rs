@@ -22,13 +22,19 @@ pub(crate) struct UsbListener {
 
 impl UsbListener {
     pub(crate) fn start(transport: UsbTransport) -> Result<UsbListener> {
-        let known = transport.list_devices()?;
+        let known = transport.list_devices(None)?;
         Ok(UsbListener {
             queue: known.iter().cloned().map(Event::Attached).collect(),
             known,
             transport,
             next_look: Instant::now() + POLL,
         })
+    }
+
+    /// Every phone reported so far, detached: a daemon takes over from here.
+    pub(crate) fn detach_all(&mut self) -> Vec<Event> {
+        self.queue.clear();
+        changes(&std::mem::take(&mut self.known), &[])
     }
 
     pub(crate) fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
@@ -48,7 +54,7 @@ impl UsbListener {
                 continue;
             }
             self.next_look = now + POLL;
-            let current = self.transport.list_devices()?;
+            let current = self.transport.list_devices(None)?;
             self.queue.extend(changes(&self.known, &current));
             self.known = current;
         }

@@ -4,23 +4,36 @@ use std::io;
 
 use rusbmux::error::RusbmuxError;
 
+use super::device::OpenFailure;
 use crate::error::Error;
 
-/// `err` from opening the phone `udid` at `node`, as one of the crate's errors.
-pub(crate) fn describe(err: RusbmuxError, udid: &str, node: &str) -> Error {
+/// rusbmux's error from opening a phone, sorted by what the user can do about it.
+pub(crate) fn classify(err: RusbmuxError) -> OpenFailure {
     match usb_error_kind(&err) {
-        Some(nusb::ErrorKind::PermissionDenied) => Error::UsbPermission {
-            udid: udid.to_string(),
+        Some(nusb::ErrorKind::PermissionDenied) => OpenFailure::PermissionDenied,
+        Some(nusb::ErrorKind::Busy) => OpenFailure::Busy,
+        _ => OpenFailure::Other(err.to_string()),
+    }
+}
+
+/// `failure` from opening the phone `udid` at `node`, as one of the crate's errors.
+pub(crate) fn describe(failure: OpenFailure, udid: &str, node: &str, open_timeout: std::time::Duration) -> Error {
+    let udid = udid.to_string();
+    match failure {
+        OpenFailure::PermissionDenied => Error::UsbPermission {
+            udid,
             node: node.to_string(),
         },
-        Some(nusb::ErrorKind::Busy) => Error::UsbBusy {
-            udid: udid.to_string(),
-            holder: holder(),
+        OpenFailure::Busy => Error::UsbBusy { udid, holder: holder() },
+        // The version handshake is answered by the phone's USB side, locked or not.
+        OpenFailure::TimedOut => Error::UsbOpen {
+            udid,
+            message: format!(
+                "it did not answer the USB handshake within {} s; unplug it and plug it in again (try another cable or port if it keeps happening)",
+                open_timeout.as_secs()
+            ),
         },
-        _ => Error::UsbOpen {
-            udid: udid.to_string(),
-            message: err.to_string(),
-        },
+        OpenFailure::Other(message) => Error::UsbOpen { udid, message },
     }
 }
 
@@ -66,10 +79,14 @@ fn running_daemon() -> Option<(String, u32)> {
 mod tests {
     use super::*;
 
+    fn describe_rusbmux(err: RusbmuxError, udid: &str, node: &str) -> Error {
+        describe(classify(err), udid, node, std::time::Duration::from_secs(5))
+    }
+
     #[test]
     fn permission_and_busy_get_their_own_advice() {
         let denied = RusbmuxError::IO(io::Error::from(io::ErrorKind::PermissionDenied));
-        let err = describe(denied, "UDID-1", "/dev/bus/usb/001/004");
+        let err = describe_rusbmux(denied, "UDID-1", "/dev/bus/usb/001/004");
         let text = err.to_string();
         assert!(matches!(err, Error::UsbPermission { .. }), "{text}");
         assert!(
@@ -79,12 +96,29 @@ mod tests {
         assert!(text.contains("udevadm control --reload"), "{text}");
 
         let busy = RusbmuxError::IO(io::Error::from(io::ErrorKind::ResourceBusy));
-        let err = describe(busy, "UDID-1", "/dev/bus/usb/001/004");
+        let err = describe_rusbmux(busy, "UDID-1", "/dev/bus/usb/001/004");
         assert!(matches!(err, Error::UsbBusy { .. }), "{err}");
         assert!(err.to_string().contains("systemctl stop usbmuxd"), "{err}");
 
-        let other = describe(RusbmuxError::UsbmuxInterfaceNotFound, "UDID-1", "/dev/x");
+        let other = describe_rusbmux(RusbmuxError::UsbmuxInterfaceNotFound, "UDID-1", "/dev/x");
         assert!(matches!(other, Error::UsbOpen { .. }), "{other}");
         assert!(other.is_transient());
+    }
+
+    #[test]
+    fn a_handshake_timeout_does_not_ask_to_unlock_the_phone() {
+        let err = describe(
+            OpenFailure::TimedOut,
+            "UDID-1",
+            "/dev/x",
+            std::time::Duration::from_secs(5),
+        );
+        let text = err.to_string();
+        assert!(err.is_transient(), "{text}");
+        assert!(!text.to_lowercase().contains("unlock it"), "{text}");
+        assert!(
+            text.contains("within 5 s") && text.contains("plug it in again"),
+            "{text}"
+        );
     }
 }
