@@ -9,6 +9,7 @@
 //! - [`source`]: where files come from (the phone, or a device backup), one trait for both.
 //! - [`threaded`] and [`sinks`]: receiving fetched files, hashed on the way.
 
+mod digest_index;
 pub mod finder;
 pub mod fs;
 pub mod manifest;

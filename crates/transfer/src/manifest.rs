@@ -7,6 +7,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, params};
 
+use crate::digest_index::{DigestIndex, digest};
+
 pub const DIR: &str = ".lifeboat";
 pub const FILE: &str = "manifest.db";
 
@@ -89,9 +91,9 @@ impl Manifest {
             }
         }
         by_device.dedup_by_key(|(key, _)| *key);
-        index.by_device = Sorted::from(by_device);
+        index.by_device = DigestIndex::from(by_device);
         by_dest.sort_unstable();
-        index.by_dest = Sorted::from(by_dest);
+        index.by_dest = DigestIndex::from(by_dest);
         Ok(index)
     }
 
@@ -135,17 +137,6 @@ impl Manifest {
     }
 }
 
-/// A 64-bit digest of `parts` (SipHash with fixed keys: the same in every run).
-fn digest(parts: &[&[u8]]) -> u64 {
-    use std::hash::Hasher;
-    let mut hasher = std::hash::DefaultHasher::new();
-    for part in parts {
-        hasher.write(part);
-        hasher.write_u8(0xff);
-    }
-    hasher.finish()
-}
-
 fn device_key(device_path: &str, size: u64, mtime_ns: u64) -> u64 {
     digest(&[device_path.as_bytes(), &size.to_le_bytes(), &mtime_ns.to_le_bytes()])
 }
@@ -178,27 +169,6 @@ impl IndexedRow {
     }
 }
 
-/// Keys sorted, each with its row: 12 bytes an entry, looked up by binary search (a hash
-/// map of the same entries takes half as much again).
-#[derive(Debug, Default)]
-struct Sorted {
-    keys: Vec<u64>,
-    rows: Vec<u32>,
-}
-
-impl From<Vec<(u64, u32)>> for Sorted {
-    fn from(pairs: Vec<(u64, u32)>) -> Sorted {
-        let (keys, rows) = pairs.into_iter().unzip();
-        Sorted { keys, rows }
-    }
-}
-
-impl Sorted {
-    fn get(&self, key: u64) -> Option<u32> {
-        self.keys.binary_search(&key).ok().map(|at| self.rows[at])
-    }
-}
-
 /// The manifest in memory, for lookups by device file and by destination name. Kept
 /// compact for libraries of hundreds of thousands of files: identities are 64-bit digests
 /// (SipHash; a false match among a million rows has odds near 1 in 10^7), destination
@@ -208,10 +178,10 @@ pub struct ManifestIndex {
     text: String,
     rows: Vec<IndexedRow>,
     /// Device key -> the first row of that device file.
-    by_device: Sorted,
+    by_device: DigestIndex,
     /// Keyed by the lower-cased destination path: on the case-insensitive file systems of
     /// macOS and Windows, names that differ only in case are one file.
-    by_dest: Sorted,
+    by_dest: DigestIndex,
 }
 
 impl ManifestIndex {
