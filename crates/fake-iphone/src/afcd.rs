@@ -56,7 +56,13 @@ struct Afcd {
     lock_handles: std::collections::HashSet<u64>,
     /// `FileRefReadWithOffset` exists: iOS 7 and later (docs/protocol.md §3.2).
     reads_at_offset: bool,
+    /// Folders' real locations (after symlinks), found once per connection: confining a
+    /// path then costs one look at its last component, not one per component.
+    real_folders: HashMap<PathBuf, PathBuf>,
 }
+
+/// Folders whose real location is kept at most, per connection.
+const REAL_FOLDERS: usize = 4096;
 
 /// The file backup hosts lock while they sync (docs/backup.md §1.9 step 5).
 const LOCK_SYNC: &str = "com.apple.itunes.lock_sync";
@@ -98,7 +104,8 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
     #[cfg(target_os = "linux")]
     widen_send_buffer(&writer);
     let link = context.link();
-    let (replies, queue) = mpsc::channel::<Outgoing>();
+    // Replies go to the sender in batches: those of the requests that arrived together.
+    let (replies, queue) = mpsc::channel::<Vec<Outgoing>>();
     // Requests read and not yet answered, for the one-request-at-a-time afcd.
     let unanswered = Arc::new(AtomicUsize::new(0));
     let one_at_a_time = context.config().afc_one_at_a_time;
@@ -119,9 +126,13 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
         sync_lock: context.sync_lock(),
         lock_handles: Default::default(),
         reads_at_offset: lockdown::ios::major(&context.config().ios_version).is_none_or(|major| major >= 7),
+        real_folders: HashMap::new(),
     };
     let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
     let mut stalled = false;
+    let mut pending: Vec<Outgoing> = Vec::new();
+    // False once the sender is gone (the connection is closing).
+    let flush = |pending: &mut Vec<Outgoing>| pending.is_empty() || replies.send(std::mem::take(pending)).is_ok();
     // End of stream or a malformed packet: a phone drops the connection.
     while let Ok(Some((header, body))) = wire::read_packet(&mut reader, MAX_REQUEST) {
         if stalled {
@@ -165,23 +176,29 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
             Outcome::SendPartThenDrop(reply, keep) => {
                 let mut bytes = reply.encode(header.packet_num);
                 bytes.truncate(keep);
-                let _ = replies.send(Outgoing::Reply(due, bytes, Vec::new()));
+                pending.push(Outgoing::Reply(due, bytes, Vec::new()));
                 Outgoing::Close
             }
             Outcome::Detach => {
+                flush(&mut pending);
                 context.detach();
                 break;
             }
             Outcome::Stall => {
+                flush(&mut pending);
                 stalled = true;
                 continue;
             }
         };
         let close = matches!(message, Outgoing::Close);
-        if replies.send(message).is_err() || close {
+        pending.push(message);
+        // Sent on when no further request is already here to answer with them.
+        let send_now = close || reader.buffer().is_empty() || pending.len() >= REPLY_BATCH;
+        if send_now && !flush(&mut pending) || close {
             break;
         }
     }
+    flush(&mut pending);
     afcd.release_sync_lock();
     drop(replies);
     let _ = sender.join();
@@ -191,10 +208,22 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
 /// Replies already due leave together in one write, as bytes queued on a real link arrive
 /// together: one write (and one wake-up of the computer) per reply would cost the simulated
 /// phone and the client far more than the phone's link costs either.
-fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link: Link, unanswered: &AtomicUsize) {
+fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Vec<Outgoing>>, link: Link, unanswered: &AtomicUsize) {
     let mut pacer = Pacer::new(link);
     let mut batch: Vec<u8> = Vec::new();
-    let mut next = queue.recv().ok();
+    let mut waiting: std::collections::VecDeque<Outgoing> = std::collections::VecDeque::new();
+    let mut next_message = |block: bool| {
+        if waiting.is_empty() {
+            let more = if block {
+                queue.recv().ok()
+            } else {
+                queue.try_recv().ok()
+            };
+            waiting.extend(more.into_iter().flatten());
+        }
+        waiting.pop_front()
+    };
+    let mut next = next_message(true);
     while let Some(message) = next.take() {
         let (due, head, body) = match message {
             Outgoing::Reply(due, head, body) => (due, head, Body::Bytes(body)),
@@ -233,7 +262,7 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
         };
         // The next reply joins this write if it is already queued and the batch is small.
         next = if batch.len() < BATCH_LIMIT {
-            queue.try_recv().ok()
+            next_message(false)
         } else {
             None
         };
@@ -249,10 +278,13 @@ fn send_replies(mut writer: UsbmuxStream, queue: mpsc::Receiver<Outgoing>, link:
             return;
         }
         if next.is_none() {
-            next = queue.recv().ok();
+            next = next_message(true);
         }
     }
 }
+
+/// Requests answered before their replies go to the sender together, at most.
+const REPLY_BATCH: usize = 64;
 
 /// Replies gathered into one write at most (they are small: statuses, file infos, listings).
 const BATCH_LIMIT: usize = 256 << 10;
@@ -380,8 +412,31 @@ impl Afcd {
     }
 
     /// Like [`local`], and refuses a path whose real location (after symlinks) is outside.
-    fn confined(&self, path: &str) -> Result<PathBuf, AfcStatus> {
+    fn confined(&mut self, path: &str) -> Result<PathBuf, AfcStatus> {
         let local = self.local(path);
+        // The common case, a plain file or folder in a folder seen before: its real place is
+        // its folder's real place and its name.
+        if let (Some(parent), Some(name)) = (local.parent(), local.file_name())
+            && let Ok(meta) = fs::symlink_metadata(&local)
+            && !meta.file_type().is_symlink()
+        {
+            let real_parent = match self.real_folders.get(parent) {
+                Some(real) => real.clone(),
+                None => {
+                    let real = parent.canonicalize().map_err(|_| AfcStatus::ObjectNotFound)?;
+                    if self.real_folders.len() >= REAL_FOLDERS {
+                        self.real_folders.clear();
+                    }
+                    self.real_folders.insert(parent.to_path_buf(), real.clone());
+                    real
+                }
+            };
+            return if real_parent.join(name).starts_with(&self.root) {
+                Ok(local)
+            } else {
+                Err(AfcStatus::PermDenied)
+            };
+        }
         match local.canonicalize() {
             Ok(real) if real.starts_with(&self.root) => Ok(local),
             Ok(_) => Err(AfcStatus::PermDenied),
