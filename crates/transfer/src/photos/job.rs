@@ -22,7 +22,7 @@ pub struct ExportJob {
     /// The longest the phone may be silent before the run gives up on it.
     pub device_timeout: Duration,
     /// AFC requests in flight at most (1: one at a time); `None` leaves each kind of request
-    /// its own window (reads 8, file infos 64).
+    /// its own window (reads 8, file infos 128).
     pub afc_window: Option<usize>,
 }
 
@@ -73,15 +73,23 @@ impl ExportJob {
         lock: &DestinationLock,
         progress: &mut (dyn ExportProgress + Send),
     ) -> Result<ExportReport, ExportError> {
-        let prepared = export::prepare(&self.dest, lock)?;
+        // The destination's side (leftovers, the manifest's index) is read on a thread of its
+        // own while the phone is walked: on a no-op night over a large library both take
+        // a good part of the run, and neither needs the other until the join.
+        let cache = export::database_cache(&self.dest);
+        let (prepared, fetched) = std::thread::scope(|scope| {
+            let preparing = scope.spawn(|| export::prepare(&self.dest, lock));
+            let fetched = load::fetch(source, Some(&cache), self.options.verify_reads);
+            let prepared = preparing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (prepared, fetched)
+        });
+        let prepared = prepared?;
+        let fetched = fetched?;
         // Assets with nothing to do are counted as the library is read, not held.
         let mut prefilter = Prefilter::new(&prepared.index, &self.options);
-        let (library, walk_skipped) = load::load_keeping(
-            source,
-            Some(&export::database_cache(&self.dest)),
-            self.options.verify_reads,
-            &mut |asset| prefilter.keep(asset),
-        )?;
+        let (library, walk_skipped) = fetched.join(&mut |asset| prefilter.keep(asset));
         let tally = prefilter.tally;
         progress.source(&library.source);
         let mut report =

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use afc::client::{AfcError, DEFAULT_CHUNK, DEFAULT_WINDOW, FetchSink, RemoteFile};
 
 use crate::photos::library::{self, Library};
-use crate::photos::walk::{self, Skipped};
+use crate::photos::walk::{self, DeviceFile, Skipped};
 use crate::sinks::Digests;
 use crate::source::FileSource;
 
@@ -170,6 +170,24 @@ pub fn load_keeping(
     verify_reads: bool,
     keep: library::Keep,
 ) -> Result<(Library, Skipped), AfcError> {
+    let fetched = fetch(source, cache, verify_reads)?;
+    Ok(fetched.join(keep))
+}
+
+/// What the phone gave: the walk's files, and a checked copy of its database or why there
+/// is none. Joined into a [`Library`] by [`Fetched::join`], which needs nothing from the
+/// phone, so a caller can do its own local work while the phone is read.
+pub struct Fetched {
+    files: Vec<DeviceFile>,
+    skipped: Skipped,
+    database: Result<PathBuf, String>,
+    /// The database copy's folder when no cache was given; removed when this is dropped.
+    _scratch: tempfile::TempDir,
+}
+
+/// Walks the photo folders and copies (or reuses) the database: everything a load asks of
+/// the phone.
+pub fn fetch(source: &mut dyn FileSource, cache: Option<&Path>, verify_reads: bool) -> Result<Fetched, AfcError> {
     let (files, skipped) = walk::walk(source, &ROOTS)?;
     let local = |e| AfcError::Sink {
         path: "the database copy's folder".into(),
@@ -183,12 +201,25 @@ pub fn load_keeping(
         }
         None => scratch.path(),
     };
-    let library = match copy_database(source, dir, verify_reads)? {
-        Ok(db) => match library::from_database_keeping(&db, &files, keep) {
-            Ok(library) => library,
-            Err(e) => library::from_files_keeping(&files, e.to_string(), keep),
-        },
-        Err(reason) => library::from_files_keeping(&files, reason, keep),
-    };
-    Ok((library, skipped))
+    let database = copy_database(source, dir, verify_reads)?;
+    Ok(Fetched {
+        files,
+        skipped,
+        database,
+        _scratch: scratch,
+    })
+}
+
+impl Fetched {
+    /// The library, holding only the assets `keep` wants, and what the walk passed over.
+    pub fn join(self, keep: library::Keep) -> (Library, Skipped) {
+        let library = match &self.database {
+            Ok(db) => match library::from_database_keeping(db, &self.files, keep) {
+                Ok(library) => library,
+                Err(e) => library::from_files_keeping(&self.files, e.to_string(), keep),
+            },
+            Err(reason) => library::from_files_keeping(&self.files, reason.clone(), keep),
+        };
+        (library, self.skipped)
+    }
 }
