@@ -21,7 +21,7 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub device_timeout: u64,
     /// AFC requests kept in flight on one connection (default: 8 reads, with files opened
-    /// ahead of them, and 64 file infos while listing); N sets both windows, and 1 sends one
+    /// ahead of them, and 128 file infos while listing); N sets both windows, and 1 sends one
     /// request at a time, for a phone that drops the connection when asked for more.
     #[arg(long, global = true, value_name = "N", env = "LIFEBOAT_AFC_WINDOW",
           value_parser = clap::value_parser!(u16).range(1..=64))]

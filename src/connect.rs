@@ -21,7 +21,7 @@ pub fn set_afc_window(window: usize) {
 }
 
 /// `--afc-window`, if the user gave it. Without it each kind of request keeps its own
-/// window (reads 8, file infos 64): capping every kind at the read window made the walk of
+/// window (reads 8, file infos 128): capping every kind at the read window made the walk of
 /// a large library four times slower.
 pub fn afc_window_chosen() -> Option<usize> {
     AFC_WINDOW.get().copied()

@@ -58,7 +58,7 @@ fn the_window_is_checked() {
     assert_contains(&text(&out.stderr), "--afc-window");
 }
 
-/// Without a window set, a walk of the photo folders keeps up to 64 GetFileInfo requests
+/// Without a window set, a walk of the photo folders keeps up to 128 GetFileInfo requests
 /// in flight, not the 8 of a fetch's reads (capping it there made a no-op night over a large
 /// library four times slower); `--afc-window N` caps it at N. Measured on a second run, which
 /// only walks (nothing is left to copy). The phone answers after 20 ms, so whatever is sent
