@@ -21,6 +21,7 @@ fn exported(dest: &tempfile::TempDir) -> Vec<String> {
 }
 
 const NOTICE: &str = "did not cope with several AFC requests at once";
+const FILE_NOTICE: &str = "refused some files while several were open";
 
 #[test]
 fn a_phone_that_takes_one_request_at_a_time_is_exported_whole() {
@@ -47,7 +48,32 @@ fn a_phone_that_takes_one_request_at_a_time_is_exported_whole() {
     let (out, dest) = export(&normal, &[]);
     assert_success(&out, "export-photos against a normal afcd");
     assert!(!text(&out.stderr).contains(NOTICE), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains(FILE_NOTICE), "{}", text(&out.stderr));
     assert_eq!(exported(&dest), normal.expected_export());
+}
+
+/// A phone whose errors appear only with a window: its afcd refuses to open a second file
+/// while one is open (NoResources). The files it refused are asked for again one file at a
+/// time, and the run says so once; a second run has nothing to retry.
+#[test]
+fn files_refused_only_with_several_open_are_copied_one_at_a_time() {
+    let strict = Phone::paired(presets::photos_only("17.5", 12), |c| c.afc_one_file_open(true));
+    let dest = tempfile::tempdir().unwrap();
+    let args = ["export-photos", dest.path().to_str().unwrap(), "--json"];
+    let out = strict.lifeboat(&args);
+    assert_success(&out, "export-photos against an afcd that keeps one file open");
+    let said = text(&out.stderr);
+    assert_eq!(said.matches(FILE_NOTICE).count(), 1, "said once: {said}");
+    assert_eq!(exported(&dest), strict.expected_export(), "every file, once");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_contains(&summary["notes"].to_string(), FILE_NOTICE);
+    assert_eq!(summary["copied"], 12, "both passes' copies are counted: {summary}");
+    manifest_rows_have_files(dest.path(), "after the second pass");
+
+    let out = strict.lifeboat(&args);
+    assert_success(&out, "a second export-photos");
+    assert!(!text(&out.stderr).contains(FILE_NOTICE), "{}", text(&out.stderr));
+    assert_eq!(exported(&dest), strict.expected_export());
 }
 
 #[test]

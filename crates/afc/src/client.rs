@@ -140,6 +140,8 @@ pub struct AfcClient<S: Read + Write> {
     timeout: Duration,
     /// The most requests kept in flight, whatever a caller asks for; 1: one at a time.
     window_cap: usize,
+    /// The same for fetches alone (files open, reads and closes); 1: one file at a time.
+    fetch_cap: usize,
 }
 
 /// Replies at least this large are read into reused buffers.
@@ -157,6 +159,7 @@ impl<S: Read + Write> AfcClient<S> {
             spare: Vec::new(),
             timeout: REPLY_TIMEOUT,
             window_cap: usize::MAX,
+            fetch_cap: usize::MAX,
         }
     }
 
@@ -165,6 +168,14 @@ impl<S: Read + Write> AfcClient<S> {
     /// phone that does not cope with pipelining (docs/protocol.md §3.6).
     pub fn with_window(mut self, window: usize) -> AfcClient<S> {
         self.window_cap = window.max(1);
+        self
+    }
+
+    /// Fetches files one at a time on this connection (open, read, close, then the next),
+    /// while other requests keep their windows: for a phone that refuses to have several
+    /// files open at once (docs/protocol.md §3.6).
+    pub fn with_fetch_window(mut self, window: usize) -> AfcClient<S> {
+        self.fetch_cap = window.max(1);
         self
     }
 
@@ -416,7 +427,7 @@ impl<S: Read + Write> AfcClient<S> {
     /// A file's own failure is reported through `sink.end` and the others go on; a lost
     /// connection stops everything and is returned.
     pub fn fetch(&mut self, files: &[RemoteFile], chunk: u64, window: usize, sink: &mut impl FetchSink) -> Result<()> {
-        match self.window_for(window) {
+        match self.window_for(window).min(self.fetch_cap) {
             1 => self.fetch_one_at_a_time(files, chunk.max(1), sink),
             window => fetch::run(self, files, chunk.max(1), window, sink),
         }

@@ -56,6 +56,8 @@ struct Afcd {
     lock_handles: std::collections::HashSet<u64>,
     /// `FileRefReadWithOffset` exists: iOS 7 and later (docs/protocol.md §3.2).
     reads_at_offset: bool,
+    /// Refuse to open a second file while one is open (the strict test mode).
+    one_file_open: bool,
     /// Folders' real locations (after symlinks), found once per connection: confining a
     /// path then costs one look at its last component, not one per component.
     real_folders: HashMap<PathBuf, PathBuf>,
@@ -127,6 +129,7 @@ fn serve(stream: UsbmuxStream, context: ServiceContext) {
         lock_handles: Default::default(),
         reads_at_offset: lockdown::ios::major(&context.config().ios_version).is_none_or(|major| major >= 7),
         real_folders: HashMap::new(),
+        one_file_open: context.config().afc_one_file_open,
     };
     let mut reader = std::io::BufReader::with_capacity(64 << 10, stream);
     let mut stalled = false;
@@ -619,7 +622,8 @@ impl Afcd {
     }
 
     fn file_ref_open(&mut self, mode: u64, path: String) -> Result<Reply, AfcStatus> {
-        if self.handles.len() >= MAX_OPEN_FILES {
+        if self.handles.len() >= MAX_OPEN_FILES || (self.one_file_open && self.handles.len() > self.lock_handles.len())
+        {
             return Err(AfcStatus::NoResources);
         }
         let local = self.confined(&path)?;

@@ -61,6 +61,9 @@ pub struct PhoneConfig {
     /// An afcd that cannot pipeline: a request that arrives before the one before it was
     /// answered drops the connection.
     pub afc_one_at_a_time: bool,
+    /// An afcd that keeps one file open at a time: opening a second file while another is
+    /// open is refused with NoResources, an error only a client with a window meets.
+    pub afc_one_file_open: bool,
     /// An old iPhone's TLS (below iOS 10): sessions speak only TLS 1.0 to 1.2 with CBC suites
     /// and RSA key exchange, so a modern-only client gets a `handshake_failure` alert.
     pub tls_legacy_only: bool,
@@ -164,6 +167,7 @@ impl PhoneConfig {
             icloud: Default::default(),
             backup: BackupConfig::default(),
             afc_one_at_a_time: false,
+            afc_one_file_open: false,
             tls_legacy_only: false,
         }
     }
@@ -215,6 +219,11 @@ impl PhoneConfig {
 
     pub fn afc_one_at_a_time(mut self, strict: bool) -> Self {
         self.afc_one_at_a_time = strict;
+        self
+    }
+
+    pub fn afc_one_file_open(mut self, strict: bool) -> Self {
+        self.afc_one_file_open = strict;
         self
     }
 

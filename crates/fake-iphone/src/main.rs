@@ -128,6 +128,10 @@ struct Args {
     /// the one before it was answered.
     #[arg(long)]
     afc_one_at_a_time: bool,
+    /// An afcd that keeps one file open at a time: a second open while one is open is
+    /// refused with NoResources.
+    #[arg(long)]
+    afc_one_file_open: bool,
     /// An old iPhone's TLS (below iOS 10; use with --ios, e.g. 6.1.6): sessions speak only
     /// TLS 1.0 to 1.2 with CBC suites and RSA key exchange. Below iOS 7, ValidatePair must
     /// come before StartSession.
@@ -289,6 +293,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
             kdf_rounds: args.backup_kdf_rounds,
         };
         config.afc_one_at_a_time = args.afc_one_at_a_time;
+        config.afc_one_file_open = args.afc_one_file_open;
         config.tls_legacy_only = args.tls_legacy_only;
         config.link = fake_iphone::Link {
             latency: Duration::from_secs_f64(args.latency_ms.max(0.0) / 1000.0),

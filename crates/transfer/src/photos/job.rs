@@ -26,6 +26,10 @@ pub struct ExportJob {
     pub afc_window: Option<usize>,
 }
 
+/// Said when files a phone refused with several open came through one at a time.
+pub const ONE_FILE_AT_A_TIME: &str =
+    "the iPhone refused some files while several were open; they were copied one file at a time (slower)";
+
 /// Said once when a phone's answers make the run go on one AFC request at a time.
 pub const ONE_AT_A_TIME: &str =
     "the iPhone did not cope with several AFC requests at once; going on with one request at a time (slower)";
@@ -121,6 +125,23 @@ impl ExportJob {
                 progress.notice(ONE_AT_A_TIME);
                 let mut report = self.run_with(&mut afc.with_window(1), lock, progress)?;
                 report.notes.push(ONE_AT_A_TIME.to_string());
+                Ok(report)
+            }
+            // Files the phone refused with an error status while several were open: asked
+            // for once more one file at a time (the walk keeps its window; it got through).
+            // What was copied is kept, so the second pass fetches only those.
+            Ok(first) if self.afc_window != Some(1) && first.refused_by_phone > 0 => {
+                drop(afc);
+                let Ok(afc) = self.connect(mux, device, record) else {
+                    return Ok(first);
+                };
+                let second = self.run_with(&mut afc.with_fetch_window(1), lock, progress)?;
+                let helped = !second.copied.is_empty();
+                let mut report = first.then(second);
+                if helped {
+                    progress.notice(ONE_FILE_AT_A_TIME);
+                    report.notes.push(ONE_FILE_AT_A_TIME.to_string());
+                }
                 Ok(report)
             }
             other => Ok(other?),

@@ -122,9 +122,36 @@ pub struct ExportReport {
     pub links_made: Vec<String>,
     /// What the run had to change to get through (one AFC request at a time).
     pub notes: Vec<String>,
+    /// Files among `failed` that the phone refused with an AFC error status: with several
+    /// files open at once, a phone that cannot cope with that answers so.
+    pub refused_by_phone: usize,
 }
 
 impl ExportReport {
+    /// This run's report followed by a second pass's over the same destination: the second
+    /// found this one's copies already there, so they move back to copied, and what the
+    /// second pass could not copy is what failed.
+    pub fn then(self, second: ExportReport) -> ExportReport {
+        let copied_first = self.copied.len() as u64;
+        let mut copied = self.copied;
+        copied.extend(second.copied);
+        let mut sidecars_written = self.sidecars_written;
+        sidecars_written.extend(second.sidecars_written);
+        let mut links_made = self.links_made;
+        links_made.extend(second.links_made);
+        let mut notes = self.notes;
+        notes.extend(second.notes);
+        ExportReport {
+            copied,
+            bytes_copied: self.bytes_copied + second.bytes_copied,
+            already_there: second.already_there.saturating_sub(copied_first),
+            sidecars_written,
+            links_made,
+            notes,
+            ..second
+        }
+    }
+
     /// Files on the phone that are neither copied nor already there: failures, originals
     /// only in iCloud, and entries the walk could not take.
     pub fn left_behind(&self) -> usize {

@@ -205,6 +205,9 @@ impl HashedSink for Sink<'_, '_> {
             let (bytes, digest, file) = match (outcome, opened) {
                 (Ok((bytes, digest)), Some(file)) => (bytes, digest, file),
                 (Err(e), _) => {
+                    if matches!(e, AfcError::Status { .. }) {
+                        self.report.refused_by_phone += 1;
+                    }
                     self.fail(index, e.to_string());
                     return Ok(());
                 }
