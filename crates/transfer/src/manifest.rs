@@ -92,7 +92,7 @@ impl Manifest {
         }
         by_device.dedup_by_key(|(key, _)| *key);
         index.by_device = DigestIndex::from(by_device);
-        by_dest.sort_unstable();
+        // DigestIndex::from sorts it, stably: of rows with one key, the first is found.
         index.by_dest = DigestIndex::from(by_dest);
         Ok(index)
     }

@@ -71,11 +71,11 @@ pub struct BackupInfo {
 
 /// Describes one backup folder from its plists, counting its size.
 pub fn describe(dir: &Path) -> BackupInfo {
-    describe_sized(dir, &mut |d: &Path| crate::fs::tree::size(d))
+    describe_sized(dir, crate::fs::tree::size(dir))
 }
 
-/// Describes one backup folder from its plists; `size_of` gives its size.
-fn describe_sized(dir: &Path, size_of: &mut dyn FnMut(&Path) -> u64) -> BackupInfo {
+/// Describes one backup folder of `size` bytes from its plists.
+fn describe_sized(dir: &Path, size: u64) -> BackupInfo {
     let mut problems = Vec::new();
     let mut note = |e: PlistError| {
         problems.push(match &e {
@@ -102,7 +102,6 @@ fn describe_sized(dir: &Path, size_of: &mut dyn FnMut(&Path) -> u64) -> BackupIn
             None => State::Unknown("Status.plist cannot be read".into()),
         }
     };
-    let size = size_of(dir);
     BackupInfo {
         path: dir.to_path_buf(),
         udid: pick(
@@ -161,8 +160,7 @@ fn find_sized(roots: &[PathBuf], size_of: &mut dyn FnMut(&Path) -> u64) -> Vec<B
             let key = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
             if seen.insert(key.clone()) {
                 // Sizes are kept by the folder's real path, however it was reached.
-                let mut sized = |_: &Path| size_of(&key);
-                out.push(describe_sized(&dir, &mut sized));
+                out.push(describe_sized(&dir, size_of(&key)));
             }
         }
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{MANIFEST_DB, STATUS_PLIST};
 use crate::fs::{Access, tree};
 
-/// Kept entries at most: backups listed long ago, and since deleted, fall out.
+/// Kept entries at most (the first by path), so the file stays small whatever is listed.
 const MAX_ENTRIES: usize = 1000;
 
 /// Manifest.db's and Status.plist's length, modification time (ns) and inode.
@@ -26,7 +26,7 @@ struct Stored {
     entries: Vec<Entry>,
 }
 
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize)]
 struct Entry {
     path: String,
     stamp: Vec<u64>,

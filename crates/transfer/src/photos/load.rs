@@ -213,13 +213,21 @@ pub fn fetch(source: &mut dyn FileSource, cache: Option<&Path>, verify_reads: bo
 impl Fetched {
     /// The library, holding only the assets `keep` wants, and what the walk passed over.
     pub fn join(self, keep: library::Keep) -> (Library, Skipped) {
-        let library = match &self.database {
-            Ok(db) => match library::from_database_keeping(db, &self.files, keep) {
+        // `scratch` lives until the database in it has been read.
+        let Fetched {
+            files,
+            skipped,
+            database,
+            _scratch: scratch,
+        } = self;
+        let library = match database {
+            Ok(db) => match library::from_database_keeping(&db, &files, keep) {
                 Ok(library) => library,
-                Err(e) => library::from_files_keeping(&self.files, e.to_string(), keep),
+                Err(e) => library::from_files_keeping(&files, e.to_string(), keep),
             },
-            Err(reason) => library::from_files_keeping(&self.files, reason.clone(), keep),
+            Err(reason) => library::from_files_keeping(&files, reason, keep),
         };
-        (library, self.skipped)
+        drop(scratch);
+        (library, skipped)
     }
 }
