@@ -56,6 +56,48 @@ fn usb_with_no_phone_says_so_and_exits_2() {
     assert!(!home.lifeboat_records().exists());
 }
 
+/// What rusbmux can say when it lists the bus (docs/usb-transport.md §4): a line about each
+/// Apple device, or about a bus it cannot read. On a machine with a readable bus and no
+/// Apple device it has nothing to say, and `None` is the answer.
+fn rusbmux_listing_line() -> Option<&'static str> {
+    let bus = std::path::Path::new("/sys/bus/usb/devices");
+    let Ok(devices) = std::fs::read_dir(bus) else {
+        return Some("nusb list devices failed");
+    };
+    let apple = devices
+        .flatten()
+        .any(|device| std::fs::read_to_string(device.path().join("idVendor")).is_ok_and(|id| id.trim() == "05ac"));
+    apple.then_some("Found an Apple device")
+}
+
+#[test]
+fn lifeboat_log_shows_rusbmuxs_own_lines() {
+    let home = Home::new();
+    let with_log = |level: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        home.apply(&mut cmd);
+        cmd.env_remove("LIFEBOAT_TRANSPORT").env_remove("LIFEBOAT_LOG");
+        if let Some(level) = level {
+            cmd.env("LIFEBOAT_LOG", level);
+        }
+        cmd.args(["--transport", "usb", "devices"]);
+        text(&run(&mut cmd, Duration::from_secs(60)).stderr)
+    };
+    let said = with_log(Some("debug"));
+    assert_contains(&said, "transport: USB directly");
+    match rusbmux_listing_line() {
+        Some(line) => {
+            assert_contains(&said, "rusbmux::usb_backend::nusb");
+            assert_contains(&said, line);
+        }
+        // Nothing of rusbmux's to see here; this machine's CI has no USB bus, and it is
+        // checked there.
+        None => eprintln!("this machine's USB bus has no Apple device: rusbmux lists silently"),
+    }
+    assert!(!with_log(None).contains("rusbmux"), "off unless asked for");
+    assert!(!with_log(Some("warn")).contains("DEBUG"), "the level is kept");
+}
+
 #[test]
 fn auto_keeps_to_a_daemon_address_the_user_gave() {
     let home = Home::new();

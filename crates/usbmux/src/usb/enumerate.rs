@@ -1,6 +1,6 @@
 //! Which iPhones are on the USB bus right now, without opening anything.
 
-use nusb::MaybeFuture;
+use rusbmux::usb_backend::{AnyDeviceInfo, NusbBackend, UsbBackend};
 
 const APPLE_VENDOR_ID: u16 = 0x05ac;
 
@@ -13,14 +13,20 @@ pub(crate) fn is_ios_device(vendor_id: u16, product_id: u16) -> bool {
 }
 
 /// The iOS devices attached now. A machine with no USB bus at all (a container, a VM)
-/// has no phones; that is an answer, not an error.
+/// has no phones; that is an answer, not an error. Listed by rusbmux's own backend, so
+/// `LIFEBOAT_LOG` shows what it saw (each Apple device, or why the bus could not be
+/// read; docs/usb-transport.md §4).
 pub(crate) fn ios_devices() -> Vec<nusb::DeviceInfo> {
-    match nusb::list_devices().wait() {
-        Ok(devices) => devices
-            .filter(|d| is_ios_device(d.vendor_id(), d.product_id()))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    // nusb lists synchronously on Linux; the future is ready when first polled.
+    futures_lite::future::block_on(NusbBackend.list_devices())
+        .into_iter()
+        // Only the nusb backend is built; the enum is non-exhaustive.
+        .filter_map(|any| match any {
+            AnyDeviceInfo::Nusb(info) => Some(info),
+            _ => None,
+        })
+        .filter(|d| is_ios_device(d.vendor_id(), d.product_id()))
+        .collect()
 }
 
 /// The UDID as usbmuxd spells it: newer phones' 24-digit serial gets a dash after the
