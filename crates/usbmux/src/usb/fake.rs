@@ -57,6 +57,14 @@ impl FakePhone {
         mux.state.send_replace(State::Dead);
     }
 
+    /// The link of the phone as last opened stops answering without a word: rusbmux's
+    /// reader died before lifeboat set its signal, or lost its framing (docs §1.1, §3.3).
+    /// Connects then wait for ever, and the device does not look dead.
+    pub(crate) fn mute_link(&self) {
+        let mux = self.current.lock().unwrap().clone().expect("opened");
+        mux.state.send_replace(State::Mute);
+    }
+
     /// A task on the transport's runtime panics, as rusbmux's reader does on some input;
     /// returns once it has.
     pub(crate) fn panic_in_reader(&self) {
@@ -165,6 +173,8 @@ enum State {
     Dead,
     /// Shut down: every stream ends.
     Shut,
+    /// Nothing moves and nothing says so.
+    Mute,
 }
 
 struct FakeMux {
@@ -181,8 +191,11 @@ impl MuxDevice for FakeMux {
     fn connect(&self, port: u16) -> BoxFuture<Result<Box<dyn DeviceStream>, ConnectFailure>> {
         let mut state = self.state.subscribe();
         Box::pin(async move {
-            if *state.borrow() != State::Live {
-                return Err(ConnectFailure::LinkDown);
+            let now = *state.borrow();
+            match now {
+                State::Live => {}
+                State::Mute => std::future::pending::<()>().await,
+                State::Dead | State::Shut => return Err(ConnectFailure::LinkDown),
             }
             if port == CLOSED_PORT {
                 return Err(ConnectFailure::Refused("reset".into()));
@@ -222,7 +235,7 @@ impl MuxDevice for FakeMux {
     }
 
     fn is_dead(&self) -> bool {
-        *self.state.borrow() != State::Live
+        matches!(*self.state.borrow(), State::Dead | State::Shut)
     }
 
     fn shutdown(&self) {

@@ -324,11 +324,31 @@ impl UsbTransport {
             Ok(Err(ConnectFailure::LinkDown)) => Err(Error::UsbLink(
                 "the USB link to the iPhone dropped; it is opened again at the next look".into(),
             )),
-            Err(_) => Err(Error::UsbLink(format!(
-                "the iPhone did not answer a connection to port {port} within {} s",
-                timeout.as_secs()
-            ))),
+            // The mux handshake needs no unlock and no trust: a phone on the bus that does
+            // not answer it has a link that died without a word (rusbmux's reader stopped
+            // before its signal was set, or lost its framing; docs/usb-transport.md §1.1,
+            // §3.3). Let it go, so the next look opens it afresh.
+            Err(_) => {
+                self.let_go(device_id);
+                Err(Error::UsbLink(format!(
+                    "the iPhone did not answer a connection to port {port} within {} s; \
+                     it is opened again at the next look",
+                    timeout.as_secs()
+                )))
+            }
         }
+    }
+
+    /// Shuts the phone `device_id` down and forgets it; a later listing opens it again.
+    fn let_go(&self, device_id: u32) {
+        let mut opened = lock(&self.shared.opened);
+        opened.retain(|o| {
+            let keep = o.device.device_id != device_id;
+            if !keep {
+                o.mux.shutdown();
+            }
+            keep
+        });
     }
 
     /// Whether the phone `device_id` is still on the bus (it may have been unplugged).

@@ -92,6 +92,37 @@ fn a_dead_link_ends_its_streams_and_the_phone_is_opened_again() {
 }
 
 #[test]
+fn a_link_that_stops_answering_without_a_word_is_opened_again() {
+    let (bus, phone) = phone_a(Behaviour::default());
+    let usb = transport(
+        &bus,
+        Timing {
+            connect: Duration::from_millis(300),
+            ..timing()
+        },
+    );
+    let first = usb.list_devices(None).unwrap();
+    echo(
+        &mut usb.connect(first[0].device_id, crate::LOCKDOWN_PORT).unwrap(),
+        b"live",
+    );
+
+    phone.mute_link();
+    let refused = usb.connect(first[0].device_id, crate::LOCKDOWN_PORT).unwrap_err();
+    assert!(
+        matches!(&refused, Error::UsbLink(why) if why.contains("opened again")),
+        "{refused:?}"
+    );
+    assert!(phone.was_shut_down(), "let go, not kept as a live phone");
+
+    let second = usb.list_devices(None).unwrap();
+    assert_eq!(phone.opens(), 2, "opened afresh");
+    let mut again = usb.connect(second[0].device_id, crate::LOCKDOWN_PORT).unwrap();
+    again.set_read_timeout(Some(PATIENCE)).unwrap();
+    echo(&mut again, b"alive");
+}
+
+#[test]
 fn a_phone_that_cannot_be_opened_is_left_out_and_kept_for_the_caller() {
     let bus = FakeBus::new();
     bus.plug(4, PHONE_A, Behaviour::default());
