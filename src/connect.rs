@@ -83,12 +83,25 @@ pub fn select(mux: &UsbmuxClient, wanted: Option<&str>) -> Result<Device> {
     match wanted {
         Some(udid) => match devices.iter().find(|d| d.udid.eq_ignore_ascii_case(udid)) {
             Some(device) => Ok(device.clone()),
-            None if devices.is_empty() => Err(Unavailable::NoPhone(mux.transport()).into()),
-            None => Err(Unavailable::NotConnected {
-                wanted: udid.to_string(),
-                connected: listing(&devices),
+            None => {
+                // Over USB only the named phone is claimed, so the others are named from
+                // the bus.
+                let mut connected = listing(&devices);
+                for other in mux.udids_on_the_bus() {
+                    if !devices.iter().any(|d| d.udid.eq_ignore_ascii_case(&other)) {
+                        connected.push_str(&format!("\n  {other} (USB, not opened)"));
+                    }
+                }
+                let connected = connected.trim_start_matches('\n').to_string();
+                if connected.is_empty() {
+                    return Err(Unavailable::NoPhone(mux.transport()).into());
+                }
+                Err(Unavailable::NotConnected {
+                    wanted: udid.to_string(),
+                    connected,
+                }
+                .into())
             }
-            .into()),
         },
         None => match devices.as_slice() {
             [] => Err(Unavailable::NoPhone(mux.transport()).into()),

@@ -239,6 +239,18 @@ impl UsbmuxClient {
         self.list_devices_wanting(None)
     }
 
+    /// Over USB directly, the UDIDs of the iOS devices on the bus, opened or not (read from
+    /// their serial numbers; nothing is claimed). With a daemon: none, since its listing
+    /// already names every phone. For saying which phones are there when the one a user
+    /// named is not.
+    pub fn udids_on_the_bus(&self) -> Vec<String> {
+        #[cfg(all(feature = "usb", target_os = "linux"))]
+        if let Some(mode) = self.usb_mode() {
+            return mode.transport.udids_on_the_bus();
+        }
+        Vec::new()
+    }
+
     /// The connected phones. Over USB, naming one (`wanted`, a UDID) claims only that phone
     /// and leaves the others alone; a daemon lists them all either way.
     pub fn list_devices_wanting(&self, wanted: Option<&str>) -> Result<Vec<Device>> {

@@ -359,6 +359,16 @@ impl UsbTransport {
             .any(|o| o.device.device_id == device_id && present.iter().any(|found| found.node == o.node))
     }
 
+    /// The UDIDs of the iOS devices on the bus, opened or not.
+    pub(crate) fn udids_on_the_bus(&self) -> Vec<String> {
+        self.shared
+            .bus
+            .present()
+            .into_iter()
+            .filter_map(|found| found.udid)
+            .collect()
+    }
+
     /// Whether an iOS device is on the bus, opened or not.
     pub(crate) fn bus_shows_a_phone(&self) -> bool {
         !self.shared.bus.present().is_empty()

@@ -165,6 +165,21 @@ fn naming_a_phone_claims_that_phone_only() {
 }
 
 #[test]
+fn naming_an_absent_phone_names_the_ones_on_the_bus_without_claiming_them() {
+    let (bus, a) = phone_a(Behaviour::default());
+    let b = bus.plug(5, PHONE_B, Behaviour::default());
+    let client = crate::UsbmuxClient::with_usb_transport(
+        crate::UsbmuxAddress::Unix("/nonexistent/usbmuxd".into()),
+        transport(&bus, timing()),
+        None,
+    );
+    let listed = client.list_devices_wanting(Some("00008110-000C00000000000C")).unwrap();
+    assert!(listed.is_empty());
+    assert_eq!(client.udids_on_the_bus(), [PHONE_A, PHONE_B]);
+    assert_eq!((a.opens(), b.opens()), (0, 0), "named, not claimed");
+}
+
+#[test]
 fn permission_denied_right_after_plug_in_is_tried_again() {
     let (bus, phone) = phone_a(Behaviour {
         denied_until: Some(Instant::now() + Duration::from_millis(100)),
