@@ -717,7 +717,10 @@ fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Op
         },
     };
     if options.deep || recorded.is_some() {
-        match read_content(&path, file, file_key.as_ref(), options, recorded.is_some()) {
+        // Without `deep`, a recorded digest is checked on the blob as stored: nothing is
+        // decrypted and no content is checked by type.
+        let content = options.deep.then_some(file_key.as_ref());
+        match read_content(&path, file, content, options, recorded.is_some()) {
             Err(e) => outcome.finding = Some(Status::Unreadable(e.to_string())),
             Ok((digest, bytes, verdict)) => {
                 outcome.bytes += bytes;
@@ -744,7 +747,7 @@ fn size_mismatch_is_benign(path: &Path, file: &FileRow, options: &Options, outco
     if head.len() == 4 && head[..3] == [0x37, 0x7f, 0x06] && (head[3] == 0x82 || head[3] == 0x83) {
         return true;
     }
-    match read_content(path, file, None, options, false) {
+    match read_content(path, file, Some(None), options, false) {
         Ok((_, bytes, verdict)) => {
             outcome.bytes += bytes;
             verdict == Some(Ok(()))
@@ -813,20 +816,22 @@ thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 1 << 20]);
 }
 
-/// Reads a blob whole, decrypting it if `key`, hashing it as stored if `hash` (through the
-/// one file hasher), and checks the plaintext's content. Returns the digest, the bytes
-/// read and the content verdict.
+/// Reads a blob whole, hashing it as stored if `hash` (through the one file hasher), and
+/// with `content` (`Some(key)`) checks the plaintext's content, decrypting it first if there
+/// is a key. Returns the digest, the bytes read and the content verdict (`None` without
+/// `content`).
 fn read_content(
     path: &Path,
     file: &FileRow,
-    key: Option<&Key>,
+    content: Option<Option<&Key>>,
     options: &Options,
     hash: bool,
 ) -> io::Result<ReadResult> {
-    let mut sink = ContentSink::new(&file.path);
-    let mut decryptor = key.map(crypto::Decryptor::new);
+    let mut sink = content.map(|_| ContentSink::new(&file.path));
+    let mut decryptor = content.flatten().map(crypto::Decryptor::new);
     let mut feed = |piece: &mut [u8]| {
         (options.on_bytes)(piece.len() as u64);
+        let Some(sink) = &mut sink else { return };
         match &mut decryptor {
             Some(d) => d.update(piece, &mut |plain| sink.update(plain)),
             None => sink.update(piece),
@@ -851,6 +856,9 @@ fn read_content(
             }
         })?;
         (None, total)
+    };
+    let Some(mut sink) = sink else {
+        return Ok((digest, bytes, None));
     };
     if let Some(d) = decryptor
         && let Err(e) = d.finish(&mut |plain| sink.update(plain))
