@@ -555,7 +555,14 @@ fn encryption_switches_and_password_errors() {
     assert_success(&on, "backup --encrypt");
     assert!(!said(&on).contains("correct horse"), "the password is never printed");
     assert_eq!(json(&on)["encrypted"], true);
-    assert!(phone.fake.backup_files(None).iter().any(|f| f.domain == "HealthDomain"));
+    let health: Vec<String> = phone
+        .fake
+        .backup_files(None)
+        .iter()
+        .filter(|f| f.domain == "HealthDomain")
+        .map(|f| f.file_id())
+        .collect();
+    assert!(!health.is_empty());
     assert_pyiosbackup_reads_with(&dest.join(UDID), "correct horse", &phone, "encrypted backup");
     let info = phone.lifeboat(&["info"]);
     assert_contains(&text(&info.stdout), "Backups:  encrypted");
@@ -578,6 +585,23 @@ fn encryption_switches_and_password_errors() {
     assert_success(&off, "backup --no-encrypt");
     assert_eq!(json(&off)["encrypted"], false);
     assert_holds(&dest.join(UDID), &phone_files(&phone), "plain again");
+    // The phone no longer backs HealthDomain up and names none of it: the new version has
+    // no such blob left over, so verify finds nothing; the encrypted version keeps them.
+    let blob = |dir: &Path, id: &str| dir.join(&id[..2]).join(id);
+    assert!(health.iter().all(|id| !blob(&dest.join(UDID), id).exists()));
+    let (code, report) = verify_json(&phone, &dest.join(UDID));
+    assert_eq!(code, Some(0), "{report:#}");
+    let versions = dest.join(".lifeboat").join(UDID).join("versions");
+    let encrypted_era: Vec<PathBuf> = std::fs::read_dir(&versions)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|v| health.iter().all(|id| blob(v, id).is_file()))
+        .collect();
+    assert!(
+        !encrypted_era.is_empty(),
+        "an older version keeps the HealthDomain blobs"
+    );
 }
 
 /// Every kind of hostile path the simulator sends is refused: nothing is written outside

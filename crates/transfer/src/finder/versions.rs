@@ -22,7 +22,8 @@
 //! begins again from the last good version.
 //!
 //! **The switch-over** ([`Run::commit`], after the device's final ErrorCode 0 and
-//! Status.plist `finished`): files and folders of `work/` are synced; the manifest is
+//! Status.plist `finished`): blobs that the new Manifest.db names in no row are taken out
+//! of `work/` (older versions keep theirs); files and folders of `work/` are synced; the manifest is
 //! written; then the journal `switch` records the new version's name, the old one's, and
 //! the identity (device, inode) of the `work/` folder. Then `work/` and `DEST/<UDID>/` are
 //! exchanged in one atomic rename (`renameat2(RENAME_EXCHANGE)`; where the system has none,
@@ -37,6 +38,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::finder::digests::Digests;
+use crate::finder::layout;
+use crate::finder::manifest_db::{self, ManifestDb};
 use crate::finder::store::FolderStore;
 use crate::fs::hash::hash_file_with;
 use crate::fs::lock::{self, FolderLock, LockError};
@@ -431,6 +434,7 @@ impl Run {
         } = self;
         let work = store.root().to_path_buf();
         let mut digests = store.into_digests();
+        drop_unnamed_blobs(&work, &mut digests).map_err(io_err("tidy the blobs of", &work))?;
         // Every file gets a digest: files from a folder another tool made are hashed now.
         complete_digests(&work, &mut digests).map_err(io_err("hash the files of", &work))?;
         digests
@@ -463,6 +467,39 @@ impl Run {
     pub fn abandon(self) {
         let _ = fs::remove_dir_all(self.store.root());
     }
+}
+
+/// Takes out of the new version the blobs its Manifest.db names in no row. The phone names
+/// no file it stopped backing up: after encryption is turned off, the HealthDomain blobs of
+/// the encrypted versions stay behind, and `verify` would rightly call them orphans. The
+/// older versions keep their own links to them. A Manifest.db that cannot be read in clear
+/// (an encrypted backup; its password is the phone's business) leaves everything as it is.
+fn drop_unnamed_blobs(work: &Path, digests: &mut Digests) -> io::Result<()> {
+    if !manifest_db::is_plain(work) {
+        return Ok(());
+    }
+    let Ok(db) = ManifestDb::open_plain(work) else {
+        return Ok(());
+    };
+    let mut named = Vec::new();
+    if db
+        .for_each_row(|row| named.push(row.file_id.to_ascii_lowercase()))
+        .is_err()
+    {
+        return Ok(());
+    }
+    named.sort_unstable();
+    for blob in layout::blob_files(work)? {
+        let id = blob.split_once('/').map_or(blob.as_str(), |(_, id)| id);
+        if named
+            .binary_search_by(|n| n.as_str().cmp(&id.to_ascii_lowercase()))
+            .is_err()
+        {
+            fs::remove_file(work.join(&blob))?;
+            digests.remove_tree(&blob);
+        }
+    }
+    Ok(())
 }
 
 /// `base`, or `base-2`, `base-3`… when a run in the same second took it.
