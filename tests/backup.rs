@@ -555,13 +555,7 @@ fn encryption_switches_and_password_errors() {
     assert_success(&on, "backup --encrypt");
     assert!(!said(&on).contains("correct horse"), "the password is never printed");
     assert_eq!(json(&on)["encrypted"], true);
-    let health: Vec<String> = phone
-        .fake
-        .backup_files(None)
-        .iter()
-        .filter(|f| f.domain == "HealthDomain")
-        .map(|f| f.file_id())
-        .collect();
+    let health = phone.backup_file_ids("HealthDomain");
     assert!(!health.is_empty());
     assert_pyiosbackup_reads_with(&dest.join(UDID), "correct horse", &phone, "encrypted backup");
     let info = phone.lifeboat(&["info"]);

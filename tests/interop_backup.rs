@@ -448,13 +448,7 @@ fn encrypted_backups_decrypt_and_passwords_change() {
     );
     assert_reads_back_with(&python, &folder, "battery staple", &phone, "after the password changed");
 
-    let health: Vec<String> = phone
-        .fake
-        .backup_files(None)
-        .iter()
-        .filter(|f| f.domain == "HealthDomain")
-        .map(|f| f.file_id())
-        .collect();
+    let health = phone.backup_file_ids("HealthDomain");
     let off = limd(
         &phone,
         &idevicebackup2,

@@ -33,6 +33,16 @@ impl Phone {
         }
     }
 
+    /// The fileIDs of the files the phone backs up now in `domain`.
+    pub fn backup_file_ids(&self, domain: &str) -> Vec<String> {
+        self.fake
+            .backup_files(None)
+            .iter()
+            .filter(|f| f.domain == domain)
+            .map(|f| f.file_id())
+            .collect()
+    }
+
     /// [`Phone::start`], then `lifeboat pair`.
     pub fn paired(spec: LibrarySpec, tune: impl FnOnce(PhoneConfig) -> PhoneConfig) -> Phone {
         let phone = Phone::start(spec, tune);
