@@ -30,6 +30,7 @@ same files), with its own HOME (pair records) and its own destination:
       2.5 MB (1 GB)
   bb  the next backup, incremental, with nothing changed
   bc  the next backup after 1% of the files changed (`backup-change-some`)
+  --backup-loopback runs them with no link model, so the host side is all that is measured
 
 "link" here is the payload the phone served (its own counter, `backup-served`) over the time
 and the link's bandwidth. bb and bc need ba first, so asking for either runs ba too.
@@ -377,7 +378,7 @@ def backup_tools(args, work):
 
 def backup_scenarios(keys, args, work):
     """ba, then bb and/or bc, for each tool on a fresh phone; prints one table per scenario."""
-    spec = BACKUP
+    spec = dict(BACKUP, latency_ms=0.0, bandwidth=0) if args.backup_loopback else BACKUP
     scale = args.scale
     generated = max(5, int(spec["generated"] * scale))
     generated_bytes = int(spec["generated_bytes"] * scale)
@@ -427,7 +428,11 @@ def files_in(media):
 
 
 def print_backup_table(key, rows, spec, scale):
-    print(f"\n({key}) {BACKUP_SCENARIOS[key]}, scale {scale}")
+    title = BACKUP_SCENARIOS[key]
+    if not spec["bandwidth"]:
+        title = title.replace("USB 2 (0.5 ms, 35 MB/s)", "loopback (no link model)")
+        title += " (loopback: no link model)" if "loopback" not in title else ""
+    print(f"\n({key}) {title}, scale {scale}")
     print(f"  {'tool':<18}{'time':>9}{'MB served':>11}{'link':>7}{'peak RSS':>10}{'CPU s':>8}  vs lifeboat")
     ours = next((r for r in rows if r["tool"] == "lifeboat"), None)
     for r in rows:
@@ -436,7 +441,7 @@ def print_backup_table(key, rows, spec, scale):
             x = r["seconds"] / ours["seconds"]
             ratio = f"lifeboat {x:.2f}x faster" if x >= 1 else f"lifeboat {1 / x:.2f}x slower"
         link = (f"{100 * r['bytes'] / MB / (r['seconds'] * spec['bandwidth']):.0f}%"
-                if r["bytes"] and r["seconds"] else "-")
+                if r["bytes"] and r["seconds"] and spec["bandwidth"] else "-")
         print(f"  {r['tool']:<18}{r['seconds']:>8.2f}s{r['bytes'] / MB:>11.1f}{link:>7}"
               f"{r['rss'] / 2**20:>8.1f}MB{r['cpu']:>8.2f}  {ratio}{r['note']}")
 
@@ -454,6 +459,8 @@ def main():
     parser.add_argument("--peers", default="pymobiledevice3,ifuse,idevicebackup2",
                         help="peers to run, comma-separated")
     parser.add_argument("--keep", action="store_true", help="keep lifeboat's destination folders")
+    parser.add_argument("--backup-loopback", action="store_true",
+                        help="ba, bb, bc with no link model: what each tool's host side costs")
     args = parser.parse_args()
     args.scenarios = args.scenarios or list(SCENARIOS)
     for key in args.scenarios:

@@ -1,6 +1,8 @@
 //! Files that appear only complete: written under a temporary name in the same folder,
 //! synced, then renamed (or linked) over the final name. A crash, a kill or an unplugged
 //! drive leaves at most a temporary file, never a partial file under the real name.
+//! (The one exception is asked for by name: [`AtomicFile::commit_unsynced`], for a tree that
+//! is synced whole before anything points to it.)
 //!
 //! Every crate of lifeboat that writes a file writes it through here: photos and backups,
 //! pair records, the host identity, the nightly status. It sits below them all (it needs
@@ -106,6 +108,20 @@ impl AtomicFile {
         let file = self.finish(modified)?;
         drop(file);
         fs::rename(&self.temp, &self.target)
+    }
+
+    /// Renames the file over its target without syncing its data or its folder: for a
+    /// tree that nothing points to yet, which its writer makes durable as a whole (one
+    /// `syncfs`) before publishing it. A crash before then may leave the file empty or
+    /// partial under its name, so the tree must be discarded after a crash.
+    pub fn commit_unsynced(mut self) -> io::Result<()> {
+        let file = self.file.take().ok_or_else(committed)?;
+        drop(file);
+        if let Err(e) = fs::rename(&self.temp, &self.target) {
+            let _ = fs::remove_file(&self.temp);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Like [`commit_leaving_folder`](Self::commit_leaving_folder), into `other` (in the
@@ -224,6 +240,24 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn an_unsynced_commit_renames_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("abcd");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(b"blob").unwrap();
+        file.commit_unsynced().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"blob");
+        assert_eq!(names(dir.path()), ["abcd"]);
+
+        // Into a folder that went meanwhile: an error, and nothing left behind.
+        let gone = dir.path().join("gone");
+        fs::create_dir(&gone).unwrap();
+        let file = AtomicFile::create(&gone.join("x")).unwrap();
+        fs::remove_dir_all(&gone).unwrap();
+        assert!(file.commit_unsynced().is_err());
     }
 
     #[test]

@@ -134,8 +134,9 @@ impl BackupStore for FolderStore {
             .receiving
             .take()
             .ok_or_else(|| io::Error::other("no file is being received"))?;
-        // The folder is synced once per version at the switch-over (versions.rs).
-        receiving.file.commit_leaving_folder(None)?;
+        // The whole version is made durable at once at the switch-over (versions.rs);
+        // until then nothing points to it, and a crash discards it.
+        receiving.file.commit_unsynced()?;
         self.digests
             .insert(receiving.relative, receiving.hasher.finalize().into());
         Ok(())
@@ -258,7 +259,7 @@ fn copy_tree(source: &Path, target: &Path, is_dir: bool) -> io::Result<()> {
     if !is_dir {
         let mut file = AtomicFile::create(target)?;
         io::copy(&mut fs::File::open(source)?, &mut file)?;
-        return file.commit_leaving_folder(None);
+        return file.commit_unsynced();
     }
     fs::create_dir_all(target)?;
     for entry in fs::read_dir(source)? {

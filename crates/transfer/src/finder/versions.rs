@@ -437,6 +437,9 @@ impl Run {
         drop_unnamed_blobs(&work, &mut digests).map_err(io_err("tidy the blobs of", &work))?;
         // Every file gets a digest: files from a folder another tool made are hashed now.
         complete_digests(&work, &mut digests).map_err(io_err("hash the files of", &work))?;
+        // The files came in unsynced (store.rs): all of them are made durable here, before
+        // anything names the version.
+        crate::fs::durable::sync_tree(&work).map_err(io_err("sync", &work))?;
         digests
             .save(&layout.manifest(&name))
             .map_err(io_err("write", &layout.manifest(&name)))?;

@@ -1,6 +1,7 @@
 //! What the photo export and the backup folder need of the local disk: files that appear
 //! only complete, safe names, SHA-256 of files, and the destination's lock.
 
+pub mod durable;
 pub mod hash;
 pub mod lock;
 pub mod names;
