@@ -407,6 +407,10 @@ def backup_scenarios(keys, args, work):
                     if not answer.startswith("ok "):
                         raise SystemExit(f"fake-iphone: {answer!r} (rebuild it)")
                     note = f"  ({answer.split()[2]} files changed)"
+                # lifeboat syncs the new version with one syncfs, which would also write
+                # out whatever the last run or the phone's set-up left dirty: no tool pays
+                # for another's writes.
+                os.sync()
                 seconds, rss, status, err, cpu, served = tool.backup(phone, full)
                 if status != 0:
                     last = err.strip().splitlines()[-3:]
