@@ -89,6 +89,42 @@ fn a_registered_service_opens_and_carries_array_frames() {
     assert_eq!(err.device_error(), Some(&DeviceError::InvalidService), "{err}");
 }
 
+/// A service connection outlives usbmuxd's idle limit for control connections: pymobiledevice3
+/// holds AFC and notification_proxy silent through a whole backup, and lost them ("Connection
+/// was terminated abruptly") when the backup took longer than that limit.
+#[test]
+fn a_quiet_service_connection_stays_open_past_the_control_idle_limit() {
+    let idle = Duration::from_millis(200);
+    let media = tempfile::tempdir().expect("tempdir");
+    let fake = FakeIphone::new()
+        .phone(PhoneConfig::new(UDID, media.path()))
+        .service(Echo)
+        .control_idle(idle)
+        .start()
+        .expect("start fake-iphone");
+    let mux = UsbmuxClient::new(UsbmuxAddress::parse(&fake.usbmux_address()).unwrap());
+    let device = mux.list_devices().unwrap().into_iter().next().expect("one phone");
+    let mut lockdown = LockdownClient::connect(&mux, &device).expect("lockdown");
+    let record = lockdown
+        .pair(&mux.read_buid().unwrap(), "test-host", Duration::from_secs(10), |_| {})
+        .expect("pair");
+    let mut stream = lockdown::service::open(&mux, &device, &record, ECHO, OpenOptions::default()).expect("open echo");
+
+    // A control connection that says nothing is dropped after the limit...
+    let mut control = UsbmuxStream::connect(&UsbmuxAddress::parse(&fake.usbmux_address()).unwrap()).unwrap();
+    control.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut control, &mut byte).unwrap_or(0), 0, "dropped");
+
+    // ...and the service connection, quiet as long, still answers.
+    std::thread::sleep(idle * 3);
+    wire::write_frame(&mut stream, &device_link_message(), Format::Xml).unwrap();
+    let echoed = wire::read_frame(&mut stream, MAX_FRAME)
+        .unwrap()
+        .expect("a reply, not a hang-up");
+    assert_eq!(echoed, device_link_message());
+}
+
 /// mobilebackup2 starts only with the pair record's escrow bag, as on a phone
 /// (docs/backup.md §1.1); with it, DeviceLink's version exchange comes first (§1.2).
 #[test]

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
+use std::time::Duration;
 
 use usbmux::{Event, UsbmuxStream};
 
@@ -34,6 +35,8 @@ pub struct State {
     pub services: HashMap<u16, PendingService>,
     /// What the phones serve; lockdownd starts nothing else.
     pub registry: Registry,
+    /// How long usbmuxd keeps a control connection that says nothing.
+    pub control_idle: Duration,
     next_device_id: u32,
     next_service_port: u16,
 }
@@ -89,6 +92,7 @@ pub struct FakeIphone {
     listen: SocketAddr,
     unix: Option<PathBuf>,
     registry: Registry,
+    control_idle: Duration,
 }
 
 impl Default for FakeIphone {
@@ -104,7 +108,15 @@ impl FakeIphone {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             unix: None,
             registry: Registry::standard(),
+            control_idle: crate::usbmuxd::CONTROL_IDLE,
         }
+    }
+
+    /// How long usbmuxd keeps a silent control connection (a minute unless set; tests
+    /// shorten it). A connection that has become a tunnel to the phone never times out.
+    pub fn control_idle(mut self, idle: Duration) -> FakeIphone {
+        self.control_idle = idle;
+        self
     }
 
     /// Serves `service` too (or instead of the standard one of the same name).
@@ -144,6 +156,7 @@ impl FakeIphone {
             listeners: Vec::new(),
             services: HashMap::new(),
             registry: self.registry,
+            control_idle: self.control_idle,
             next_device_id,
             next_service_port: 49152,
         }));

@@ -12,11 +12,13 @@ use usbmux::{Event, Request, ResultCode, UsbmuxStream, wire};
 use crate::server::{Shared, lock};
 use crate::service::ServiceContext;
 
-/// Drop a control connection that says nothing for this long.
-const IDLE: Duration = Duration::from_secs(60);
+/// Drop a control connection that says nothing for this long (unless the fake is told
+/// otherwise, `FakeIphone::control_idle`).
+pub const CONTROL_IDLE: Duration = Duration::from_secs(60);
 
 pub fn serve(shared: Shared, mut stream: UsbmuxStream) {
-    let _ = stream.set_read_timeout(Some(IDLE));
+    let idle = lock(&shared).control_idle;
+    let _ = stream.set_read_timeout(Some(idle));
     loop {
         let (tag, dict) = match wire::read_message(&mut stream, SERVER_MAX_MESSAGE) {
             Ok(Some((header, dict))) => (header.tag, dict),
@@ -149,6 +151,10 @@ fn connect(shared: &Shared, mut stream: UsbmuxStream, tag: u32, device_id: u32, 
         let _ = send(&mut stream, tag, ResultCode::ConnectionRefused.to_plist());
         return;
     };
+    // A tunnel to the phone stays open however long it is quiet, as with usbmuxd: a client
+    // may hold AFC and notification_proxy through a whole backup without a word, and a
+    // service that wants an idle limit (lockdownd) sets its own.
+    let _ = stream.set_read_timeout(None);
     let udid = match target {
         Target::Lockdown(udid) => {
             if send(&mut stream, tag, ResultCode::Ok.to_plist()).is_ok() {
