@@ -70,19 +70,38 @@ pub fn looks_like_udid(name: &str) -> bool {
 /// fileID name in the right folder, and anything else found there.
 pub fn blob_files(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
+    for_each_blob_file(dir, |blob| {
+        out.push(blob.to_string());
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`blob_files`] one at a time, in the same order, holding one folder's names at most: a
+/// backup of 200,000 files is walked without a list of them all.
+pub fn for_each_blob_file(dir: &Path, mut each: impl FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut folders = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) || !entry.file_type()?.is_dir() {
-            continue;
-        }
-        for inner in std::fs::read_dir(entry.path())? {
-            let inner = inner?;
-            out.push(format!("{name}/{}", inner.file_name().to_string_lossy()));
+        if name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()) && entry.file_type()?.is_dir() {
+            folders.push(name);
         }
     }
-    out.sort();
-    Ok(out)
+    // Two-character folder names then `/`: sorting each level sorts the whole.
+    folders.sort_unstable();
+    let mut names = Vec::new();
+    for folder in folders {
+        names.clear();
+        for inner in std::fs::read_dir(dir.join(&folder))? {
+            names.push(format!("{folder}/{}", inner?.file_name().to_string_lossy()));
+        }
+        names.sort_unstable();
+        for name in &names {
+            each(name)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

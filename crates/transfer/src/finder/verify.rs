@@ -631,27 +631,28 @@ fn check_files(v: &mut Verifier, mut files: Vec<FileRow>, keys: Option<&ClassKey
         },
     );
 
-    match layout::blob_files(dir) {
-        Ok(blobs) => {
-            // A blob `xx/<fileID>` is named by a row when that fileID is a file row's (whose
-            // blob path is its first two digits, then itself).
-            let referenced = |blob: &str| {
-                blob.split_once('/').is_some_and(|(folder, id)| {
-                    id.get(..2) == Some(folder) && files.binary_search_by(|f| (*f.file_id).cmp(id)).is_ok()
-                })
-            };
-            for blob in blobs.into_iter().filter(|b| !referenced(b)) {
-                v.find(blob, Status::Extra);
-            }
-            v.check("orphans", true, "no blob is left that no row of Manifest.db names");
+    // A blob `xx/<fileID>` is named by a row when that fileID is a file row's (whose blob
+    // path is its first two digits, then itself).
+    let referenced = |blob: &str| {
+        blob.split_once('/').is_some_and(|(folder, id)| {
+            id.get(..2) == Some(folder) && files.binary_search_by(|f| (*f.file_id).cmp(id)).is_ok()
+        })
+    };
+    let mut orphans = Vec::new();
+    layout::for_each_blob_file(dir, |blob| {
+        if !referenced(blob) {
+            orphans.push(blob.to_string());
         }
-        Err(source) => {
-            return Err(FinderError::Io {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
+        Ok(())
+    })
+    .map_err(|source| FinderError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for blob in orphans {
+        v.find(blob, Status::Extra);
     }
+    v.check("orphans", true, "no blob is left that no row of Manifest.db names");
     v.check(
         "content",
         options.deep,

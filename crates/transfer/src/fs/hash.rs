@@ -45,9 +45,33 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `N` bytes from `2N` hex digits (either case); `None` for any other text.
+pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    // `from_str_radix` alone would take "+1" as a digit pair.
+    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_other_text() {
+        let bytes = [0x00, 0xab, 0x7f, 0xff];
+        assert_eq!(unhex::<4>(&hex(&bytes)), Some(bytes));
+        assert_eq!(unhex::<4>("00AB7FFF"), Some(bytes));
+        assert_eq!(unhex::<4>("00ab7ff"), None);
+        assert_eq!(unhex::<4>("00ab7fgf"), None);
+        assert_eq!(unhex::<2>("+1+2"), None);
+        assert_eq!(unhex::<2>("é1a"), None);
+    }
 
     #[test]
     fn matches_sha256sum() {
