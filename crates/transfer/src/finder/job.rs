@@ -215,8 +215,12 @@ impl BackupJob {
             cancel: heard.cancel.clone(),
         };
         let stop = AtomicBool::new(false);
+        // The listener waits in reads of a tick each: at the end its read is cut short,
+        // or every backup would wait up to a tick more for the thread to notice.
+        let mut wake_listener = None;
         let outcome = std::thread::scope(|scope| {
             if let Some(mut listen) = helpers.listen.take() {
+                wake_listener = listen.socket().try_clone().ok();
                 let (heard, stop) = (&heard, &stop);
                 scope.spawn(move || {
                     if notify::observe(&mut listen, &notify::OBSERVED).is_ok() {
@@ -237,6 +241,9 @@ impl BackupJob {
                 &mut notes,
             );
             stop.store(true, Ordering::Relaxed);
+            if let Some(socket) = &wake_listener {
+                let _ = socket.shutdown(std::net::Shutdown::Read);
+            }
             result
         });
         let finished = match outcome {
