@@ -274,10 +274,12 @@ pub fn own_hashes(dir: &Path) -> OwnHashes {
 }
 
 impl super::verify::RecordedHashes for Recorded {
-    fn sha256(&self, file_id: &str) -> Option<[u8; 32]> {
-        // Blobs are stored as `xx/<fileID>`, xx its first two characters.
-        let prefix = file_id.get(..2)?;
-        self.get(&format!("{prefix}/{file_id}"))
+    fn sha256(&self, file_id: &[u8; 20]) -> Option<[u8; 32]> {
+        // The blob `xx/<fileID>` of a lower-case fileID, as verify's rows have.
+        self.blobs
+            .binary_search_by(|(key, _)| key.cmp(file_id))
+            .ok()
+            .map(|i| self.blobs[i].1)
     }
 }
 
@@ -324,9 +326,8 @@ mod tests {
             assert_eq!(r.get(key), Some(*digest), "{key}");
         }
         use crate::finder::verify::RecordedHashes;
-        assert_eq!(r.sha256(id), Some([1; 32]));
-        assert_eq!(r.sha256(&upper), Some([2; 32]));
-        assert_eq!(r.sha256(&"0".repeat(40)), None);
+        assert_eq!(r.sha256(&unhex::<20>(id).unwrap()), Some([1; 32]));
+        assert_eq!(r.sha256(&[0; 20]), None);
         assert_eq!(r.get("Info.plist"), None);
 
         // A later line for the same blob wins, as it does in the map.
