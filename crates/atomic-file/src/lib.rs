@@ -193,9 +193,18 @@ impl Drop for AtomicFile {
 
 /// Writes `bytes` as the whole of `path`, durably, making its folder if needed.
 pub fn write(path: &Path, bytes: &[u8], access: Access) -> io::Result<()> {
+    write_with(path, access, |out| out.write_all(bytes))
+}
+
+/// [`write`], with the contents written by `fill` as it goes (through a buffer), for a file
+/// too large to hold whole first.
+pub fn write_with(path: &Path, access: Access, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     create_dir(parent(path), access)?;
     let mut file = AtomicFile::create_with(path, access)?;
-    file.write_all(bytes)?;
+    let mut out = io::BufWriter::with_capacity(1 << 16, &mut file);
+    fill(&mut out)?;
+    out.flush()?;
+    drop(out);
     file.commit(None)
 }
 

@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::ops::Bound;
 use std::path::Path;
 
-use atomic_file::AtomicFile;
-
+use super::layout;
 use crate::fs::hash::{hex, unhex};
 
 /// Path (relative, `/`-separated) → SHA-256.
@@ -100,14 +99,16 @@ impl Digests {
         self.map.extend(copied);
     }
 
-    /// `sha256sum` lines; a name with a newline is escaped the way GNU sha256sum does.
-    pub fn to_text(&self) -> String {
+    /// The manifest's text, as [`save`](Self::save) writes it.
+    #[cfg(test)]
+    fn to_text(&self) -> String {
         let mut out = Vec::new();
         self.write_text(&mut out).expect("writing to memory");
         String::from_utf8(out).expect("paths are UTF-8")
     }
 
-    fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
+    /// `sha256sum` lines; a name with a newline is escaped the way GNU sha256sum does.
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         for (path, digest) in &self.map {
             if path.contains('\n') {
                 out.write_all(b"\\")?;
@@ -118,16 +119,6 @@ impl Digests {
             out.write_all(b"\n")?;
         }
         Ok(())
-    }
-
-    pub fn parse(text: &str) -> Digests {
-        let mut digests = Digests::default();
-        for line in text.lines() {
-            if let Some((path, digest)) = parse_line(line) {
-                digests.insert(path, digest);
-            }
-        }
-        digests
     }
 
     /// Reads a manifest line by line; a missing one is empty.
@@ -142,15 +133,7 @@ impl Digests {
     /// Writes the manifest as it goes, atomically: at 200,000 files its text (11 MB per
     /// 100,000) is never held whole.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        if let Some(parent) = path.parent() {
-            atomic_file::create_dir(parent, atomic_file::Access::Normal)?;
-        }
-        let mut file = AtomicFile::create(path)?;
-        let mut out = BufWriter::with_capacity(1 << 16, &mut file);
-        self.write_text(&mut out)?;
-        out.flush()?;
-        drop(out);
-        file.commit(None)
+        atomic_file::write_with(path, atomic_file::Access::Normal, |out| self.write_text(out))
     }
 }
 
@@ -202,7 +185,7 @@ pub struct Recorded {
 impl Recorded {
     pub fn load(path: &Path) -> io::Result<Recorded> {
         let mut recorded = Recorded::default();
-        for_each_line(path, |path, digest| match blob_id(&path) {
+        for_each_line(path, |path, digest| match layout::blob_file_id(&path) {
             Some(id) => recorded.blobs.push((id, digest)),
             None => {
                 recorded.others.insert(path, digest);
@@ -226,24 +209,22 @@ impl Recorded {
         self.blobs.is_empty() && self.others.is_empty()
     }
 
-    /// The digest recorded for `path`, relative to the version's folder.
+    /// The digest recorded for `path`, relative to the version's folder. (Paths that are not
+    /// a blob of a lower-case fileID in its own folder are kept by name, so no two paths
+    /// share a key.)
     pub fn get(&self, path: &str) -> Option<[u8; 32]> {
-        match blob_id(path) {
-            Some(id) => self
-                .blobs
-                .binary_search_by(|(key, _)| key.cmp(&id))
-                .ok()
-                .map(|i| self.blobs[i].1),
+        match layout::blob_file_id(path) {
+            Some(id) => self.blob(&id),
             None => self.others.get(path).copied(),
         }
     }
-}
 
-/// The fileID of a blob path `xx/<fileID>` in lower-case hex, as bytes; `None` for any other
-/// path (those are kept by name, so no two paths share a key).
-fn blob_id(path: &str) -> Option<[u8; 20]> {
-    let (folder, id) = path.split_once('/')?;
-    (super::layout::is_file_id(id) && id.get(..2) == Some(folder)).then(|| unhex::<20>(id))?
+    fn blob(&self, file_id: &[u8; 20]) -> Option<[u8; 32]> {
+        self.blobs
+            .binary_search_by(|(key, _)| key.cmp(file_id))
+            .ok()
+            .map(|i| self.blobs[i].1)
+    }
 }
 
 /// What lifeboat recorded of a backup folder, for `verify`.
@@ -266,8 +247,8 @@ pub fn own_hashes(dir: &Path) -> OwnHashes {
         Ok(r) if !r.is_empty() => r,
         _ => return OwnHashes::None,
     };
-    let now = crate::fs::hash::sha256_file(&dir.join(super::layout::MANIFEST_DB)).ok();
-    match (recorded.get(super::layout::MANIFEST_DB), now) {
+    let now = crate::fs::hash::sha256_file(&dir.join(layout::MANIFEST_DB)).ok();
+    match (recorded.get(layout::MANIFEST_DB), now) {
         (Some(recorded_db), Some(now)) if recorded_db == now => OwnHashes::Found(recorded),
         _ => OwnHashes::Changed,
     }
@@ -276,10 +257,7 @@ pub fn own_hashes(dir: &Path) -> OwnHashes {
 impl super::verify::RecordedHashes for Recorded {
     fn sha256(&self, file_id: &[u8; 20]) -> Option<[u8; 32]> {
         // The blob `xx/<fileID>` of a lower-case fileID, as verify's rows have.
-        self.blobs
-            .binary_search_by(|(key, _)| key.cmp(file_id))
-            .ok()
-            .map(|i| self.blobs[i].1)
+        self.blob(file_id)
     }
 }
 
@@ -294,7 +272,10 @@ mod tests {
         d.insert("Snapshot/ab/y".into(), [2; 32]);
         d.insert("odd\nname".into(), [3; 32]);
         d.insert("Manifest.db".into(), [4; 32]);
-        assert_eq!(Digests::parse(&d.to_text()), d);
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("v.sha256");
+        d.save(&manifest).unwrap();
+        assert_eq!(Digests::load(&manifest).unwrap(), d);
         d.rename_tree("Snapshot/ab", "ab");
         assert_eq!(d.get("ab/x"), Some(&[1; 32]));
         assert_eq!(d.get("Snapshot/ab/x"), None);

@@ -27,6 +27,16 @@ pub fn is_file_id(name: &str) -> bool {
     name.len() == 40 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The fileID of a blob path `xx/<fileID>` as its 20 bytes, when the fileID is 40 lower-case
+/// hex digits in the folder of its first two; `None` for any other path.
+pub fn blob_file_id(blob: &str) -> Option<[u8; 20]> {
+    let (folder, id) = blob.split_once('/')?;
+    if !is_file_id(id) || id.get(..2) != Some(folder) {
+        return None;
+    }
+    crate::fs::hash::unhex::<20>(id)
+}
+
 /// Where a fileID's blob lives, relative to the backup folder; `None` for a fileID that
 /// could not name one (so a hostile row cannot point outside the folder).
 pub fn blob_path(file_id: &str) -> Option<String> {

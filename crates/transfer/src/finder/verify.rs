@@ -115,8 +115,8 @@ struct FileRow {
 impl FileRow {
     /// Its blob, relative to the backup folder.
     fn blob(&self) -> String {
-        let id = hex(&self.file_id);
-        format!("{}/{id}", &id[..2])
+        // A row's fileID is 40 lower-case hex digits, so it always names a blob.
+        layout::blob_path(&hex(&self.file_id)).unwrap_or_default()
     }
 }
 
@@ -647,11 +647,7 @@ fn check_files(v: &mut Verifier, mut files: Vec<FileRow>, keys: Option<&ClassKey
     // A blob `xx/<fileID>` is named by a row when that fileID is a file row's (whose blob
     // path is its first two digits, then itself).
     let referenced = |blob: &str| {
-        blob.split_once('/').is_some_and(|(folder, id)| {
-            id.get(..2) == Some(folder)
-                && layout::is_file_id(id)
-                && unhex::<20>(id).is_some_and(|id| files.binary_search_by_key(&id, |f| f.file_id).is_ok())
-        })
+        layout::blob_file_id(blob).is_some_and(|id| files.binary_search_by_key(&id, |f| f.file_id).is_ok())
     };
     let mut orphans = Vec::new();
     layout::for_each_blob_file(dir, |blob| {
