@@ -262,6 +262,51 @@ fn pymobiledevice3_makes_full_then_incremental_backups_that_pyiosbackup_reads() 
     assert_reads_back(&python, &folder, &phone, "incremental backup by pymobiledevice3");
 }
 
+/// An encrypted backup made by pymobiledevice3 (the phone has a backup password; the tool
+/// never knows it): pyiosbackup decrypts every file, HealthDomain among them, and lifeboat's
+/// verify, with and without --deep, finds nothing wrong and a wrong password exit 1.
+#[test]
+fn pymobiledevice3_makes_an_encrypted_backup_that_pyiosbackup_and_verify_read() {
+    let Some(program) = peer("pymobiledevice3") else {
+        return;
+    };
+    let Some(python) = reader() else { return };
+    let phone = start(|b| BackupConfig {
+        password: Some("correct horse".into()),
+        kdf_rounds: (1, 1),
+        ..b
+    });
+    assert_success(
+        &pmd3(&phone, &program, &["lockdown", "pair"]),
+        "pymobiledevice3 lockdown pair",
+    );
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_str().expect("a UTF-8 path");
+    let folder = backups.path().join(UDID);
+    let address = phone.fake.usbmux_address();
+
+    let full = pmd3(
+        &phone,
+        &program,
+        &["backup2", "backup", "--usbmux", &address, "--full", dir],
+    );
+    assert_success(&full, "pymobiledevice3 backup2 backup --full (encrypted)");
+    assert!(phone.fake.backup_files(None).iter().any(|f| f.domain == "HealthDomain"));
+    assert_reads_back_with(
+        &python,
+        &folder,
+        "correct horse",
+        &phone,
+        "encrypted full backup by pymobiledevice3",
+    );
+    let (code, report, stderr) = verify_json(&folder, &[], Some("wrong horse"));
+    assert_eq!(code, 1, "a wrong password: {report}\n{stderr}");
+    assert!(
+        !stderr.contains("wrong horse") && !report.to_string().contains("wrong horse"),
+        "the password is never printed"
+    );
+}
+
 /// The phone's own errors reach the tool as `MBErrorDomain/N` (docs/backup.md §1.7): a
 /// backup folder missing a file its manifest names (205), too little free space (105), a
 /// passcode never entered (208).
