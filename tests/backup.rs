@@ -220,7 +220,15 @@ fn full_then_incremental_backups_are_versions_that_read_back() {
 
 /// `lifeboat verify --json DIR`: the exit code and the report of the one backup in it.
 fn verify_json(phone: &Phone, dir: &Path) -> (Option<i32>, serde_json::Value) {
-    let out = phone.lifeboat(&["verify", "--json", dir.to_str().expect("UTF-8")]);
+    verify_json_with(phone, dir, &[])
+}
+
+/// [`verify_json`] with more arguments (`--deep`, `--password-file F`).
+fn verify_json_with(phone: &Phone, dir: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec!["verify", "--json"];
+    args.extend_from_slice(extra);
+    args.push(dir.to_str().expect("UTF-8"));
+    let out = phone.lifeboat(&args);
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("verify JSON: {e}\n{}", said(&out)));
     let report = doc["backups"]
@@ -229,6 +237,14 @@ fn verify_json(phone: &Phone, dir: &Path) -> (Option<i32>, serde_json::Value) {
         .cloned()
         .unwrap_or_else(|| panic!("one backup report: {doc:#}"));
     (out.status.code(), report)
+}
+
+/// The report's check `name` was made.
+fn assert_done(report: &serde_json::Value, name: &str) {
+    let done = report["checks"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["name"] == name && c["done"] == true));
+    assert!(done, "check {name} not done: {report:#}");
 }
 
 fn recorded_check(report: &serde_json::Value) -> (bool, String) {
@@ -255,6 +271,11 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     assert_eq!(code, Some(0), "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(done, "the newest version is checked by its recorded SHA-256s: {note}");
+    // --deep also reads every file and checks it by type: still clean.
+    let (code, report) = verify_json_with(&phone, &folder, &["--deep"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(recorded_check(&report).0, "{report:#}");
+    assert_done(&report, "content");
     // `backups` lists the backup with its two versions, the newest last.
     let listed = phone.lifeboat(&["backups", "--json", dest.to_str().unwrap()]);
     assert_success(&listed, "lifeboat backups");
@@ -558,6 +579,18 @@ fn encryption_switches_and_password_errors() {
     let health = phone.backup_file_ids("HealthDomain");
     assert!(!health.is_empty());
     assert_pyiosbackup_reads_with(&dest.join(UDID), "correct horse", &phone, "encrypted backup");
+    // lifeboat's own encrypted backup verifies clean, with and without --deep.
+    for extra in [&[][..], &["--deep"]] {
+        let mut args = vec!["--password-file", pw.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (code, report) = verify_json_with(&phone, &dest.join(UDID), &args);
+        assert_eq!(code, Some(0), "{extra:?}: {report:#}");
+        assert_eq!(report["encrypted"], true, "{report:#}");
+        assert!(recorded_check(&report).0, "{report:#}");
+        if !extra.is_empty() {
+            assert_done(&report, "content");
+        }
+    }
     let info = phone.lifeboat(&["info"]);
     assert_contains(&text(&info.stdout), "Backups:  encrypted");
 
