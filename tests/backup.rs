@@ -271,6 +271,13 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     assert_eq!(code, Some(0), "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(done, "the newest version is checked by its recorded SHA-256s: {note}");
+    // Issue 17's damage campaign, on copies of the folder and lifeboat's record of it.
+    let (domain, jpeg) = backup_folder::a_jpeg(&phone);
+    let made = backup_folder::Made {
+        password: None,
+        by_lifeboat: true,
+    };
+    backup_folder::damage_campaign(&folder, &made, (&domain, &jpeg));
     // --deep also reads every file and checks it by type: still clean.
     let (code, report) = verify_json_with(&phone, &folder, &["--deep"]);
     assert_eq!(code, Some(0), "{report:#}");
@@ -591,6 +598,12 @@ fn encryption_switches_and_password_errors() {
             assert_done(&report, "content");
         }
     }
+    let (domain, jpeg) = backup_folder::a_jpeg(&phone);
+    let made = backup_folder::Made {
+        password: Some("correct horse"),
+        by_lifeboat: true,
+    };
+    backup_folder::damage_campaign(&dest.join(UDID), &made, (&domain, &jpeg));
     let info = phone.lifeboat(&["info"]);
     assert_contains(&text(&info.stdout), "Backups:  encrypted");
 
