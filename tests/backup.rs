@@ -314,8 +314,8 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     let (code, _) = verify_json(&phone, &older[0]);
     assert_eq!(code, Some(0), "the older version is untouched");
 
-    // Another tool rewrites the backup (here: a value in Manifest.db, the database kept
-    // sound): lifeboat's hashes no longer apply, and the report says so.
+    // Manifest.db changes, the database kept sound (a value in its header), and no backup
+    // has run since: that is damage, and the blobs are still checked by their hashes.
     std::fs::remove_file(&blob).unwrap();
     std::fs::copy(older[0].join(&victim[..2]).join(&victim), &blob).unwrap();
     let db = folder.join("Manifest.db");
@@ -327,10 +327,28 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     std::fs::remove_file(&db).unwrap();
     std::fs::rename(&copy, &db).unwrap();
     let (code, report) = verify_json(&phone, &folder);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["findings"][0]["path"], "Manifest.db", "{report:#}");
+    assert_eq!(report["findings"][0]["status"], "corrupt", "{report:#}");
+    assert_eq!(report["findings"].as_array().map(Vec::len), Some(1), "{report:#}");
+    let (done, note) = recorded_check(&report);
+    assert!(done, "{note}");
+    assert_contains(&note, "no backup has run since");
+
+    // Another tool backs up onto the folder: it rewrites Status.plist as well, so lifeboat's
+    // hashes no longer apply, and the report says so.
+    let status = folder.join("Status.plist");
+    let mut doc = plist::Value::from_file(&status).unwrap();
+    doc.as_dictionary_mut()
+        .unwrap()
+        .insert("UUID".into(), plist::Value::String("ANOTHER-TOOLS-RUN".into()));
+    std::fs::remove_file(&status).unwrap();
+    doc.to_file_xml(&status).unwrap();
+    let (code, report) = verify_json(&phone, &folder);
     assert_eq!(code, Some(0), "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(!done, "{note}");
-    assert_contains(&note, "another tool has changed the backup");
+    assert_contains(&note, "another tool has backed up onto this folder");
 }
 
 /// SHA-256 of every file under `folder`, by relative path.
@@ -485,6 +503,13 @@ fn idevicebackup2_continues_a_backup_lifeboat_made() {
         &phone_files(&phone),
         "idevicebackup2 on lifeboat's folder",
     );
+    // Its run rewrote Manifest.db and Status.plist: verify finds nothing wrong, and says
+    // lifeboat's hashes no longer apply.
+    let (code, report) = verify_json(&phone, &dest.join(UDID));
+    assert_eq!(code, Some(0), "{report:#}");
+    let (done, note) = recorded_check(&report);
+    assert!(!done, "{note}");
+    assert_contains(&note, "another tool has backed up onto this folder");
 }
 
 /// Each of the phone's errors the simulator makes gives exit 1 and its sentence.

@@ -233,8 +233,13 @@ pub enum OwnHashes {
     /// lifeboat did not make this folder (or its manifest is gone).
     None,
     /// lifeboat made it, but another tool (an `idevicebackup2` run, Finder) changed it since:
-    /// its Manifest.db is not the one recorded, so the recorded hashes no longer apply.
+    /// its Manifest.db and Status.plist are not the ones recorded (a backup run rewrites
+    /// both), so the recorded hashes no longer apply.
     Changed,
+    /// lifeboat made it, and no backup has run since (Status.plist is as recorded), yet its
+    /// Manifest.db is not the one recorded: damage to the database, not another tool's run.
+    /// The blobs are still the ones lifeboat received.
+    DatabaseChanged(Recorded),
     Found(Recorded),
 }
 
@@ -247,10 +252,16 @@ pub fn own_hashes(dir: &Path) -> OwnHashes {
         Ok(r) if !r.is_empty() => r,
         _ => return OwnHashes::None,
     };
-    let now = crate::fs::hash::sha256_file(&dir.join(layout::MANIFEST_DB)).ok();
-    match (recorded.get(layout::MANIFEST_DB), now) {
-        (Some(recorded_db), Some(now)) if recorded_db == now => OwnHashes::Found(recorded),
-        _ => OwnHashes::Changed,
+    let as_recorded = |name: &str| {
+        let now = crate::fs::hash::sha256_file(&dir.join(name)).ok();
+        now.is_some() && recorded.get(name) == now
+    };
+    if as_recorded(layout::MANIFEST_DB) {
+        OwnHashes::Found(recorded)
+    } else if as_recorded(layout::STATUS_PLIST) {
+        OwnHashes::DatabaseChanged(recorded)
+    } else {
+        OwnHashes::Changed
     }
 }
 

@@ -193,7 +193,7 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
     };
     let with_own;
     let options = match &own {
-        OwnHashes::Found(recorded) => {
+        OwnHashes::Found(recorded) | OwnHashes::DatabaseChanged(recorded) => {
             with_own = Options {
                 deep: options.deep,
                 password: options.password,
@@ -205,13 +205,33 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
         _ => options,
     };
     let mut report = verify_folder(dir, options)?;
-    if let OwnHashes::Changed = own
-        && let Some(check) = report.checks.iter_mut().find(|c| c.name == "recorded-sha256")
-    {
-        check.note = "each file against the SHA-256 lifeboat recorded as it arrived: another tool has \
-                      changed the backup since (its Manifest.db is not the one recorded), so those \
-                      hashes no longer apply"
-            .into();
+    let recorded_check = report.checks.iter_mut().find(|c| c.name == "recorded-sha256");
+    match own {
+        OwnHashes::Changed => {
+            if let Some(check) = recorded_check {
+                check.note = "each file against the SHA-256 lifeboat recorded as it arrived: another \
+                              tool has backed up onto this folder since (its Manifest.db and \
+                              Status.plist are not the ones recorded), so those hashes no longer apply"
+                    .into();
+            }
+        }
+        OwnHashes::DatabaseChanged(_) => {
+            if let Some(check) = recorded_check {
+                check.note = "every blob against the SHA-256 recorded when lifeboat received it; \
+                              Manifest.db is not the one recorded, though no backup has run since \
+                              (Status.plist is as recorded)"
+                    .into();
+            }
+            // Damage the integrity check saw is reported already, in its own words.
+            if !report.report.findings.iter().any(|f| f.path == MANIFEST_DB) {
+                report.report.findings.push(Finding {
+                    path: MANIFEST_DB.into(),
+                    status: Status::Corrupt,
+                });
+                report.report.findings.sort_by(|a, b| a.path.cmp(&b.path));
+            }
+        }
+        OwnHashes::None | OwnHashes::Found(_) => {}
     }
     Ok(report)
 }
