@@ -42,7 +42,20 @@ pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
 
 /// Lower-case hex, as `sha256sum` prints it.
 pub fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = vec![0u8; 2 * digest.len()];
+    hex_into(digest, &mut out);
+    // Every byte written is an ASCII hex digit.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the lower-case hex of `bytes` into the first `2 * bytes.len()` bytes of `out`,
+/// for callers that keep it on the stack.
+pub fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
 }
 
 /// `N` bytes from `2N` hex digits (either case); `None` for any other text.
