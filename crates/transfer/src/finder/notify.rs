@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use lockdown::codec::{Format, MAX_FRAME};
 use lockdown::wire::{self, WireError};
@@ -105,13 +104,11 @@ pub const OBSERVED: [&str; 6] = [
     PASSCODE_DISMISSED,
 ];
 
-/// Ticks of the observer thread.
-pub const TICK: Duration = Duration::from_millis(500);
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::net::UnixStream;
+    use std::time::Duration;
 
     #[test]
     fn the_passcode_prompt_and_cancel_are_heard() {
