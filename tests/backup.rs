@@ -271,6 +271,11 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     assert_eq!(code, Some(0), "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(done, "the newest version is checked by its recorded SHA-256s: {note}");
+    // The folder given to `lifeboat backup` is a folder of backups, beside lifeboat's own
+    // `.lifeboat/`: verify finds the backup in it, not a photo folder without a manifest.
+    let (code, report) = verify_json(&phone, &dest);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(recorded_check(&report).0, "{report:#}");
     // Issue 17's damage campaign, on copies of the folder and lifeboat's record of it.
     let (domain, jpeg) = backup_folder::a_jpeg(&phone);
     let made = backup_folder::Made {

@@ -34,7 +34,14 @@ pub fn run(mux: &dyn Fn() -> Result<UsbmuxClient>, args: VerifyArgs) -> Result<(
         };
         return Err(Unavailable::Usage(format!("{} {why}: nothing to verify", args.dir.display())).into());
     }
-    if !args.dir.join(".lifeboat").is_dir() && !finder::layout::backups_in(&args.dir).is_empty() {
+    // A photo folder keeps its manifest in `.lifeboat/manifest.db`; the folder `lifeboat
+    // backup` writes to has a `.lifeboat/<UDID>/` of its own beside the backups.
+    let photo_folder = args
+        .dir
+        .join(transfer::manifest::DIR)
+        .join(transfer::manifest::FILE)
+        .is_file();
+    if !photo_folder && !finder::layout::backups_in(&args.dir).is_empty() {
         return finder_backup(&args);
     }
     if args.password_file.is_some() {
