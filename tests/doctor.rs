@@ -197,3 +197,17 @@ fn an_unpaired_phone_is_told_to_pair_and_changes_nothing() {
     assert_eq!(doc["next"][0], "lifeboat pair");
     assert!(!phone.fake.is_paired(None), "the doctor never pairs by itself");
 }
+
+/// A finished backup to this computer is what the phone reports as its last local backup.
+#[test]
+fn a_finished_backup_is_the_phones_last_local_backup() {
+    let phone = Phone::paired(presets::photos_only("17.5", 2), |c| {
+        small_phone(c).icloud(healthy_icloud())
+    });
+    let (_, doc) = doctor(&phone);
+    assert_verdict(&doc, "last local backup", "unknown", "did not report");
+    let dest = phone.home.path().join("backups");
+    assert_success(&phone.lifeboat(&["backup", dest.to_str().unwrap()]), "lifeboat backup");
+    let (_, doc) = doctor(&phone);
+    assert_verdict(&doc, "last local backup", "ok", "today");
+}

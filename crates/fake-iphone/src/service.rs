@@ -74,10 +74,11 @@ impl ServiceContext {
             .map(str::to_string)
     }
 
-    /// Sets lockdown's `com.apple.mobile.backup / WillEncrypt`.
-    pub(crate) fn set_will_encrypt(&self, on: bool) {
+    /// Sets a value of lockdown's `com.apple.mobile.backup` domain: `WillEncrypt` after
+    /// ChangePassword, the date of the last backup to a computer after one finishes.
+    pub(crate) fn set_backup_value(&self, key: &str, value: plist::Value) {
         if let Some(phone) = lock(&self.shared).phone_by_udid(&self.udid) {
-            phone.values.backup.insert("WillEncrypt".into(), on.into());
+            phone.values.backup.insert(key.into(), value);
         }
     }
 

@@ -66,7 +66,16 @@ fn serve(host: &mut Host) -> Result<(), HostError> {
                     build_version: host.context().value("BuildVersion").unwrap_or_default(),
                     serial: host.context().value("SerialNumber").unwrap_or_default(),
                 };
-                sequence::backup(host, &phone, force_full)?
+                let response = sequence::backup(host, &phone, force_full)?;
+                if response.error_code == 0 {
+                    // What Finder shows as the last backup to a computer, and doctor reads
+                    // (docs/doctor.md).
+                    let now = plist::Value::Date(std::time::SystemTime::now().into());
+                    host.context().set_backup_value("LastiTunesBackupDate", now);
+                    host.context()
+                        .set_backup_value("LastiTunesBackupTZ", plist::Value::Integer(0.into()));
+                }
+                response
             }
             Ok(Request::Info { .. }) => Response {
                 content: Some(plist::Value::Dictionary(plist::Dictionary::new())),
@@ -96,7 +105,7 @@ fn change_password(context: &ServiceContext, old: Option<String>, new: Option<St
     let on = new.is_some();
     files.set_password(new);
     drop(files);
-    context.set_will_encrypt(on);
+    context.set_backup_value("WillEncrypt", on.into());
     Response::ok()
 }
 
