@@ -378,7 +378,13 @@ impl Run {
         }
         let mut linked = true;
         if layout.newest().is_dir() {
-            clone_tree(&layout.newest(), &work, &mut linked).map_err(io_err("prepare the new version in", &work))?;
+            clone_tree(
+                &layout.newest(),
+                &work,
+                &|from, to| fs::hard_link(from, to),
+                &mut linked,
+            )
+            .map_err(io_err("prepare the new version in", &work))?;
         } else {
             fs::create_dir_all(&work).map_err(io_err("make", &work))?;
         }
@@ -564,10 +570,15 @@ fn prune(layout: &Layout, keep: usize) -> Result<Vec<String>, VersionError> {
     Ok(pruned)
 }
 
-/// Recreates the folders of `from` in `to` and hard-links its files (copies them, and
-/// clears `linked`, where the file system refuses links). Temporaries and symlinks are left
-/// out; every folder is synced.
-fn clone_tree(from: &Path, to: &Path, linked: &mut bool) -> io::Result<()> {
+/// Recreates the folders of `from` in `to` and hard-links its files with `link` (copies
+/// them, and clears `linked`, where the file system refuses links). Temporaries and symlinks
+/// are left out; every folder is synced.
+fn clone_tree(
+    from: &Path,
+    to: &Path,
+    link: &dyn Fn(&Path, &Path) -> io::Result<()>,
+    linked: &mut bool,
+) -> io::Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from)? {
         let entry = entry?;
@@ -578,10 +589,10 @@ fn clone_tree(from: &Path, to: &Path, linked: &mut bool) -> io::Result<()> {
         }
         let (source, target) = (entry.path(), to.join(&name));
         if kind.is_dir() {
-            clone_tree(&source, &target, linked)?;
+            clone_tree(&source, &target, link, linked)?;
         } else if kind.is_file() {
             if *linked {
-                match fs::hard_link(&source, &target) {
+                match link(&source, &target) {
                     Ok(()) => continue,
                     Err(e) if no_links(&e) => *linked = false,
                     Err(e) => return Err(e),
@@ -669,6 +680,60 @@ mod tests {
 
     fn read(path: &Path) -> Vec<u8> {
         fs::read(path).unwrap()
+    }
+
+    /// On a file system without hard links (FAT, exFAT, some network shares) or with a
+    /// file at its link limit, the rest of the tree is copied, each file whole with its time.
+    #[test]
+    fn a_file_system_without_links_gets_copies() {
+        use std::os::unix::fs::MetadataExt;
+        for refusal in [io::ErrorKind::Unsupported, io::ErrorKind::PermissionDenied] {
+            let root = tempfile::tempdir().unwrap();
+            let (from, to) = (root.path().join("from"), root.path().join("to"));
+            fs::create_dir_all(from.join("ab/cd")).unwrap();
+            fs::write(from.join("Manifest.db"), b"db").unwrap();
+            fs::write(from.join("ab/abcd"), b"photo").unwrap();
+            fs::write(from.join("ab/cd/x"), b"deep").unwrap();
+            fs::write(from.join(format!("ab/abcd.1{}", atomic_file::TEMP_SUFFIX)), b"half").unwrap();
+            // The first link works; then the file system refuses.
+            let links = std::cell::Cell::new(0);
+            let link = |a: &Path, b: &Path| {
+                links.set(links.get() + 1);
+                if links.get() == 1 {
+                    fs::hard_link(a, b)
+                } else {
+                    Err(io::Error::from(refusal))
+                }
+            };
+            let mut linked = true;
+            clone_tree(&from, &to, &link, &mut linked).unwrap();
+            assert!(!linked, "{refusal:?}");
+            for name in ["Manifest.db", "ab/abcd", "ab/cd/x"] {
+                assert_eq!(read(&to.join(name)), read(&from.join(name)), "{name}");
+                let (a, b) = (
+                    fs::metadata(from.join(name)).unwrap(),
+                    fs::metadata(to.join(name)).unwrap(),
+                );
+                assert_eq!(a.modified().unwrap(), b.modified().unwrap(), "{name} keeps its time");
+            }
+            let copies = ["Manifest.db", "ab/abcd", "ab/cd/x"]
+                .iter()
+                .filter(|n| fs::metadata(from.join(n)).unwrap().ino() != fs::metadata(to.join(n)).unwrap().ino())
+                .count();
+            assert_eq!(copies, 2, "one linked, the others copied");
+            assert!(
+                !to.join(format!("ab/abcd.1{}", atomic_file::TEMP_SUFFIX)).exists(),
+                "temporaries stay behind"
+            );
+        }
+        // Any other failure is the run's error, not a quiet copy.
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("from")).unwrap();
+        fs::write(root.path().join("from/f"), b"x").unwrap();
+        let mut linked = true;
+        let failing = |_: &Path, _: &Path| Err(io::Error::from(io::ErrorKind::StorageFull));
+        let to = root.path().join("to");
+        assert!(clone_tree(&root.path().join("from"), &to, &failing, &mut linked).is_err());
     }
 
     #[test]
