@@ -27,6 +27,7 @@ use super::keybag::{self, ClassKeys, KeyError, Keybag, KeybagError, Password};
 use super::layout;
 use super::manifest_db::{FLAG_DIR, FLAG_FILE, FLAG_SYMLINK, ManifestDb, ManifestDbError};
 use super::plists::{self, PlistError};
+use crate::fs::open::{Links, NOT_A_FILE, open_regular};
 use crate::source::FileSource;
 
 /// Where a phone keeps its photo library inside a backup: the media folder's contents
@@ -364,28 +365,17 @@ impl Backup {
 
 /// Opens a blob for reading, refusing anything but a regular file (a symlink is not followed).
 fn open_blob(path: &Path) -> io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
-    }
     // The prefix folder too: a symlink planted there would lead the read elsewhere.
     if let Some(folder) = path.parent()
         && !std::fs::symlink_metadata(folder)?.is_dir()
     {
         return Err(io::Error::other("its folder is not a real folder"));
     }
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
+    // Said as such for a symlink too (opening it would only say "too many levels").
+    if !std::fs::symlink_metadata(path)?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, NOT_A_FILE));
     }
-    let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    Ok(file)
+    open_regular(path, Links::Refuse)
 }
 
 /// Reads into `buf` until it is full or the file ends; the bytes read.

@@ -1,11 +1,12 @@
 //! SHA-256 of local files: the one file hasher, streaming through one buffer per thread.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+use super::open::{Links, open_regular};
 
 thread_local! {
     /// Each thread reads every file through one buffer, rather than allocating (and
@@ -15,8 +16,9 @@ thread_local! {
 
 /// Reads `path` once, handing every piece to `inspect` after it is hashed (so `inspect` may
 /// change it in place, to decrypt it say). Returns the digest and the number of bytes read.
+/// Only a regular file is read ([`open_regular`]).
 pub fn hash_file_with(path: &Path, mut inspect: impl FnMut(&mut [u8])) -> io::Result<([u8; 32], u64)> {
-    let mut file = File::open(path)?;
+    let mut file = open_regular(path, Links::Follow)?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     READ_BUFFER.with_borrow_mut(|buf| {

@@ -5,6 +5,7 @@ pub mod durable;
 pub mod hash;
 pub mod lock;
 pub mod names;
+pub mod open;
 pub mod space;
 pub mod tree;
 
