@@ -309,10 +309,7 @@ impl Recorded {
     }
 
     fn blob(&self, file_id: &[u8; 20]) -> Option<[u8; 32]> {
-        self.blobs
-            .binary_search_by(|(key, _)| key.cmp(file_id))
-            .ok()
-            .map(|i| self.blobs[i].1)
+        super::verify::RecordedHashes::sha256(self, file_id)
     }
 }
 
@@ -355,9 +352,8 @@ pub fn own_hashes(dir: &Path) -> OwnHashes {
 }
 
 impl super::verify::RecordedHashes for Recorded {
-    fn sha256(&self, file_id: &[u8; 20]) -> Option<[u8; 32]> {
-        // The blob `xx/<fileID>` of a lower-case fileID, as verify's rows have.
-        self.blob(file_id)
+    fn blobs(&self) -> &[([u8; 20], [u8; 32])] {
+        &self.blobs
     }
 }
 

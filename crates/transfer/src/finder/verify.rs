@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::crypto::{self, Key};
 use super::digests::{self, OwnHashes};
@@ -19,6 +20,7 @@ use super::manifest_db::{self, FLAG_DIR, FLAG_FILE, FLAG_SYMLINK, ManifestDb, Ma
 use super::plists::{self, PlistError};
 use super::read::{self, UnlockError};
 use crate::fs::hash::{hex, unhex};
+use crate::fs::open::NOT_A_FILE;
 use crate::verify::content;
 use crate::verify::finding::{Finding, Status, VerifyReport};
 
@@ -32,9 +34,16 @@ pub const EMPTY_MANIFEST: &str = "Manifest.plist is empty, the known cause of er
 /// The SHA-256s lifeboat recorded for the blobs it received (the host side of a backup
 /// lifeboat made). The hook for the check that also finds a change that keeps the size.
 pub trait RecordedHashes: Sync {
-    /// The SHA-256 of the blob of `fileID` (as its 20 bytes) as it was stored, if one was
-    /// recorded.
-    fn sha256(&self, file_id: &[u8; 20]) -> Option<[u8; 32]>;
+    /// Each blob `xx/<fileID>` of a lower-case fileID, as its fileID's 20 bytes, with the
+    /// SHA-256 of the blob as it was stored; sorted by fileID.
+    fn blobs(&self) -> &[([u8; 20], [u8; 32])];
+
+    /// The SHA-256 recorded for the blob of `fileID`, if one was.
+    fn sha256(&self, file_id: &[u8; 20]) -> Option<[u8; 32]> {
+        let blobs = self.blobs();
+        let i = blobs.binary_search_by(|(id, _)| id.cmp(file_id)).ok()?;
+        Some(blobs[i].1)
+    }
 }
 
 pub struct Options<'a> {
@@ -236,7 +245,77 @@ pub fn verify_backup(dir: &Path, options: &Options) -> Result<BackupReport, Find
     Ok(report)
 }
 
+/// What hashing a recorded blob as stored gave.
+enum Hashed {
+    /// Not there, or not a regular file, when it was looked for: the row's own check says so.
+    Absent,
+    /// Read whole (this many bytes): its SHA-256 is the one recorded.
+    Same(u64),
+    /// Read whole: its SHA-256 is not the one recorded.
+    Differs(u64),
+    /// An `io::Error` is one word, so a result takes 16 bytes: there is one for every blob.
+    Unreadable(io::Error),
+}
+const _: () = assert!(std::mem::size_of::<Hashed>() == 16);
+
+/// The recorded blobs hashed as stored, in the order of [`RecordedHashes::blobs`].
+struct Prehashed<'a> {
+    recorded: &'a dyn RecordedHashes,
+    results: Vec<Hashed>,
+}
+
+impl Prehashed<'_> {
+    fn get(&self, file_id: &[u8; 20]) -> Option<&Hashed> {
+        let i = self.recorded.blobs().binary_search_by(|(id, _)| id.cmp(file_id)).ok()?;
+        self.results.get(i)
+    }
+}
+
+/// Hashes every recorded blob as stored, on every core, until `stop`.
+fn hash_recorded(dir: &Path, recorded: &dyn RecordedHashes, options: &Options, stop: &AtomicBool) -> Vec<Hashed> {
+    crate::parallel::map(recorded.blobs(), |(id, want)| {
+        let Some(blob) = layout::blob_path(&hex(id)) else {
+            return Hashed::Absent;
+        };
+        if stop.load(Ordering::Relaxed) {
+            return Hashed::Absent;
+        }
+        // A device or a pipe in a hostile folder is never read (`open_regular`).
+        match crate::fs::hash::hash_file_with(&dir.join(blob), |piece| (options.on_bytes)(piece.len() as u64)) {
+            Ok((digest, bytes)) if digest == *want => Hashed::Same(bytes),
+            Ok((_, bytes)) => Hashed::Differs(bytes),
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::InvalidInput) => Hashed::Absent,
+            Err(e) => Hashed::Unreadable(e),
+        }
+    })
+}
+
 fn verify_folder(dir: &Path, options: &Options) -> Result<BackupReport, FinderError> {
+    // Without `deep`, the blobs of a backup lifeboat made are hashed against their recorded
+    // SHA-256s on every core while the plists, the keys and Manifest.db are checked and its
+    // rows read on one: that check needs nothing of them. With `deep` each blob is read
+    // once, for both checks, once its row (and key) is known.
+    let Some(recorded) = options.recorded.filter(|_| !options.deep) else {
+        return check_folder(dir, options, || None);
+    };
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| hash_recorded(dir, recorded, options, &stop));
+        // A panic in the hashing leaves the rows to read their blobs themselves.
+        let report = check_folder(dir, options, || hashing.join().ok());
+        // A folder that stopped short of the blobs does not wait for them to be hashed.
+        stop.store(true, Ordering::Relaxed);
+        report
+    })
+}
+
+/// [`verify_folder`]'s checks, with `prehashed` giving the recorded blobs' hashes (in the
+/// order of [`RecordedHashes::blobs`]) when they were taken.
+fn check_folder(
+    dir: &Path,
+    options: &Options,
+    prehashed: impl FnOnce() -> Option<Vec<Hashed>>,
+) -> Result<BackupReport, FinderError> {
     let mut v = Verifier {
         dir,
         options,
@@ -382,7 +461,10 @@ fn verify_folder(dir: &Path, options: &Options) -> Result<BackupReport, FinderEr
         return Ok(finish(v));
     };
     v.check("file-ids", true, "every row's fileID is SHA-1(domain-relativePath)");
-    check_files(&mut v, files, keys.as_ref())?;
+    let prehashed = prehashed()
+        .zip(options.recorded)
+        .map(|(results, recorded)| Prehashed { recorded, results });
+    check_files(&mut v, files, keys.as_ref(), prehashed.as_ref())?;
     Ok(finish(v))
 }
 
@@ -625,7 +707,12 @@ fn file_rows(v: &mut Verifier, db: &ManifestDb) -> Result<Vec<FileRow>, Manifest
 }
 
 /// Checks every file row's blob on every core, then looks for blobs no row names.
-fn check_files(v: &mut Verifier, mut files: Vec<FileRow>, keys: Option<&ClassKeys>) -> Result<(), FinderError> {
+fn check_files(
+    v: &mut Verifier,
+    mut files: Vec<FileRow>,
+    keys: Option<&ClassKeys>,
+    prehashed: Option<&Prehashed>,
+) -> Result<(), FinderError> {
     // Rows come by fileID already; sorted here too, so orphans are found by bisection.
     files.sort_unstable_by_key(|f| f.file_id);
     let options = v.options;
@@ -633,7 +720,7 @@ fn check_files(v: &mut Verifier, mut files: Vec<FileRow>, keys: Option<&ClassKey
     // Most blobs are sound: only an outcome with something to say is kept whole, so a file
     // costs 16 bytes here, not the 80 of an outcome.
     let outcomes = crate::parallel::map(&files, |file: &FileRow| {
-        let outcome = check_file(dir, file, keys, options);
+        let outcome = check_file(dir, file, keys, options, prehashed);
         let bytes = outcome.bytes;
         let notable = (outcome.finding.is_some() || !outcome.warnings.is_empty()).then(|| Box::new(outcome));
         (bytes, notable)
@@ -704,22 +791,35 @@ fn read_at(path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Options) -> Outcome {
+fn check_file(
+    dir: &Path,
+    file: &FileRow,
+    keys: Option<&ClassKeys>,
+    options: &Options,
+    prehashed: Option<&Prehashed>,
+) -> Outcome {
     let path = dir.join(file.blob());
-    let len = match std::fs::metadata(&path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if file.size == Some(0) {
-                return Outcome {
-                    warnings: vec![Status::Damaged("no blob for this empty file".into())],
-                    ..Default::default()
-                };
+    let hashed = prehashed
+        .and_then(|p| p.get(&file.file_id))
+        .filter(|h| !matches!(h, Hashed::Absent));
+    let len = match hashed {
+        // Read whole a moment ago: its length is known without looking again.
+        Some(Hashed::Same(len) | Hashed::Differs(len)) => *len,
+        _ => match std::fs::metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if file.size == Some(0) {
+                    return Outcome {
+                        warnings: vec![Status::Damaged("no blob for this empty file".into())],
+                        ..Default::default()
+                    };
+                }
+                return Outcome::bad(Status::Missing);
             }
-            return Outcome::bad(Status::Missing);
-        }
-        Err(e) => return Outcome::bad(Status::Unreadable(e.to_string())),
-        // A device or a pipe in a hostile folder is never read.
-        Ok(meta) if !meta.is_file() => return Outcome::bad(Status::Damaged("not a regular file".into())),
-        Ok(meta) => meta.len(),
+            Err(e) => return Outcome::bad(Status::Unreadable(e.to_string())),
+            // A device or a pipe in a hostile folder is never read.
+            Ok(meta) if !meta.is_file() => return Outcome::bad(Status::Damaged(NOT_A_FILE.into())),
+            Ok(meta) => meta.len(),
+        },
     };
     let recorded = options.recorded.and_then(|r| r.sha256(&file.file_id));
     let mut outcome = Outcome::default();
@@ -748,7 +848,17 @@ fn check_file(dir: &Path, file: &FileRow, keys: Option<&ClassKeys>, options: &Op
             Err(status) => return Outcome::bad(status),
         },
     };
-    if options.deep || recorded.is_some() {
+    if let Some(hashed) = hashed {
+        match hashed {
+            Hashed::Same(bytes) => outcome.bytes += bytes,
+            Hashed::Differs(bytes) => {
+                outcome.bytes += bytes;
+                outcome.finding = Some(Status::Corrupt);
+            }
+            Hashed::Unreadable(e) => outcome.finding = Some(Status::Unreadable(e.to_string())),
+            Hashed::Absent => {}
+        }
+    } else if options.deep || recorded.is_some() {
         // Without `deep`, a recorded digest is checked on the blob as stored: nothing is
         // decrypted and no content is checked by type.
         let content = options.deep.then_some(file_key.as_ref());
