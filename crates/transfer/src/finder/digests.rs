@@ -509,4 +509,114 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
         assert_eq!(Digests::load(&manifest).unwrap(), d);
     }
+
+    /// The map as it was before keys were packed: paths as text, trees by text range. The
+    /// packed map must do exactly what it did.
+    #[derive(Default)]
+    struct TextModel(BTreeMap<String, [u8; 32]>);
+
+    impl TextModel {
+        fn keys_of_tree(&self, path: &str) -> Vec<String> {
+            let (below, end) = (format!("{path}/"), format!("{path}0"));
+            let mut keys: Vec<String> = self.0.range(below..end).map(|(k, _)| k.clone()).collect();
+            if self.0.contains_key(path) {
+                keys.push(path.to_string());
+            }
+            keys
+        }
+
+        fn tree(&self, from: &str, to: &str) -> Vec<(String, [u8; 32])> {
+            self.keys_of_tree(from)
+                .into_iter()
+                .map(|key| {
+                    let renamed = match key.strip_prefix(from).and_then(|r| r.strip_prefix('/')) {
+                        Some(rest) => format!("{to}/{rest}"),
+                        None => to.to_string(),
+                    };
+                    (renamed, self.0[&key])
+                })
+                .collect()
+        }
+
+        fn remove_tree(&mut self, path: &str) {
+            for key in self.keys_of_tree(path) {
+                self.0.remove(&key);
+            }
+        }
+    }
+
+    #[test]
+    fn packed_keys_do_what_text_keys_did() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        // Few fileIDs, so operations meet the same blobs; their neighbours in text order too.
+        let ids: Vec<String> = (0..6u8)
+            .map(|i| hex(&[i.wrapping_mul(0x2f) ^ 0x9a; 20]))
+            .chain(["00".repeat(20), "ff".repeat(20), "9f".repeat(20), "a0".repeat(20)])
+            .collect();
+        let path = |next: &mut dyn FnMut(u64) -> u64| -> String {
+            let id = &ids[next(ids.len() as u64) as usize];
+            let blob = format!("{}/{id}", &id[..2]);
+            match next(12) {
+                0..=3 => blob,
+                4..=6 => format!("Snapshot/{blob}"),
+                7 => blob.to_uppercase(),
+                8 => id[..2].to_string(),
+                9 => format!("Snapshot/{}", &id[..2]),
+                10 => ["Snapshot", "Manifest.db", "Snapshot/Manifest.db", "Snapshot/a", "Sn"][next(5) as usize].into(),
+                _ => format!("{blob}/x"),
+            }
+        };
+        let mut packed = Digests::default();
+        let mut model = TextModel::default();
+        let mut largest = 0;
+        for step in 0..4_000u32 {
+            let a = path(&mut next);
+            match next(12) {
+                0..=5 => {
+                    let digest = [step as u8; 32];
+                    packed.insert(a.clone(), digest);
+                    model.0.insert(a.clone(), digest);
+                }
+                6 | 7 => {
+                    let b = path(&mut next);
+                    packed.rename_tree(&a, &b);
+                    let moved = model.tree(&a, &b);
+                    model.remove_tree(&a);
+                    model.remove_tree(&b);
+                    model.0.extend(moved);
+                }
+                8 | 9 => {
+                    let b = path(&mut next);
+                    packed.copy_tree(&a, &b);
+                    let copied = model.tree(&a, &b);
+                    model.remove_tree(&b);
+                    model.0.extend(copied);
+                }
+                10 => {
+                    packed.remove_tree(&a);
+                    model.remove_tree(&a);
+                }
+                _ => {
+                    let cut = next(3);
+                    let keep = |p: &str| p.len() % 3 != cut as usize;
+                    packed.retain(keep);
+                    model.0.retain(|p, _| keep(p));
+                }
+            }
+            assert_eq!(
+                packed.paths(),
+                model.0.keys().cloned().collect::<Vec<_>>(),
+                "step {step}"
+            );
+            assert_eq!(packed.get(&a), model.0.get(&a), "step {step}: {a}");
+            largest = largest.max(packed.len());
+        }
+        assert!(largest > 20, "the walk grew the map: {largest}");
+    }
 }
