@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::backup_folder::{self, verify_json};
 use common::*;
 use fake_iphone::media::{Format, unique};
 use fake_iphone::{BackupConfig, PasscodePrompt, PhoneConfig};
@@ -218,27 +219,6 @@ fn full_then_incremental_backups_are_versions_that_read_back() {
     }
 }
 
-/// `lifeboat verify --json DIR`: the exit code and the report of the one backup in it.
-fn verify_json(phone: &Phone, dir: &Path) -> (Option<i32>, serde_json::Value) {
-    verify_json_with(phone, dir, &[])
-}
-
-/// [`verify_json`] with more arguments (`--deep`, `--password-file F`).
-fn verify_json_with(phone: &Phone, dir: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let mut args = vec!["verify", "--json"];
-    args.extend_from_slice(extra);
-    args.push(dir.to_str().expect("UTF-8"));
-    let out = phone.lifeboat(&args);
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("verify JSON: {e}\n{}", said(&out)));
-    let report = doc["backups"]
-        .get(0)
-        .or_else(|| doc.get(0))
-        .cloned()
-        .unwrap_or_else(|| panic!("one backup report: {doc:#}"));
-    (out.status.code(), report)
-}
-
 /// The report's check `name` was made.
 fn assert_done(report: &serde_json::Value, name: &str) {
     let done = report["checks"]
@@ -267,25 +247,24 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     assert_success(&backup(&phone, &dest, &["--full"]), "lifeboat backup --full");
     assert_success(&backup(&phone, &dest, &[]), "lifeboat backup (a second version)");
 
-    let (code, report) = verify_json(&phone, &folder);
-    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report, _) = verify_json(&folder, &[], None);
+    assert_eq!(code, 0, "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(done, "the newest version is checked by its recorded SHA-256s: {note}");
     // The folder given to `lifeboat backup` is a folder of backups, beside lifeboat's own
     // `.lifeboat/`: verify finds the backup in it, not a photo folder without a manifest.
-    let (code, report) = verify_json(&phone, &dest);
-    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report, _) = verify_json(&dest, &[], None);
+    assert_eq!(code, 0, "{report:#}");
     assert!(recorded_check(&report).0, "{report:#}");
     // Issue 17's damage campaign, on copies of the folder and lifeboat's record of it.
-    let (domain, jpeg) = backup_folder::a_jpeg(&phone);
     let made = backup_folder::Made {
         password: None,
         by_lifeboat: true,
     };
-    backup_folder::damage_campaign(&folder, &made, (&domain, &jpeg));
+    backup_folder::damage_campaign(&folder, &phone, &made);
     // --deep also reads every file and checks it by type: still clean.
-    let (code, report) = verify_json_with(&phone, &folder, &["--deep"]);
-    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report, _) = verify_json(&folder, &["--deep"], None);
+    assert_eq!(code, 0, "{report:#}");
     assert!(recorded_check(&report).0, "{report:#}");
     assert_done(&report, "content");
     // `backups` lists the backup with its two versions, the newest last.
@@ -301,8 +280,8 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     assert_eq!(versions[1]["newest"], true);
     assert_eq!(versions[0]["newest"], false);
     let older = older_versions(&dest);
-    let (code, report) = verify_json(&phone, &older[0]);
-    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report, _) = verify_json(&older[0], &[], None);
+    assert_eq!(code, 0, "{report:#}");
     assert!(recorded_check(&report).0, "an older version by its own manifest");
 
     // One byte of a file changes, its size kept: only the recorded hash can see it.
@@ -313,11 +292,11 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
     // A new file in place of the old (the older version shares the old one by hard link).
     std::fs::remove_file(&blob).unwrap();
     std::fs::write(&blob, &bytes).unwrap();
-    let (code, report) = verify_json(&phone, &folder);
-    assert_eq!(code, Some(1), "a same-size change is found: {report:#}");
+    let (code, report, _) = verify_json(&folder, &[], None);
+    assert_eq!(code, 1, "a same-size change is found: {report:#}");
     assert_contains(&report.to_string(), &victim);
-    let (code, _) = verify_json(&phone, &older[0]);
-    assert_eq!(code, Some(0), "the older version is untouched");
+    let (code, _, _) = verify_json(&older[0], &[], None);
+    assert_eq!(code, 0, "the older version is untouched");
 
     // Manifest.db changes, the database kept sound (a value in its header), and no backup
     // has run since: that is damage, and the blobs are still checked by their hashes.
@@ -331,8 +310,8 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
         .unwrap();
     std::fs::remove_file(&db).unwrap();
     std::fs::rename(&copy, &db).unwrap();
-    let (code, report) = verify_json(&phone, &folder);
-    assert_eq!(code, Some(1), "{report:#}");
+    let (code, report, _) = verify_json(&folder, &[], None);
+    assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["findings"][0]["path"], "Manifest.db", "{report:#}");
     assert_eq!(report["findings"][0]["status"], "corrupt", "{report:#}");
     assert_eq!(report["findings"].as_array().map(Vec::len), Some(1), "{report:#}");
@@ -349,8 +328,8 @@ fn verify_checks_lifeboat_backups_against_the_hashes_recorded_as_they_arrived() 
         .insert("UUID".into(), plist::Value::String("ANOTHER-TOOLS-RUN".into()));
     std::fs::remove_file(&status).unwrap();
     doc.to_file_xml(&status).unwrap();
-    let (code, report) = verify_json(&phone, &folder);
-    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report, _) = verify_json(&folder, &[], None);
+    assert_eq!(code, 0, "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(!done, "{note}");
     assert_contains(&note, "another tool has backed up onto this folder");
@@ -510,8 +489,8 @@ fn idevicebackup2_continues_a_backup_lifeboat_made() {
     );
     // Its run rewrote Manifest.db and Status.plist: verify finds nothing wrong, and says
     // lifeboat's hashes no longer apply.
-    let (code, report) = verify_json(&phone, &dest.join(UDID));
-    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report, _) = verify_json(&dest.join(UDID), &[], None);
+    assert_eq!(code, 0, "{report:#}");
     let (done, note) = recorded_check(&report);
     assert!(!done, "{note}");
     assert_contains(&note, "another tool has backed up onto this folder");
@@ -620,20 +599,19 @@ fn encryption_switches_and_password_errors() {
     for extra in [&[][..], &["--deep"]] {
         let mut args = vec!["--password-file", pw.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let (code, report) = verify_json_with(&phone, &dest.join(UDID), &args);
-        assert_eq!(code, Some(0), "{extra:?}: {report:#}");
+        let (code, report, _) = verify_json(&dest.join(UDID), &args, None);
+        assert_eq!(code, 0, "{extra:?}: {report:#}");
         assert_eq!(report["encrypted"], true, "{report:#}");
         assert!(recorded_check(&report).0, "{report:#}");
         if !extra.is_empty() {
             assert_done(&report, "content");
         }
     }
-    let (domain, jpeg) = backup_folder::a_jpeg(&phone);
     let made = backup_folder::Made {
         password: Some("correct horse"),
         by_lifeboat: true,
     };
-    backup_folder::damage_campaign(&dest.join(UDID), &made, (&domain, &jpeg));
+    backup_folder::damage_campaign(&dest.join(UDID), &phone, &made);
     let info = phone.lifeboat(&["info"]);
     assert_contains(&text(&info.stdout), "Backups:  encrypted");
 
@@ -659,8 +637,8 @@ fn encryption_switches_and_password_errors() {
     // no such blob left over, so verify finds nothing; the encrypted version keeps them.
     let blob = |dir: &Path, id: &str| dir.join(&id[..2]).join(id);
     assert!(health.iter().all(|id| !blob(&dest.join(UDID), id).exists()));
-    let (code, report) = verify_json(&phone, &dest.join(UDID));
-    assert_eq!(code, Some(0), "{report:#}");
+    let (code, report, _) = verify_json(&dest.join(UDID), &[], None);
+    assert_eq!(code, 0, "{report:#}");
     let versions = dest.join(".lifeboat").join(UDID).join("versions");
     let encrypted_era: Vec<PathBuf> = std::fs::read_dir(&versions)
         .unwrap()

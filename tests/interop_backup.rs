@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::backup_folder::{Made, a_jpeg, damage_campaign, findings, verify_json};
+use common::backup_folder::{Made, damage_campaign, findings, verify_json};
 use common::*;
 use fake_iphone::media::{Format, unique};
 use fake_iphone::{BackupConfig, PasscodePrompt, PhoneConfig};
@@ -165,6 +165,24 @@ fn pmd3(phone: &Phone, program: &Path, args: &[&str]) -> Output {
     run(&mut cmd, LIMIT)
 }
 
+/// pymobiledevice3 pairs with `phone` and makes a full backup into a new folder: that
+/// folder (removed when dropped) and what the backup printed.
+fn pmd3_full_backup(phone: &Phone, program: &Path) -> (tempfile::TempDir, Output) {
+    assert_success(
+        &pmd3(phone, program, &["lockdown", "pair"]),
+        "pymobiledevice3 lockdown pair",
+    );
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_str().expect("a UTF-8 path");
+    let address = phone.fake.usbmux_address();
+    let full = pmd3(
+        phone,
+        program,
+        &["backup2", "backup", "--usbmux", &address, "--full", dir],
+    );
+    (backups, full)
+}
+
 fn said(out: &Output) -> String {
     text(&out.stdout) + &text(&out.stderr)
 }
@@ -222,21 +240,11 @@ fn pymobiledevice3_makes_full_then_incremental_backups_that_pyiosbackup_reads() 
         passcode: PasscodePrompt::EnterAfter(Duration::from_secs(2)),
         ..b
     });
-    assert_success(
-        &pmd3(&phone, &program, &["lockdown", "pair"]),
-        "pymobiledevice3 lockdown pair",
-    );
-    let backups = tempfile::tempdir().expect("tempdir");
+    let (backups, full) = pmd3_full_backup(&phone, &program);
+    assert_success(&full, "pymobiledevice3 backup2 backup --full");
     let dir = backups.path().to_str().expect("a UTF-8 path");
     let folder = backups.path().join(UDID);
     let address = phone.fake.usbmux_address();
-
-    let full = pmd3(
-        &phone,
-        &program,
-        &["backup2", "backup", "--usbmux", &address, "--full", dir],
-    );
-    assert_success(&full, "pymobiledevice3 backup2 backup --full");
     assert_contains(&said(&full), "enter the device passcode");
     assert!(
         phone
@@ -249,12 +257,11 @@ fn pymobiledevice3_makes_full_then_incremental_backups_that_pyiosbackup_reads() 
     );
     assert_eq!(phone.fake.backup_bytes_served(None), total_bytes(&phone));
     assert_reads_back(&python, &folder, &phone, "full backup by pymobiledevice3");
-    let (domain, jpeg) = a_jpeg(&phone);
     let made = Made {
         password: None,
         by_lifeboat: false,
     };
-    damage_campaign(&folder, &made, (&domain, &jpeg));
+    damage_campaign(&folder, &phone, &made);
 
     let before = phone.fake.backup_bytes_served(None);
     let changed_bytes = change_the_phone(&phone);
@@ -282,21 +289,9 @@ fn pymobiledevice3_makes_an_encrypted_backup_that_pyiosbackup_and_verify_read() 
         kdf_rounds: (1, 1),
         ..b
     });
-    assert_success(
-        &pmd3(&phone, &program, &["lockdown", "pair"]),
-        "pymobiledevice3 lockdown pair",
-    );
-    let backups = tempfile::tempdir().expect("tempdir");
-    let dir = backups.path().to_str().expect("a UTF-8 path");
-    let folder = backups.path().join(UDID);
-    let address = phone.fake.usbmux_address();
-
-    let full = pmd3(
-        &phone,
-        &program,
-        &["backup2", "backup", "--usbmux", &address, "--full", dir],
-    );
+    let (backups, full) = pmd3_full_backup(&phone, &program);
     assert_success(&full, "pymobiledevice3 backup2 backup --full (encrypted)");
+    let folder = backups.path().join(UDID);
     assert!(phone.fake.backup_files(None).iter().any(|f| f.domain == "HealthDomain"));
     assert_reads_back_with(
         &python,
@@ -305,12 +300,11 @@ fn pymobiledevice3_makes_an_encrypted_backup_that_pyiosbackup_and_verify_read() 
         &phone,
         "encrypted full backup by pymobiledevice3",
     );
-    let (domain, jpeg) = a_jpeg(&phone);
     let made = Made {
         password: Some("correct horse"),
         by_lifeboat: false,
     };
-    damage_campaign(&folder, &made, (&domain, &jpeg));
+    damage_campaign(&folder, &phone, &made);
 }
 
 /// The phone's own errors reach the tool as `MBErrorDomain/N` (docs/backup.md §1.7): a
@@ -461,12 +455,11 @@ fn encrypted_backups_decrypt_and_passwords_change() {
         LIMIT,
     );
     assert!(!wrong.status.success(), "a wrong password must not open the backup");
-    let (domain, jpeg) = a_jpeg(&phone);
     let made = Made {
         password: Some("correct horse"),
         by_lifeboat: false,
     };
-    damage_campaign(&folder, &made, (&domain, &jpeg));
+    damage_campaign(&folder, &phone, &made);
 
     let before = phone.fake.backup_bytes_served(None);
     change_the_phone(&phone);
@@ -549,10 +542,9 @@ fn damage_to_a_folder_idevicebackup2_made_is_found() {
     let full = limd(&phone, &idevicebackup2, &["-u", UDID, "backup", "--full", dir]);
     assert_contains(&said(&full), "Backup Successful");
     let folder = backups.path().join(UDID);
-    let (domain, jpeg) = a_jpeg(&phone);
     let made = Made {
         password: None,
         by_lifeboat: false,
     };
-    damage_campaign(&folder, &made, (&domain, &jpeg));
+    damage_campaign(&folder, &phone, &made);
 }

@@ -97,15 +97,15 @@ pub struct Made<'a> {
     pub by_lifeboat: bool,
 }
 
-/// The damage campaign of issue 17 on fresh copies of `folder` (a `<UDID>` backup folder):
-/// the folder verifies clean with and without `--deep`; a deleted, a truncated and an orphan
-/// blob, a flipped byte in the JPEG `jpeg` (domain, relativePath), a corrupt Manifest.db
+/// The damage campaign of issue 17 on fresh copies of `folder` (a `<UDID>` backup folder of
+/// `phone`): the folder verifies clean with and without `--deep`; a deleted, a truncated and
+/// an orphan blob, a flipped byte in one of the phone's JPEG photos, a corrupt Manifest.db
 /// page, an empty Manifest.plist, a leftover `Snapshot/`, a Status left at "moving" and (when
 /// encrypted) a wrong password are each reported with their finding and exit 1.
-pub fn damage_campaign(folder: &Path, made: &Made, jpeg: (&str, &str)) {
+pub fn damage_campaign(folder: &Path, phone: &super::Phone, made: &Made) {
     let password = made.password;
     let expect = |dir: &Path, extra: &[&str], want: &[(&str, &str)]| expect_findings(dir, extra, password, want);
-    let (domain, path) = jpeg;
+    let (domain, path) = &a_jpeg(phone);
     let jpeg_finding = format!("{domain}/{path}");
     let blob = |dir: &Path| {
         let id = transfer::finder::layout::file_id(domain, path);
@@ -236,7 +236,7 @@ pub fn venv_python() -> Option<PathBuf> {
 }
 
 /// The (domain, relativePath) of a JPEG photo the simulated phone backs up.
-pub fn a_jpeg(phone: &super::Phone) -> (String, String) {
+fn a_jpeg(phone: &super::Phone) -> (String, String) {
     phone
         .fake
         .backup_files(None)
